@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from datetime import datetime
+from pathlib import Path
 
 import click
 
 from miner import __version__
 from miner.errors import MinerError
+from miner.output import FORMATS, render
+from miner.store import DEFAULT_DB, open_store
+
+LABEL_CHOICES = ("deadlock", "race", "ordering")
 
 
 @click.group()
@@ -16,10 +23,102 @@ def cli() -> None:
     """lkml-miner: LKML threads in SQLite, tagged deadlock / race / ordering."""
 
 
+db_option = click.option(
+    "--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DB, show_default=True,
+    help="SQLite database file.",
+)
+format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@db_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--workers", type=int, default=None, help="Parser processes (default: up to 2).")
+def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | None) -> None:
+    """Ingest mbox/mboxrd (.gz), Maildir, .eml, public-inbox git epochs or archive-page text."""
+    from miner.ingest import ingest_paths
+
+    for path in paths:  # check before creating a database
+        if not path.exists():
+            raise MinerError(f"{path}: no such file or directory")
+    store = open_store(db_path)
+    summary = ingest_paths(store, paths, progress=not quiet, workers=workers)
+    click.echo(summary.line())
+
+
+@cli.command()
+@db_option
+@click.option("--label", type=click.Choice(LABEL_CHOICES), help="Only threads with this label.")
+@click.option("--since", help="Only threads active on or after this date (YYYY-MM-DD).")
+@click.option("--until", help="Only threads started before this date (YYYY-MM-DD).")
+@click.option("--limit", type=int, help="At most this many threads.")
+@format_option
+def threads(db_path: Path, label: str | None, since: str | None, until: str | None, limit: int | None,
+            fmt: str) -> None:
+    """List threads, most recently active first."""
+    from miner.reading import THREAD_KEYS, list_threads
+
+    rows = list_threads(open_store(db_path, create=False), label, _date(since), _date(until), limit)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render(THREAD_KEYS, [[r[k] for k in THREAD_KEYS] for r in rows], fmt))
+
+
+@cli.command()
+@click.argument("message_id")
+@db_option
+def show(message_id: str, db_path: Path) -> None:
+    """Print the thread of MESSAGE_ID as an indented tree, with labels and evidence."""
+    from miner.reading import render_tree, thread_tree
+
+    store = open_store(db_path, create=False)
+    message_id = message_id.strip().strip("<>")
+    thread_id, roots = thread_tree(store, message_id)
+    click.echo(f"thread {thread_id}")
+    for line in render_tree(roots, mark=message_id):
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("query")
+@db_option
+@format_option
+def sql(query: str, db_path: Path, fmt: str) -> None:
+    """Run read-only SQL (writes are refused)."""
+    from miner.reading import run_readonly_sql
+
+    columns, rows = run_readonly_sql(db_path, query)
+    click.echo(render(columns, rows, fmt))
+
+
+@cli.command()
+@db_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def demo(db_path: Path, quiet: bool) -> None:
+    """Build the database from the bundled sample (data/sample/) and say what to try next."""
+    from miner.demo import run_demo
+
+    for line in run_demo(db_path, progress=not quiet):
+        click.echo(line)
+
+
+def _date(value: str | None) -> str | None:
+    """Validate a YYYY-MM-DD (or full ISO) date option."""
+    if value is None:
+        return None
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise MinerError(f"{value!r}: not a date (expected YYYY-MM-DD)") from error
+    return value
+
+
 def main() -> None:
     """Console entry point: run the CLI, turning MinerError into a one-line error."""
     try:
-        cli(standalone_mode=False)
+        code = cli.main(standalone_mode=False)
     except MinerError as error:
         click.echo(f"miner: error: {error}", err=True)
         sys.exit(1)
@@ -32,3 +131,4 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("miner: interrupted; run the same command again to resume", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,201 @@
+"""Ingest: read sources, parse, thread and store in batches, resumably."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from miner import sources
+from miner.errors import MinerError
+from miner.model import RawMail
+from miner.parse import parse_message
+from miner.sources import publicinbox
+from miner.store import BatchCounts, ParsedMail, Store
+
+BATCH_SIZE = 1000
+PARALLEL_THRESHOLD = 2000  # below this many messages a worker pool costs more than it saves
+
+
+@dataclass
+class IngestSummary:
+    """Counts of one ingest run."""
+
+    read: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    threads: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        """The one-line summary printed at the end of a run."""
+        rate = self.read / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.read} messages read: {self.new} new, {self.updated} updated, {self.unchanged} unchanged,"
+            f" {self.rejected} rejected, {self.skipped} skipped; {self.threads} threads in the database"
+            f" ({self.seconds:.1f} s, {rate:,.0f} msg/s)"
+        )
+
+
+@dataclass
+class Rejected:
+    """A message that could not be parsed."""
+
+    mail: RawMail
+    reason: str
+
+
+def prepare(mail: RawMail) -> ParsedMail | Rejected:
+    """Parse one raw message into what the store needs (runs in worker processes)."""
+    try:
+        message = mail.parsed or parse_message(mail.raw, mail.archive_date)
+    except Exception as error:  # any parse failure rejects this message only
+        return Rejected(mail, f"{type(error).__name__}: {error}")
+    message.lines = []  # not stored; keeps the pickled result small
+    provenance = mail.provenance
+    if provenance.list_id is None and message.list_id:
+        provenance = type(provenance)(provenance.source_type, provenance.location, provenance.position,
+                                      message.list_id, provenance.fetched_at)
+    return ParsedMail(message, provenance, zlib.compress(mail.raw, 1), hashlib.sha256(mail.raw).hexdigest(),
+                      len(mail.raw))
+
+
+class Ingester:
+    """Runs one ingest: feeds RawMail through parsing into the store, batch by batch."""
+
+    def __init__(self, store: Store, command: str, progress: bool = True, workers: int | None = None):
+        self.store = store
+        self.summary = IngestSummary()
+        self.progress = progress
+        self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self.run_id = store.begin_run(command)
+        self.started = time.monotonic()
+        self.bar: tqdm | None = None
+
+    def __enter__(self) -> "Ingester":
+        self.bar = tqdm(unit=" msg", disable=not self.progress, desc="ingest", dynamic_ncols=True,
+                        smoothing=0.1)
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        status = "done" if kind is None else "interrupted"
+        self._save_run(status, finished=True)
+
+    def _save_run(self, status: str, finished: bool = False) -> None:
+        s = self.summary
+        self.store.update_run(self.run_id, status, s.read, s.new, s.updated, s.rejected, s.skipped, finished)
+
+    def ingest_path(self, path: Path) -> None:
+        """Ingest everything under ``path`` (format detected)."""
+        kind = sources.detect_format(path)
+        if kind == "public-inbox":
+            for epoch in publicinbox.epochs(path):
+                self.ingest_epoch(epoch)
+        else:
+            self.ingest_mails(sources.read_path(path, kind))
+
+    def ingest_epoch(self, epoch: Path, list_id: str | None = None) -> None:
+        """Ingest the commits of a public-inbox epoch added since the last run."""
+        key = publicinbox.state_key(epoch)
+        after = self.store.get_state(key)
+        commits = publicinbox.read_epoch(epoch, after, list_id)
+        self.ingest_mails(commits, state_key=key)
+
+    def ingest_mails(self, mails: Iterable[RawMail | publicinbox.Skipped], state_key: str | None = None) -> None:
+        """Parse and store ``mails`` in batches; ``state_key`` records the last commit per batch."""
+        batch: list[ParsedMail] = []
+        last_position: str | None = None
+        for item in self._prepared(mails):
+            if isinstance(item, publicinbox.Skipped):
+                self.summary.skipped += 1
+                last_position = item.commit
+                continue
+            self.summary.read += 1
+            if self.bar is not None:
+                self.bar.update(1)
+            if isinstance(item, Rejected):
+                self._reject(item)
+            else:
+                batch.append(item)
+            last_position = item.mail.provenance.position if isinstance(item, Rejected) else item.provenance.position
+            if len(batch) >= BATCH_SIZE:
+                self._store(batch, state_key, last_position)
+                batch = []
+        if batch or (state_key and last_position):
+            self._store(batch, state_key, last_position)
+
+    def _prepared(self, mails: Iterable) -> Iterator:
+        iterator = iter(mails)
+        head = []
+        for item in iterator:
+            head.append(item)
+            if len(head) >= PARALLEL_THRESHOLD:
+                break
+        if self.workers <= 1 or len(head) < PARALLEL_THRESHOLD:
+            for item in head:
+                yield item if isinstance(item, publicinbox.Skipped) else prepare(item)
+            for item in iterator:
+                yield item if isinstance(item, publicinbox.Skipped) else prepare(item)
+            return
+        context = multiprocessing.get_context("fork")
+        with context.Pool(self.workers) as pool:
+            chained = _chain(head, iterator)
+            yield from pool.imap(_prepare_or_pass, chained, chunksize=64)
+
+    def _reject(self, rejected: Rejected) -> None:
+        provenance = rejected.mail.provenance
+        if self.store.add_reject(self.run_id, provenance.location, provenance.position, rejected.reason,
+                                 rejected.mail.raw):
+            self.summary.rejected += 1
+            tqdm.write(f"miner: rejected {provenance.location}"
+                       f"{' @ ' + provenance.position if provenance.position else ''}: {rejected.reason}")
+
+    def _store(self, batch: list[ParsedMail], state_key: str | None, last_position: str | None) -> None:
+        state = (state_key, last_position) if state_key and last_position else None
+        counts: BatchCounts = self.store.add_batch(batch, self.run_id, state)
+        self.summary.new += counts.new
+        self.summary.updated += counts.updated
+        self.summary.unchanged += counts.unchanged
+        self._save_run("running")
+
+    def finish(self) -> IngestSummary:
+        """Close the run's numbers and return them."""
+        self.summary.seconds = time.monotonic() - self.started
+        self.summary.threads = self.store.conn.execute("SELECT count(*) FROM threads").fetchone()[0]
+        return self.summary
+
+
+def _chain(head: list, rest: Iterator) -> Iterator:
+    yield from head
+    yield from rest
+
+
+def _prepare_or_pass(item):
+    return item if isinstance(item, publicinbox.Skipped) else prepare(item)
+
+
+def ingest_paths(store: Store, paths: Iterable[str | Path], progress: bool = True,
+                 workers: int | None = None) -> IngestSummary:
+    """Ingest every path (mbox, Maildir, .eml, public-inbox git, archive pages, directories)."""
+    resolved = [Path(p) for p in paths]
+    for path in resolved:
+        if not path.exists():
+            raise MinerError(f"{path}: no such file or directory")
+        sources.detect_format(path)  # unknown formats fail before anything is stored
+    command = "ingest " + " ".join(str(p) for p in resolved)
+    with Ingester(store, command, progress, workers) as ingester:
+        for path in resolved:
+            ingester.ingest_path(path)
+        return ingester.finish()

@@ -1,0 +1,274 @@
+"""The database schema as data: the store creates tables from it, docs and Datasette describe them from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: name, SQLite type, and what it means."""
+
+    name: str
+    type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table with its columns, primary key, foreign keys and indexes."""
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    pk: str | tuple[str, ...] | None = None
+    foreign_keys: tuple[tuple[str, str, str], ...] = ()
+    indexes: tuple[tuple[str, ...], ...] = ()
+    unique_indexes: tuple[tuple[str, ...], ...] = ()
+    extra: dict = field(default_factory=dict)
+
+
+C = Column
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        "threads",
+        "One row per thread: messages joined by References/In-Reply-To (public-inbox style).",
+        (
+            C("thread_id", "INTEGER", "Stable thread number; kept when a late parent arrives"),
+            C("root_message_id", "TEXT", "Message-ID at the top of the tree (may be a ghost: never seen)"),
+            C("subject", "TEXT", "Subject of the earliest real message"),
+            C("base_subject", "TEXT", "That subject without Re:/[PATCH ...] prefixes"),
+            C("first_date", "TEXT", "UTC date of the earliest real message (ISO 8601)"),
+            C("last_date", "TEXT", "UTC date of the latest real message (ISO 8601)"),
+            C("year", "INTEGER", "Year of first_date"),
+            C("message_count", "INTEGER", "Real messages (ghosts excluded)"),
+            C("ghost_count", "INTEGER", "Parents referenced but not in the archive"),
+            C("participant_count", "INTEGER", "Distinct From addresses"),
+            C("lists", "TEXT", "JSON array of list ids the messages came from"),
+            C("has_patch", "INTEGER", "1 if any message carries a diff"),
+            C("labels", "TEXT", "JSON array of classifier labels (deadlock, race, ordering)"),
+            C("changed_at", "TEXT", "When a message was last added to the thread (UTC)"),
+        ),
+        pk="thread_id",
+        indexes=(("first_date",), ("last_date",), ("year",)),
+    ),
+    Table(
+        "messages",
+        "One row per Message-ID. Ghost rows (ghost = 1) stand for parents not seen yet.",
+        (
+            C("message_id", "TEXT", "Message-ID without angle brackets"),
+            C("thread_id", "INTEGER", "Thread this message belongs to"),
+            C("ghost", "INTEGER", "1 if only referenced, never seen"),
+            C("parent_id", "TEXT", "Direct parent: In-Reply-To, else last References entry"),
+            C("subject", "TEXT", "Decoded Subject header"),
+            C("base_subject", "TEXT", "Subject without Re:/Fwd:/[...] prefixes"),
+            C("patch_tags", "TEXT", "JSON array of subject markers such as PATCH, RFC, RESEND"),
+            C("patch_version", "INTEGER", "N of [PATCH vN]"),
+            C("patch_index", "INTEGER", "i of [PATCH i/n]"),
+            C("patch_total", "INTEGER", "n of [PATCH i/n]"),
+            C("is_patch", "INTEGER", "1 if the body carries a diff or the subject says PATCH"),
+            C("from_name", "TEXT", "Sender's display name"),
+            C("from_email", "TEXT", "Sender's address (lower case)"),
+            C("date", "TEXT", "UTC date (ISO 8601) from the Date header"),
+            C("date_flagged", "INTEGER", "1 if the Date header was unusable and the archive date was used"),
+            C("list_id", "TEXT", "List-Id of the first copy stored"),
+            C("in_reply_to", "TEXT", "In-Reply-To Message-ID"),
+            C("references", "TEXT", "JSON array of References Message-IDs, oldest first"),
+            C("body", "TEXT", "Decoded text of the body (text parts, inline and attached patches)"),
+            C("prose", "TEXT", "New prose only: no quoted lines, no diffs, no signature (full-text indexed)"),
+            C("raw_size", "INTEGER", "Size in bytes of the raw message"),
+            C("message_id_synthetic", "INTEGER", "1 if the mail had no Message-ID and one was derived"),
+            C("added_at", "TEXT", "When this message was first stored (UTC)"),
+        ),
+        pk="message_id",
+        foreign_keys=(("thread_id", "threads", "thread_id"),),
+        indexes=(("thread_id",), ("date",), ("from_email",), ("parent_id",), ("ghost", "thread_id")),
+    ),
+    Table(
+        "raw_messages",
+        "The raw bytes of every message, zlib-compressed, for re-parsing and byte-exact export.",
+        (
+            C("message_id", "TEXT", "Message-ID"),
+            C("raw", "BLOB", "zlib-compressed raw RFC 5322 bytes"),
+            C("sha256", "TEXT", "SHA-256 of the uncompressed bytes"),
+        ),
+        pk="message_id",
+        foreign_keys=(("message_id", "messages", "message_id"),),
+    ),
+    Table(
+        "people",
+        "Senders and trailer people, by address.",
+        (
+            C("email", "TEXT", "Address, lower case"),
+            C("name", "TEXT", "Most recent display name seen"),
+            C("first_seen", "TEXT", "Date of the earliest message from or naming them"),
+        ),
+        pk="email",
+    ),
+    Table(
+        "trailers",
+        "Signed-off-by, Reviewed-by, Fixes, Link... lines, tied to the message that wrote them.",
+        (
+            C("id", "INTEGER", "Row number"),
+            C("message_id", "TEXT", "Message whose new text holds the trailer"),
+            C("position", "INTEGER", "Order within the message"),
+            C("name", "TEXT", "Trailer name, canonical case (Signed-off-by, Fixes...)"),
+            C("value", "TEXT", "Trailer value as written"),
+            C("person_name", "TEXT", "Name part for person trailers"),
+            C("person_email", "TEXT", "Address part for person trailers"),
+        ),
+        pk="id",
+        foreign_keys=(("message_id", "messages", "message_id"),),
+        indexes=(("message_id",), ("name",), ("person_email",)),
+    ),
+    Table(
+        "patch_files",
+        "Files touched by diffs in a message.",
+        (
+            C("message_id", "TEXT", "Message carrying the diff"),
+            C("path", "TEXT", "File path in the kernel tree"),
+            C("subsystem", "TEXT", "First two path components (e.g. fs/btrfs)"),
+            C("added", "INTEGER", "Added lines"),
+            C("removed", "INTEGER", "Removed lines"),
+        ),
+        pk=("message_id", "path"),
+        foreign_keys=(("message_id", "messages", "message_id"),),
+        indexes=(("path",), ("subsystem",)),
+    ),
+    Table(
+        "ingest_runs",
+        "One row per `miner ingest` / scrape run.",
+        (
+            C("id", "INTEGER", "Run number"),
+            C("command", "TEXT", "What was run"),
+            C("started_at", "TEXT", "UTC start"),
+            C("finished_at", "TEXT", "UTC end (empty if interrupted)"),
+            C("status", "TEXT", "running, done or interrupted"),
+            C("messages_read", "INTEGER", "Messages read from the inputs"),
+            C("messages_new", "INTEGER", "Messages stored for the first time"),
+            C("messages_updated", "INTEGER", "Known messages seen in a new copy, or ghosts filled in"),
+            C("messages_rejected", "INTEGER", "Inputs that could not be parsed"),
+            C("skipped", "INTEGER", "Inputs skipped (e.g. git commits without a blob)"),
+        ),
+        pk="id",
+    ),
+    Table(
+        "provenance",
+        "Every copy of a message we read: which file, URL or git commit, from which list, when.",
+        (
+            C("id", "INTEGER", "Row number"),
+            C("message_id", "TEXT", "Message-ID"),
+            C("source_type", "TEXT", "mbox, maildir, eml, public-inbox, archive-page, lore, url..."),
+            C("location", "TEXT", "File path, URL or git repository"),
+            C("position", "TEXT", "Where in it: mbox offset, git commit, Maildir key"),
+            C("list_id", "TEXT", "List this copy came through"),
+            C("fetched_at", "TEXT", "When the copy was fetched from the network, if it was"),
+            C("run_id", "INTEGER", "Ingest run that read it"),
+            C("ingested_at", "TEXT", "When it was stored (UTC)"),
+        ),
+        pk="id",
+        foreign_keys=(("message_id", "messages", "message_id"), ("run_id", "ingest_runs", "id")),
+        indexes=(("message_id",), ("list_id",)),
+        unique_indexes=(("message_id", "source_type", "location", "position"),),
+    ),
+    Table(
+        "rejects",
+        "Input that could not be parsed, with the reason; the bytes are kept for inspection.",
+        (
+            C("id", "INTEGER", "Row number"),
+            C("run_id", "INTEGER", "Run that met it"),
+            C("location", "TEXT", "File, URL or repository"),
+            C("position", "TEXT", "Where in it"),
+            C("reason", "TEXT", "Why it was rejected"),
+            C("raw", "BLOB", "zlib-compressed bytes"),
+            C("rejected_at", "TEXT", "UTC time"),
+        ),
+        pk="id",
+        unique_indexes=(("location", "position"),),
+    ),
+    Table(
+        "source_state",
+        "Resume points of incremental sources (e.g. the last ingested commit of a public-inbox epoch).",
+        (
+            C("source", "TEXT", "Source key, e.g. public-inbox:/path/to/0.git"),
+            C("state", "TEXT", "Resume point"),
+            C("updated_at", "TEXT", "UTC time"),
+        ),
+        pk="source",
+    ),
+    Table(
+        "labels",
+        "Classifier labels per thread: one row per (thread, label) the classifier assigned.",
+        (
+            C("thread_id", "INTEGER", "Thread"),
+            C("label", "TEXT", "deadlock, race or ordering"),
+            C("score", "REAL", "Classifier score in [0, 1]"),
+            C("classifier_version", "TEXT", "Version of the rules that produced it"),
+        ),
+        pk=("thread_id", "label"),
+        foreign_keys=(("thread_id", "threads", "thread_id"),),
+        indexes=(("label",),),
+    ),
+    Table(
+        "evidence",
+        "Why a label was given: which pattern fired on which line of which message.",
+        (
+            C("id", "INTEGER", "Row number"),
+            C("thread_id", "INTEGER", "Thread"),
+            C("label", "TEXT", "Label the evidence supports"),
+            C("subtype", "TEXT", "Taxonomy subtype (D1..D5, R1..R5, O1..O5)"),
+            C("pattern", "TEXT", "Name of the classifier pattern that fired"),
+            C("message_id", "TEXT", "Message holding the line"),
+            C("line", "INTEGER", "1-based line number in the message body"),
+            C("text", "TEXT", "The line itself"),
+            C("quoted", "INTEGER", "1 if the line was quoted from an earlier message"),
+            C("in_diff", "INTEGER", "1 if the line was inside a diff"),
+            C("weight", "REAL", "Weight the pattern contributed"),
+            C("classifier_version", "TEXT", "Version of the rules"),
+        ),
+        pk="id",
+        foreign_keys=(("thread_id", "threads", "thread_id"), ("message_id", "messages", "message_id")),
+        indexes=(("thread_id", "label"), ("message_id",), ("pattern",)),
+    ),
+    Table(
+        "classify_state",
+        "What the classifier last saw of each thread, so a re-run only touches changed threads.",
+        (
+            C("thread_id", "INTEGER", "Thread"),
+            C("classifier_version", "TEXT", "Version used"),
+            C("thread_changed_at", "TEXT", "threads.changed_at when it was classified"),
+            C("classified_at", "TEXT", "UTC time"),
+        ),
+        pk="thread_id",
+    ),
+    Table(
+        "meta",
+        "Key/value facts about this database (schema version...).",
+        (C("key", "TEXT", "Key"), C("value", "TEXT", "Value")),
+        pk="key",
+    ),
+)
+
+FTS_TABLE = "messages"
+FTS_COLUMNS = ("subject", "prose")
+
+TABLES_BY_NAME = {table.name: table for table in TABLES}
+
+
+def schema_markdown() -> str:
+    """The schema as Markdown (tables and column meanings), for docs/schema.md."""
+    lines = ["# Database schema", "", f"Schema version {SCHEMA_VERSION}. Generated from `miner/schema.py`.", ""]
+    for table in TABLES:
+        lines += [f"## `{table.name}`", "", table.description, "", "| column | type | meaning |", "|---|---|---|"]
+        for column in table.columns:
+            lines.append(f"| `{column.name}` | {column.type} | {column.description} |")
+        lines.append("")
+    lines += [
+        f"Full-text search: `{FTS_TABLE}_fts` (FTS5) over `{', '.join(FTS_COLUMNS)}` of `messages`,",
+        "kept in step by triggers. Quoted text and diffs are not indexed.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,381 @@
+"""SQLite storage: schema creation, public-inbox-style threading with ghosts, provenance, runs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+from miner.errors import MinerError
+from miner.model import Message, Provenance
+from miner.schema import FTS_COLUMNS, FTS_TABLE, SCHEMA_VERSION, TABLES
+
+DEFAULT_DB = Path("data/lkml.db")
+SQLITE_VARIABLE_CHUNK = 500
+
+
+def utc_now() -> str:
+    """Current UTC time as ISO 8601 with a Z."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def subsystem_of(path: str) -> str:
+    """The first two components of a kernel path (``fs/btrfs``), or the file for top-level paths."""
+    parts = path.split("/")
+    return "/".join(parts[:2]) if len(parts) > 2 else (parts[0] if len(parts) == 2 else path)
+
+
+@dataclass
+class ParsedMail:
+    """A parsed message ready to store, with the copy it came from."""
+
+    message: Message
+    provenance: Provenance
+    raw_compressed: bytes
+    sha256: str
+    raw_size: int
+
+
+@dataclass
+class BatchCounts:
+    """What one batch did to the database."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    touched_threads: set[int] = field(default_factory=set)
+
+    def add(self, other: "BatchCounts") -> None:
+        """Accumulate another batch's counts."""
+        self.new += other.new
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+class Store:
+    """The lkml-miner database: open it with :func:`open_store`."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path | None):
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
+        self.path = path
+
+    # -- set-up -----------------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        """Create every table, index and the FTS index that is missing."""
+        existing = set(self.db.table_names())
+        for table in TABLES:
+            if table.name in existing:
+                continue
+            self.db[table.name].create(
+                {column.name: _PY_TYPES[column.type] for column in table.columns},
+                pk=table.pk,
+                foreign_keys=list(table.foreign_keys) or None,
+            )
+            for columns in table.indexes:
+                self.db[table.name].create_index(list(columns), if_not_exists=True)
+            for columns in table.unique_indexes:
+                self.db[table.name].create_index(list(columns), unique=True, if_not_exists=True)
+        if f"{FTS_TABLE}_fts" not in existing:
+            self.db[FTS_TABLE].enable_fts(list(FTS_COLUMNS), create_triggers=True, tokenize="porter")
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+        self.conn.commit()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    # -- runs, rejects, resume state -------------------------------------------------------
+
+    def begin_run(self, command: str) -> int:
+        """Record the start of an ingest run; returns its id."""
+        with self.conn:
+            cursor = self.conn.execute(
+                "INSERT INTO ingest_runs(command, started_at, status, messages_read, messages_new,"
+                " messages_updated, messages_rejected, skipped) VALUES (?, ?, 'running', 0, 0, 0, 0, 0)",
+                (command, utc_now()),
+            )
+        return int(cursor.lastrowid)
+
+    def update_run(self, run_id: int, status: str, read: int, new: int, updated: int, rejected: int,
+                   skipped: int, finished: bool = False) -> None:
+        """Store a run's counts (called after every batch, so an interrupted run keeps them)."""
+        with self.conn:
+            self.conn.execute(
+                "UPDATE ingest_runs SET status=?, messages_read=?, messages_new=?, messages_updated=?,"
+                " messages_rejected=?, skipped=?, finished_at=? WHERE id=?",
+                (status, read, new, updated, rejected, skipped, utc_now() if finished else None, run_id),
+            )
+
+    def add_reject(self, run_id: int, location: str, position: str | None, reason: str, raw: bytes) -> bool:
+        """Keep input that could not be parsed; False if it was already recorded."""
+        with self.conn:
+            cursor = self.conn.execute(
+                "INSERT OR IGNORE INTO rejects(run_id, location, position, reason, raw, rejected_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, location, position or "", reason, zlib.compress(raw, 1), utc_now()),
+            )
+        return cursor.rowcount > 0
+
+    def get_state(self, source: str) -> str | None:
+        """The resume point stored for ``source``."""
+        row = self.conn.execute("SELECT state FROM source_state WHERE source=?", (source,)).fetchone()
+        return row[0] if row else None
+
+    # -- storing messages ------------------------------------------------------------------
+
+    def add_batch(self, batch: list[ParsedMail], run_id: int | None,
+                  state: tuple[str, str] | None = None) -> BatchCounts:
+        """Store a batch in one transaction, thread it, and record ``state`` atomically with it."""
+        counts = BatchCounts()
+        now = utc_now()
+        with self.conn:
+            for item in batch:
+                self._add_one(item, run_id, now, counts)
+            self.refresh_threads(counts.touched_threads, now)
+            if state:
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO source_state(source, state, updated_at) VALUES (?, ?, ?)",
+                    (state[0], state[1], now),
+                )
+        return counts
+
+    def _add_one(self, item: ParsedMail, run_id: int | None, now: str, counts: BatchCounts) -> None:
+        message = item.message
+        conn = self.conn
+        row = conn.execute(
+            "SELECT thread_id, ghost FROM messages WHERE message_id=?", (message.message_id,)
+        ).fetchone()
+        if row and not row[1]:
+            if self._add_provenance(message.message_id, item.provenance, run_id, now):
+                counts.updated += 1
+                counts.touched_threads.add(row[0])
+            else:
+                counts.unchanged += 1
+            return
+
+        parents = message.parent_ids
+        found: dict[str, int] = {}
+        for start in range(0, len(parents), SQLITE_VARIABLE_CHUNK):
+            chunk = parents[start:start + SQLITE_VARIABLE_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for parent_id, thread_id in conn.execute(
+                f"SELECT message_id, thread_id FROM messages WHERE message_id IN ({marks})", chunk
+            ):
+                found[parent_id] = thread_id
+        thread_ids = set(found.values())
+        if row:  # a ghost of this message exists: its thread id stays
+            thread_id = row[0]
+        elif thread_ids:
+            thread_id = min(thread_ids)
+        else:
+            thread_id = self._new_thread(now)
+        for other in thread_ids - {thread_id}:
+            self._merge_thread(other, into=thread_id)
+        previous = None
+        for parent_id in parents:
+            if parent_id not in found:
+                conn.execute(
+                    "INSERT INTO messages(message_id, thread_id, ghost, parent_id, added_at)"
+                    " VALUES (?, ?, 1, ?, ?)",
+                    (parent_id, thread_id, previous, now),
+                )
+                found[parent_id] = thread_id
+            previous = parent_id
+
+        values = (
+            thread_id, message.parent_id, message.subject, message.base_subject,
+            json.dumps(message.patch_tags), message.patch_version, message.patch_index, message.patch_total,
+            int(message.is_patch), message.from_name, message.from_email, message.date,
+            int(message.date_flagged), message.list_id or item.provenance.list_id, message.in_reply_to,
+            json.dumps(message.references), message.body, message.prose, item.raw_size,
+            int(message.message_id_synthetic), now, message.message_id,
+        )
+        if row:
+            conn.execute(
+                "UPDATE messages SET thread_id=?, ghost=0, parent_id=?, subject=?, base_subject=?,"
+                " patch_tags=?, patch_version=?, patch_index=?, patch_total=?, is_patch=?, from_name=?,"
+                " from_email=?, date=?, date_flagged=?, list_id=?, in_reply_to=?, \"references\"=?, body=?,"
+                " prose=?, raw_size=?, message_id_synthetic=?, added_at=? WHERE message_id=?",
+                values,
+            )
+            counts.updated += 1
+        else:
+            conn.execute(
+                "INSERT INTO messages(thread_id, ghost, parent_id, subject, base_subject, patch_tags,"
+                " patch_version, patch_index, patch_total, is_patch, from_name, from_email, date,"
+                " date_flagged, list_id, in_reply_to, \"references\", body, prose, raw_size,"
+                " message_id_synthetic, added_at, message_id)"
+                " VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+            counts.new += 1
+        conn.execute(
+            "INSERT OR REPLACE INTO raw_messages(message_id, raw, sha256) VALUES (?, ?, ?)",
+            (message.message_id, item.raw_compressed, item.sha256),
+        )
+        self._add_provenance(message.message_id, item.provenance, run_id, now)
+        self._add_people_and_trailers(message)
+        counts.touched_threads.add(thread_id)
+
+    def _add_provenance(self, message_id: str, provenance: Provenance, run_id: int | None, now: str) -> bool:
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO provenance(message_id, source_type, location, position, list_id,"
+            " fetched_at, run_id, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (message_id, provenance.source_type, provenance.location, provenance.position or "",
+             provenance.list_id, provenance.fetched_at, run_id, now),
+        )
+        return cursor.rowcount > 0
+
+    def _add_people_and_trailers(self, message: Message) -> None:
+        people = []
+        if message.from_email:
+            people.append((message.from_email, message.from_name, message.date))
+        trailer_rows = []
+        for position, trailer in enumerate(message.trailers):
+            trailer_rows.append((message.message_id, position, trailer.name, trailer.value,
+                                 trailer.person_name, trailer.person_email))
+            if trailer.person_email:
+                people.append((trailer.person_email, trailer.person_name, message.date))
+        if people:
+            self.conn.executemany(
+                "INSERT INTO people(email, name, first_seen) VALUES (?, ?, ?) ON CONFLICT(email) DO UPDATE"
+                " SET name=coalesce(excluded.name, people.name),"
+                " first_seen=min(coalesce(people.first_seen, excluded.first_seen),"
+                " coalesce(excluded.first_seen, people.first_seen))",
+                people,
+            )
+        self.conn.execute("DELETE FROM trailers WHERE message_id=?", (message.message_id,))
+        if trailer_rows:
+            self.conn.executemany(
+                "INSERT INTO trailers(message_id, position, name, value, person_name, person_email)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                trailer_rows,
+            )
+        if message.patch_files:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO patch_files(message_id, path, subsystem, added, removed)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(message.message_id, f.path, subsystem_of(f.path), f.added, f.removed)
+                 for f in message.patch_files],
+            )
+
+    def _new_thread(self, now: str) -> int:
+        cursor = self.conn.execute(
+            "INSERT INTO threads(message_count, ghost_count, changed_at, labels) VALUES (0, 0, ?, '[]')", (now,)
+        )
+        return int(cursor.lastrowid)
+
+    def _merge_thread(self, other: int, into: int) -> None:
+        """Fold thread ``other`` into ``into`` (the older id survives)."""
+        conn = self.conn
+        conn.execute("UPDATE messages SET thread_id=? WHERE thread_id=?", (into, other))
+        for table in ("evidence", "labels", "classify_state"):
+            conn.execute(f"DELETE FROM {table} WHERE thread_id=?", (other,))
+        conn.execute("DELETE FROM threads WHERE thread_id=?", (other,))
+
+    def refresh_threads(self, thread_ids: set[int], now: str) -> None:
+        """Recompute the summary row of each thread in ``thread_ids``."""
+        ids = sorted(thread_ids)
+        for start in range(0, len(ids), SQLITE_VARIABLE_CHUNK):
+            chunk = ids[start:start + SQLITE_VARIABLE_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(
+                f"""
+                UPDATE threads SET
+                  message_count = (SELECT count(*) FROM messages m WHERE m.thread_id = threads.thread_id
+                                   AND m.ghost = 0),
+                  ghost_count = (SELECT count(*) FROM messages m WHERE m.thread_id = threads.thread_id
+                                 AND m.ghost = 1),
+                  first_date = (SELECT min(date) FROM messages m WHERE m.thread_id = threads.thread_id
+                                AND m.ghost = 0),
+                  last_date = (SELECT max(date) FROM messages m WHERE m.thread_id = threads.thread_id
+                               AND m.ghost = 0),
+                  participant_count = (SELECT count(DISTINCT from_email) FROM messages m
+                                       WHERE m.thread_id = threads.thread_id AND m.ghost = 0),
+                  has_patch = coalesce((SELECT max(is_patch) FROM messages m
+                                        WHERE m.thread_id = threads.thread_id AND m.ghost = 0), 0),
+                  lists = (SELECT json_group_array(list_id) FROM (SELECT DISTINCT p.list_id FROM provenance p
+                           JOIN messages m ON m.message_id = p.message_id
+                           WHERE m.thread_id = threads.thread_id AND p.list_id IS NOT NULL ORDER BY 1)),
+                  changed_at = ?
+                WHERE thread_id IN ({marks})
+                """,
+                [now, *chunk],
+            )
+            for thread_id in chunk:
+                self._refresh_root(thread_id)
+
+    def _refresh_root(self, thread_id: int) -> None:
+        conn = self.conn
+        earliest = conn.execute(
+            "SELECT message_id, subject, base_subject, date FROM messages WHERE thread_id=? AND ghost=0"
+            " ORDER BY date IS NULL, date, rowid LIMIT 1",
+            (thread_id,),
+        ).fetchone()
+        if earliest is None:
+            return
+        root, seen = earliest[0], {earliest[0]}
+        while True:
+            parent = conn.execute(
+                "SELECT parent_id FROM messages WHERE message_id=? AND thread_id=?", (root, thread_id)
+            ).fetchone()
+            if not parent or not parent[0] or parent[0] in seen:
+                break
+            exists = conn.execute("SELECT 1 FROM messages WHERE message_id=?", (parent[0],)).fetchone()
+            if not exists:
+                break
+            root = parent[0]
+            seen.add(root)
+        year = int(earliest[3][:4]) if earliest[3] else None
+        conn.execute(
+            "UPDATE threads SET root_message_id=?, subject=?, base_subject=?, year=? WHERE thread_id=?",
+            (root, earliest[1], earliest[2], year, thread_id),
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def thread_of(self, message_id: str) -> int | None:
+        """Thread id of a message (real or ghost), or None."""
+        row = self.conn.execute(
+            "SELECT thread_id FROM messages WHERE message_id=?", (message_id.strip().strip("<>"),)
+        ).fetchone()
+        return row[0] if row else None
+
+    def raw_message(self, message_id: str) -> bytes | None:
+        """The stored raw bytes of a message, decompressed."""
+        row = self.conn.execute("SELECT raw FROM raw_messages WHERE message_id=?", (message_id,)).fetchone()
+        return zlib.decompress(row[0]) if row else None
+
+
+_PY_TYPES = {"INTEGER": int, "TEXT": str, "REAL": float, "BLOB": bytes}
+
+
+def open_store(path: str | Path | None = None, create: bool = True) -> Store:
+    """Open (and if needed create) the database at ``path`` with WAL and foreign keys on."""
+    db_path = Path(path) if path else DEFAULT_DB
+    if not create and not db_path.exists():
+        raise MinerError(f"{db_path}: no such database (run 'miner ingest' or 'miner demo' first)")
+    if create:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(str(db_path), timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as error:
+        raise MinerError(f"{db_path}: not a usable SQLite database ({error})") from error
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    store = Store(sqlite_utils.Database(conn), db_path)
+    try:
+        store.ensure_schema()
+    except sqlite3.DatabaseError as error:
+        raise MinerError(f"{db_path}: not a usable SQLite database ({error})") from error
+    return store
