@@ -1,0 +1,324 @@
+"""The classifier's knowledge: a table of named patterns, one row per signal of the taxonomy.
+
+Each pattern says which label (and taxonomy subtype) it is evidence for, how much it weighs
+in new prose, where else it counts (subject, quoted text, added diff lines), and the contexts
+that cancel it.  Regexes run on the *lower-cased* line unless ``case_sensitive`` is set.
+
+``anchors`` are literal lower-case strings; every match of the pattern contains one of them.
+The scanner finds anchors with one combined regex over the whole message and only runs a
+pattern's own regex on the few lines where one of its anchors occurs.
+
+Sources: ../shared/taxonomy.md (sections 2.1-2.4 and decisions D0-D9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LABELS = ("deadlock", "race", "ordering")
+
+# How much a match counts, by where the line is.  Quoted text is the thread's topic (D2) but
+# repeats what another message said; diff lines count only for code patterns (in_diff > 0).
+QUOTE_FACTOR = 0.6
+DEEP_QUOTE_FACTOR = 0.45  # quoted two or more levels deep
+TRAILER_FACTOR = 0.4  # Fixes:/Link: titles name other commits (passing mention, D2)
+SUBJECT_FACTOR = 1.15
+MAX_WEIGHT = 0.97
+
+# Contexts that cancel a family of patterns (tricky negatives of the taxonomy).
+LOCK_ORDER = (
+    r"lock(?:ing|s)?[ -]?(?:order|nesting|inversion|hierarch|dependenc)|unlock order|"
+    r"order(?:ing)? (?:of|between|in which) (?:the |these |both |two |\w+ )?(?:locks?|mutex|spinlock|rwsem|sem)|"
+    r"(?:acquisition|locking|nesting) order|\block \w+ (?:before|after|first)|"
+    r"\b(?:agi|agf)\b|ilock|_lock\b.{0,40}\b(?:before|after)\b|\bab-?ba\b"
+)
+NOT_MEMORY_ORDER = (
+    r"in order (?:to|for)|page order|folio order|slab order|high[- ]order|low[- ]order|order-\d|"
+    r"order [<>=]|allocation order|alloc order|byte[- ]order|endian|sort(?:ed|ing)? order|"
+    r"alphabetic|include order|header order|key order|bad key|order of (?:the )?(?:patch|series|commits?)|"
+    r"patch(?:es)? order|(?:struct|field|member)s? (?:re)?order|for (?:better )?packing|padding|holes?\b|"
+    r"kconfig|makefile|\bpci(?:e)?\b|relaxed ordering|\bbios?\b|\bi/o\b|block layer|zoned|"
+    r"\bcqes?\b|ordered extent|ordered_|data=ordered"
+)
+STORAGE_BARRIER = (
+    r"nobarrier|barrier=|device barrier|scrub barrier|rcu_barrier|barrier_nospec|membarrier|"
+    r"speculation barrier|journal barrier|layout barrier|flush barrier|barrier (?:bio|request|write)|"
+    r"cache flush|\bfua\b|fs_barrier|_barrier\b|barrier_"
+)
+NEGATED = r"(?:\bno|\bnot|\bnon|n't|\bnever|\bwithout|\bnor|free of)[ -](?:\w+[ -]){0,2}"
+LOCKDEP_INFRASTRUCTURE = (
+    r"non-static key|max_lockdep|lockdep_(?:un)?register_key|debug_locks_warn_on|"
+    r"lockdep is turned off|locking bug in"
+)
+
+
+def WORD_START_ANCHORS(*words: str) -> tuple[str, ...]:  # noqa: N802 (reads as a constant)
+    """Anchors for words that must start a word: "race" but not "trace", "hang" not "change"."""
+    return tuple(f"\\b{word}" for word in words)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One named signal: where it fires, what it weighs, and what cancels it."""
+
+    name: str
+    label: str
+    subtype: str
+    weight: float
+    regex: str
+    anchors: tuple[str, ...]
+    cancel: str | None = None  # regex on the lower-cased line that voids the match
+    cancel_before: str | None = None  # regex on the three lines before the match
+    cancel_message: str | None = None  # regex on the whole lower-cased message
+    also: tuple[str, ...] = ()  # further labels the same match supports (D3, D4)
+    in_quote: bool = True
+    in_diff: float = 0.0  # factor for added (+) diff lines that are code, not comments
+    in_subject: bool = True
+    case_sensitive: bool = False
+
+
+DEADLOCK = (
+    # --- machine-generated signatures (taxonomy 2.4)
+    Pattern("lockdep_circular", "deadlock", "D1", 0.95,
+            r"circular lock(?:ing)? dependenc", ("circular lock",)),
+    Pattern("lockdep_recursive", "deadlock", "D2", 0.95,
+            r"recursive locking", ("recursive lock",)),
+    Pattern("lockdep_irq_inversion", "deadlock", "D3", 0.95,
+            r"irq lock inversion|(?:soft|hard)irq-safe -> (?:soft|hard)irq-unsafe",
+            ("irq lock inversion", "irq-safe ->")),
+    Pattern("lockdep_inconsistent_state", "deadlock", "D3", 0.95,
+            r"inconsistent lock state|inconsistent \{(?:in-)?(?:soft|hard)irq",
+            ("inconsistent lock", "inconsistent {")),
+    Pattern("lockdep_scenario", "deadlock", "D1", 0.9,
+            r"unsafe locking scenario|\*\*\* deadlock \*\*\*", ("unsafe locking", "*** dead")),
+    Pattern("hung_task_report", "deadlock", "D5", 0.9,
+            r"blocked for more than \d+ seconds|task hung in|\bhung[ _]tasks?\b",
+            ("blocked for more", "hung")),
+    Pattern("sleep_in_atomic_report", "deadlock", "D4", 0.92,
+            r"sleeping function called from invalid context|scheduling while atomic|"
+            r"invalid wait context",
+            ("invalid context", "while atomic", "invalid wait")),
+    Pattern("sleep_in_atomic", "deadlock", "D4", 0.7,
+            r"(?:sleep|block|schedul)\w* (?:\w+ ){0,3}(?:in|from|inside|under|while in|with(?:in)?) "
+            r"(?:an? |the )?(?:atomic|invalid|non-?sleepable|rcu read|irq-?disabled|interrupt) "
+            r"(?:context|section|region)|\bmight_sleep\b|(?:cannot|can't|must not|mustn't) sleep\b",
+            ("atomic context", "atomic section", "atomic region", "invalid context",
+             "sleepable context", "sleepable section", "rcu read", "disabled context",
+             "disabled section", "interrupt context", "might_sleep", "not sleep", "t sleep")),
+    Pattern("spinlock_debug_report", "deadlock", "D2", 0.85,
+            r"spinlock recursion|spinlock lockup suspected", ("spinlock",)),
+    # --- words (2.1 positive signals)
+    Pattern("deadlock_word", "deadlock", "D1", 0.78,
+            r"\bdead[ -]?lock(?:s|ed|ing|y)?\b", ("deadlock", "dead lock", "dead-lock"),
+            cancel=r"deadlock[- ]free\b|\bno (?:possible )?dead[ -]?locks? (?:here|found|reported|detected)"),
+    Pattern("abba", "deadlock", "D1", 0.85, r"\bab-?ba\b", ("abba", "ab-ba")),
+    Pattern("lock_inversion", "deadlock", "D1", 0.85,
+            r"lock(?:ing)?[- ](?:order(?:ing)?[- ])?inversion|inversion of (?:the )?lock|"
+            r"(?:aa|self)[- ]deadlock",
+            ("inversion", "deadlock", "dead-lock", "dead lock")),
+    Pattern("lock_order", "deadlock", "D1", 0.45,
+            r"\b(?:un)?lock(?:ing)?[- ]order(?:ing)?\b|order(?:ing)? of (?:the |these |two )?locks?\b|"
+            r"\block nesting\b|nesting order|reverse(?:d)? (?:lock(?:ing)? )?order",
+            ("lock order", "lock-order", "locking order", "locking-order", "order of",
+             "lock nesting", "nesting order", "reverse order", "reversed order", "reverse lock",
+             "reversed lock")),
+    Pattern("circular_wait", "deadlock", "D1", 0.72,
+            r"circular (?:wait|dependenc(?:y|ies) (?:between|among|on|involving))|"
+            r"wait(?:s|ing)? (?:for|on) each other|(?:wait|lock) cycle|cyclic (?:wait|dependenc)",
+            ("circular", "each other", "wait cycle", "lock cycle", "cyclic wait", "cyclic dep"),
+            cancel=r"refcount|reference|\bref\b|leak|include|header|module|kconfig|build"),
+    Pattern("hang_word", "deadlock", "D5", 0.58,
+            r"\bhang(?:s|ing|ed)?\b|\bhung\b", WORD_START_ANCHORS("hang", "hung"),
+            cancel=r"hang(?:s|ing|ed)? (?:off|on to|onto|around|out|in there)|hang on[,.!]|"
+                   r"hung_task_timeout|hung (?:task|up)"),
+    Pattern("blocked_forever", "deadlock", "D5", 0.72,
+            r"(?:wait|block|stuck|sleep|hang|hung|spin|stall|sit)\w* (?:\w+ ){0,4}"
+            r"(?:forever|indefinitely|for ever)|(?:stuck|blocked|hung) (?:in|on) "
+            r"(?:\w+ )?(?:d state|uninterruptible)|"
+            r"never (?:be )?(?:woken|wake|complete|finish|make progress|return|get released)|"
+            r"(?:cannot|can't|can ?not|never|no) make (?:any )?(?:forward )?progress|"
+            r"no forward progress",
+            ("forever", "for ever", "indefinitely", "never", "progress", "d state", "uninterruptible")),
+    Pattern("lost_wakeup", "deadlock", "D5", 0.72,
+            r"(?:lost|missed|missing|miss(?:es|ing)?|lose|loses) (?:a |the |any )?wake-?ups?\b|"
+            r"never (?:be )?woken|no(?:body| one| task) (?:is |will be |gets )?(?:woken|wakes)|"
+            r"(?:doesn't|does not|won't|will not|never) (?:see|get|receive) the wake-?up",
+            ("wake", "woken"), also=("race",)),
+    Pattern("livelock", "deadlock", "D5", 0.82, r"\blive[ -]?lock(?:s|ed|ing)?\b", ("livelock", "live lock", "live-lock")),
+    Pattern("lockup_word", "deadlock", "D5", 0.45,
+            r"(?<!soft )(?<!hard )(?<!workqueue )\block ?ups?\b|\block(?:s|ed|ing) up\b",
+            ("lockup", "lock up", "locks up", "locked up"),
+            cancel=r"soft lockup|hard lockup|soft-lockup|watchdog|lockup_detector|hung_task"),
+    Pattern("d_state", "deadlock", "D5", 0.5,
+            r"\bd state\b|\bd-state\b|uninterruptible (?:sleep|state|wait)",
+            ("d state", "d-state", "uninterruptible")),
+    Pattern("lockdep_report", "deadlock", "D1", 0.55,
+            r"lockdep (?:splat|warning|warn|report|complain|trace|false positive)\w*|"
+            r"lockdep (?:is |was )?(?:complaining|warning|reporting|unhappy)",
+            ("lockdep",),
+            cancel=NEGATED + r"lockdep|" + NEGATED + r"splat",
+            cancel_message=LOCKDEP_INFRASTRUCTURE),
+)
+
+RACE = (
+    Pattern("kcsan_report", "race", "R1", 0.95,
+            r"kcsan: data-race|data-race in |race at unknown origin|value changed: 0x",
+            ("kcsan", "data-race in", "race at", "value changed")),
+    Pattern("data_race_word", "race", "R1", 0.85,
+            r"\bdata[ -]?races?\b|\bdata_race\(|__data_racy",
+            ("data race", "data-race", "datarace", "data_race", "data_racy"),
+            in_diff=0.45, cancel=r"config_kcsan|kcsan\.rst"),
+    Pattern("race_condition", "race", "R2", 0.85,
+            r"\brace[ -]conditions?\b|\brace window\b|\bracing (?:with|against)\b|"
+            r"\braces? (?:with|between|against)\b|\bracy\b|\braced\b|"
+            r"\b(?:possible|potential|subtle|narrow|small|tiny|benign|harmless|nasty|real|"
+            r"theoretical|this|that|the|a) race\b",
+            WORD_START_ANCHORS("race", "racy", "raci"),
+            cancel=NEGATED + r"racy|race to idle|" + NEGATED + r"race (?:condition|here)"),
+    Pattern("race_word", "race", "R2", 0.66,
+            r"\brac(?:e|es|ing|iness)\b", WORD_START_ANCHORS("race", "raci"),
+            cancel=r"race to idle|racing to (?:finish|get|send|be first)|" + NEGATED + r"rac"),
+    Pattern("concurrent_access", "race", "R2", 0.35,
+            r"\bconcurrent(?:ly)?\b|\bconcurrency\b", ("concurren",),
+            cancel=r"concurrent (?:direct|dio|writers? support|i/o|io\b)|kernel concurrency sanitizer"),
+    Pattern("simultaneous", "race", "R2", 0.25,
+            r"\bsimultaneous(?:ly)?\b|\bat the same time\b|\bin parallel\b",
+            ("simultan", "same time", "in parallel")),
+    Pattern("interleaving_diagram", "race", "R2", 0.35,
+            r"^[\s>|]*(?:cpu ?\d|thread ?[1-4ab]|t[1-4]|task ?[1-4ab]|process ?[1-4ab]|"
+            r"context ?[1-4ab])\b[:)]?\s{2,}(?:\S+\s+)?(?:cpu ?\d|thread ?[1-4ab]|t[1-4]|task ?[1-4ab]|"
+            r"process ?[1-4ab]|context ?[1-4ab])\b",
+            tuple(f"\\b{who}\\b" for who in (
+                "cpu0", "cpu 0", "cpu1", "thread1", "thread 1", "thread a", "t1", "task1", "task 1",
+                "task a", "process 1", "process a", "context 1", "context a")),
+            cancel_before=r"unsafe locking scenario"),
+    Pattern("other_context", "race", "R2", 0.3,
+            r"\b(?:an)?other (?:thread|cpu|task|process|context|caller|writer|reader)s?\b|"
+            r"\b(?:different|multiple|two) (?:threads|cpus|tasks|writers)\b|"
+            r"\binterleav(?:e|es|ed|ing)\b",
+            ("other thread", "other cpu", "other task", "other process", "other context",
+             "other caller", "other writer", "other reader", "two threads", "multiple threads",
+             "different threads", "two cpus", "multiple cpus", "different cpus", "two tasks",
+             "multiple tasks", "multiple writers", "two writers", "interleav")),
+    Pattern("concurrent_free", "race", "R3", 0.6,
+            r"freed? (?:\w+ ){0,2}(?:by|from|in|on|while) (?:another|the other|a concurrent|"
+            r"concurrent)|use[- ]after[- ]free.{0,60}\brac|\brac(?:e|ing)\b.{0,60}use[- ]after[- ]free|"
+            r"\buaf\b.{0,40}\brac|\brac(?:e|ing)\b.{0,40}\buaf\b",
+            ("another", "the other", "concurren") + WORD_START_ANCHORS("race", "raci", "uaf")),
+    Pattern("unprotected_access", "race", "R4", 0.5,
+            r"without (?:holding|taking|grabbing|acquiring|any) (?:the |any |a |its )?(?:\w+ )?"
+            r"(?:lock|mutex|spinlock|rwsem|sem|locking)\b|"
+            r"(?:not|isn't|is not|un)[ -]?protected by (?:the |any |a )?(?:\w+ )?"
+            r"(?:lock|mutex|rcu|spinlock|rwsem)|lockless(?:ly)? (?:read|access|check|update|"
+            r"modif)|(?:read|access|modif|updat|check)\w* (?:\w+ )?locklessly|"
+            r"missing (?:lock|locking|rcu_read_lock|rcu protection)\b|"
+            r"unlocked (?:read|access|write|check|update)|unsynchronized",
+            ("without holding", "without taking", "without grabbing", "without acquiring",
+             "without any", "protected by", "lockless", "missing lock", "missing rcu", "unlocked",
+             "unsynchron")),
+    Pattern("suspicious_rcu_report", "race", "R4", 0.92,
+            r"suspicious rcu(?:_dereference\w*\(\))? usage|rcu-list traversed in non-reader",
+            ("suspicious rcu", "rcu-list traversed")),
+    Pattern("rcu_grace_reuse", "race", "R4", 0.6,
+            r"(?:free|reus|recycl)\w* (?:\w+ ){0,4}(?:before|without) (?:waiting for )?(?:an? |the )?"
+            r"(?:rcu )?grace period|rcu grace period before (?:\w+ )?(?:free|reuse|recycl)|"
+            r"before (?:the )?rcu grace period",
+            ("grace period",)),
+    Pattern("read_write_once", "race", "R1", 0.42,
+            r"\b(?:read|write)_once\b", ("_once",), in_diff=0.5),
+    Pattern("atomicity", "race", "R2", 0.3,
+            r"\bnon-?atomic(?:ally)?\b|\bnot atomic(?:ally)?\b|\batomicity\b|"
+            r"\b(?:must|should|needs? to) be (?:done )?atomic(?:ally)?\b|\btoctou\b|"
+            r"check-then-(?:act|use)|time[- ]of[- ]check|\blost updates?\b",
+            ("nonatomic", "non-atomic", "not atomic", "atomicity", "be atomic", "done atomic",
+             "toctou", "check-then", "time-of-check", "time of check", "lost update"),
+            cancel=r"atomic[ _-]writes?|untorn|atomic write unit"),
+    Pattern("race_window", "race", "R2", 0.4,
+            r"(?:small|tiny|narrow|short|timing) window|window (?:where|in which|between|during)",
+            ("small window", "tiny window", "narrow window", "short window", "timing window",
+             "window where", "window in which", "window between", "window during"),
+            cancel=r"window(?:s)? (?:size|manager|system)|x window|congestion window size"),
+)
+
+ORDERING = (
+    Pattern("barrier_primitive", "ordering", "O1", 0.55,
+            r"\bsmp_(?:mb|rmb|wmb|store_release|load_acquire|store_mb|cond_load_acquire|"
+            r"mb__(?:before|after)_\w+|acquire__after_ctrl_dep)\b|\b(?:dma_|virt_)?[rw]mb\(\)|"
+            r"\bmb\(\)|\bdma_[rw]mb\b",
+            ("smp_", "mb()", "dma_rmb", "dma_wmb"), in_diff=0.55),
+    Pattern("acquire_release_primitive", "ordering", "O1", 0.5,
+            r"\b(?:atomic(?:64|_long)?_\w+|cmpxchg|xchg|store|load|wake_up_bit|test_and_set_bit|"
+            r"clear_bit_unlock|\w+)_(?:acquire|release)\b(?=\()",
+            ("_acquire", "_release"), in_diff=0.5,
+            cancel=r"(?:lock|sock|kobject|blk|file|page|folio|pci|mutex|spin|rwsem|dev|bus|"
+                   r"mod|fd|inode|put|sk|buffer|ref|xprt|lease|layout|rq|req|request|delegation)_"
+                   r"(?:acquire|release)\b"),
+    Pattern("memory_barrier_word", "ordering", "O1", 0.7,
+            r"memory[- ]barriers?|(?:read|write|full|release|acquire|store|load|paired|"
+            r"general|smp) barriers?\b|barriers? (?:pair|pairs|paired|pairing)\b",
+            ("barrier",), cancel=STORAGE_BARRIER),
+    Pattern("barrier_word", "ordering", "O1", 0.4,
+            r"\bbarriers?\b", ("barrier",), cancel=STORAGE_BARRIER + r"|compiler barrier"),
+    Pattern("missing_barrier", "ordering", "O1", 0.8,
+            r"(?:missing|missed|lack(?:s|ing)?(?: of)?|without(?: an?| the| any)?|add(?:s|ed|ing)?"
+            r"(?: an?| the)?|misplaced|wrong|incorrect|insufficient|need(?:s|ed)?(?: an?)?) "
+            r"(?:\w+ ){0,2}(?:memory |read |write |full |release |acquire )?barriers?\b|"
+            r"(?:missing|misplaced|add(?:s|ed|ing)?|need(?:s|ed)?|lacks?) (?:an? |the )?smp_\w+",
+            ("barrier", "smp_"), also=("race",),
+            cancel=STORAGE_BARRIER + r"|" + NEGATED + r"(?:need|missing)"),
+    Pattern("redundant_barrier", "ordering", "O1", 0.75,
+            r"(?:redundant|useless|pointless|unnecessary|unneeded|superfluous|remove|drop|kill)\w* "
+            r"(?:\w+ ){0,2}(?:memory )?(?:barrier|smp_\w+)|"
+            r"(?:barrier|smp_\w+(?:\(\))?) (?:is|are|was|were) (?:not needed|unnecessary|redundant|"
+            r"useless|pointless)",
+            ("barrier", "smp_"), cancel=STORAGE_BARRIER),
+    Pattern("pairs_with", "ordering", "O1", 0.65,
+            r"\bpair(?:s|ed|ing)? with\b", ("pair with", "pairs with", "paired with", "pairing with"),
+            cancel=r"key|value|name|hash|index|tuple|pair with (?:the )?patch"),
+    Pattern("memory_model", "ordering", "O5", 0.8,
+            r"memory[- ]model|\blkmm\b|litmus|memory-barriers\.txt|weakly[- ]ordered|"
+            r"weak(?:ly)? memory|memory[- ]order(?:ing|ed)?\b|happens[- ]before|"
+            r"out[- ]of[- ]order (?:execution|cpu|access|load|store|ops)|store[- ]buffer(?:ing)?\b|"
+            r"message[- ]passing pattern",
+            ("memory", "lkmm", "litmus", "weak", "happens before", "happens-before", "of order", "of-order", "store buffer",
+             "store-buffer", "message passing", "message-passing")),
+    Pattern("acquire_release_semantics", "ordering", "O1", 0.7,
+            r"\bacquire[/ -](?:and )?release\b|\brelease[/ -](?:and )?acquire\b|"
+            r"\b(?:acquire|release) (?:semantics|ordering|barrier|operation|store|load|fence)s?\b|"
+            r"\bstore[- ]release\b|\bload[- ]acquire\b|\b(?:acquire|release)[- ]semantics",
+            ("acquire", "release")),
+    Pattern("ordering_guarantee", "ordering", "O5", 0.5,
+            r"ordering (?:guarantee|semantics|constraint|requirement|rules?|propert)\w*|"
+            r"(?:guarantee|provide|impl(?:y|ies)|give)s? (?:\w+ )?(?:the )?(?:needed |necessary |any |no |full )?"
+            r"ordering\b|(?:fully|strongly|weakly|totally|strictly) ordered\b",
+            ("ordering", "ly ordered"), cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER),
+    Pattern("cpu_reordering", "ordering", "O1", 0.65,
+            r"(?:cpu|compiler|hardware|processor|memory|loads?|stores?|accesses|read|write)s? "
+            r"(?:\w+ ){0,4}re-?order|re-?order\w* (?:\w+ ){0,5}(?:by the (?:cpu|compiler)|"
+            r"cpu|compiler|hardware|processor|loads?|stores?|barrier|visible)|"
+            r"(?:can|could|may|might) (?:be |get )?re-?ordered|"
+            r"re-?ordering (?:between|of the (?:load|store|read|write|access))",
+            ("reorder", "re-order"), also=("race",), cancel=NOT_MEMORY_ORDER + r"|" + LOCK_ORDER),
+    Pattern("visibility", "ordering", "O2", 0.6,
+            r"(?:visible|observ\w+) (?:to|by|on) (?:the )?(?:other|another|all|remote|concurrent) "
+            r"(?:cpus?|threads?|cores?|readers?|contexts?)|(?:must|should|to) be (?:globally )?visible "
+            r"before|(?:becomes?|made|be) visible (?:before|after)|visibility (?:of|guarantee)|"
+            r"publish(?:es|ed|ing)? (?:\w+ ){0,5}before",
+            ("visib", "observ", "publish")),
+    Pattern("order_violation", "ordering", "O3", 0.45,
+            r"\border(?:ing)? violation|\b(?:wrong|incorrect|reverse|the right|proper|correct) "
+            r"order(?:ing)?\b|\bout[- ]of[- ]order\b|\bnot (?:properly |correctly )?ordered\b|"
+            r"(?:can|could|may|might) (?:\w+ ){0,2}(?:run|fire|execute|happen|be called|complete|"
+            r"be scheduled|be queued) (?:\w+ ){0,3}(?:before|after) |"
+            r"(?:must|should|has to|have to|needs? to) (?:\w+ ){0,2}(?:happen|be done|run|complete|be "
+            r"(?:set|visible|initiali[sz]ed|published|registered|unregistered|cancell?ed|stopped))"
+            r" (?:\w+ ){0,3}before\b",
+            ("order violation", "ordering violation", "wrong order", "incorrect order",
+             "reverse order", "the right order", "proper order", "correct order", "of order",
+             "of-order", "t ordered", "y ordered", "before", "after"),
+            cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER),
+    Pattern("ordering_word", "ordering", "O5", 0.3,
+            r"\bordering\b", ("ordering",), cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER),
+)
+
+PATTERNS: tuple[Pattern, ...] = DEADLOCK + RACE + ORDERING

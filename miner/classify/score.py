@@ -1,0 +1,108 @@
+"""Turn pattern matches into per-label scores and labels, for one message or a whole thread."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from miner.classify.patterns import LABELS
+from miner.classify.scan import SCANNER, Match
+
+THRESHOLD = 0.5
+REPEAT_DECAY = 0.5  # the k-th match of the same pattern counts REPEAT_DECAY**k as much
+# Subtype recorded when a pattern also supports a second label (D3 barrier -> race, D4 wakeup).
+ALSO_SUBTYPE = {"deadlock": "D5", "race": "R2", "ordering": "O1"}
+REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|sv)\s*:\s*)+", re.IGNORECASE)
+QUOTE_MARKS = re.compile(r"^[\s>|]+")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One reason for a label: which pattern fired on which line of which message."""
+
+    label: str
+    subtype: str
+    pattern: str
+    message_id: str | None
+    line: int  # 1-based line in the text; 0 means the subject
+    text: str
+    quoted: bool
+    in_diff: bool
+    weight: float
+
+
+@dataclass
+class Result:
+    """Labels at or above the threshold, a score in [0, 1] per label, and the evidence."""
+
+    labels: list[str]
+    scores: dict[str, float]
+    evidence: list[Evidence]
+
+
+def message_evidence(subject: str, text: str, message_id: str | None = None) -> list[Evidence]:
+    """Evidence for every label found in one message (before any scoring)."""
+    return [
+        evidence for match in SCANNER.scan(subject, text) for evidence in _evidence(match, message_id)
+    ]
+
+
+def _evidence(match: Match, message_id: str | None) -> list[Evidence]:
+    """One Evidence per label a match supports."""
+    pattern = match.pattern
+    found = [Evidence(pattern.label, pattern.subtype, pattern.name, message_id, match.line,
+                      match.text, match.quoted, match.in_diff, round(match.weight, 4))]
+    for label in pattern.also:
+        found.append(Evidence(label, ALSO_SUBTYPE[label], pattern.name, message_id, match.line,
+                              match.text, match.quoted, match.in_diff, round(match.weight, 4)))
+    return found
+
+
+def score_evidence(evidence: list[Evidence]) -> Result:
+    """Combine evidence into scores: strongest match per line, repeats decay, noisy-OR."""
+    best_per_line: dict[tuple[str, str | None, int], Evidence] = {}
+    for item in evidence:
+        key = (item.label, item.message_id, item.line)
+        kept = best_per_line.get(key)
+        if kept is None or item.weight > kept.weight:
+            best_per_line[key] = item
+    by_pattern: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for item in best_per_line.values():
+        by_pattern[(item.label, item.pattern)].append(item.weight)
+    missing = dict.fromkeys(LABELS, 1.0)
+    for (label, _), weights in by_pattern.items():
+        weights.sort(reverse=True)
+        for rank, weight in enumerate(weights[:6]):
+            missing[label] *= 1.0 - weight * REPEAT_DECAY**rank
+    scores = {label: round(1.0 - missing[label], 4) for label in LABELS}
+    labels = [label for label in LABELS if scores[label] >= THRESHOLD]
+    order = {label: position for position, label in enumerate(LABELS)}
+    ranked = sorted(evidence, key=lambda e: (order[e.label], -e.weight, e.line))
+    return Result(labels, scores, ranked)
+
+
+def classify_message(subject: str, text: str, message_id: str | None = None) -> Result:
+    """Labels, scores and evidence for one message (its subject, prose, quotes and diffs)."""
+    return score_evidence(message_evidence(subject, text, message_id))
+
+
+def classify_thread(messages: Iterable[tuple[str, str, str]]) -> Result:
+    """Labels for a thread of (message_id, subject, text): replies inherit the topic (D2).
+
+    All messages pool their evidence.  The same line quoted again in a reply, and the same
+    subject repeated as "Re: ...", count once (the strongest copy is kept).
+    """
+    pooled: dict[tuple[str, str, str], Evidence] = {}
+    for message_id, subject, text in messages:
+        for item in message_evidence(subject, text, message_id):
+            if item.line == 0:
+                same = REPLY_PREFIX.sub("", item.text).strip().lower()
+            else:
+                same = QUOTE_MARKS.sub("", item.text).strip().lower()
+            key = (item.label, item.pattern, same)
+            kept = pooled.get(key)
+            if kept is None or item.weight > kept.weight:
+                pooled[key] = item
+    return score_evidence(list(pooled.values()))
