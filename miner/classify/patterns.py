@@ -21,7 +21,7 @@ LABELS = ("deadlock", "race", "ordering")
 # repeats what another message said; diff lines count only for code patterns (in_diff > 0).
 QUOTE_FACTOR = 0.6
 DEEP_QUOTE_FACTOR = 0.45  # quoted two or more levels deep
-TRAILER_FACTOR = 0.4  # Fixes:/Link: titles name other commits (passing mention, D2)
+TRAILER_FACTOR = 0.3  # Fixes:/Link: and request-pull titles name other commits (D2)
 SUBJECT_FACTOR = 1.15
 MAX_WEIGHT = 0.97
 
@@ -75,6 +75,10 @@ class Pattern:
     in_diff: float = 0.0  # factor for added (+) diff lines that are code, not comments
     in_subject: bool = True
     case_sensitive: bool = False
+    # (label, weight): the match weighs more when the message also gets that label.  Used
+    # where the taxonomy asks for two things together, e.g. an order framed across racing
+    # contexts (D5) rather than statement order in one path.
+    stronger_with: tuple[str, float] | None = None
 
 
 DEADLOCK = (
@@ -142,8 +146,13 @@ DEADLOCK = (
     Pattern("lost_wakeup", "deadlock", "D5", 0.72,
             r"(?:lost|missed|missing|miss(?:es|ing)?|lose|loses) (?:a |the |any )?wake-?ups?\b|"
             r"never (?:be )?woken|no(?:body| one| task) (?:is |will be |gets )?(?:woken|wakes)|"
-            r"(?:doesn't|does not|won't|will not|never) (?:see|get|receive) the wake-?up",
+            r"(?:doesn't|does not|won't|will not|never) (?:see|get|receive) the wake-?up|"
+            r"\bno wake-?ups? (?:of|for)\b",
             ("wake", "woken"), also=("race",)),
+    Pattern("race_causing_hang", "deadlock", "D5", 0.6,
+            r"\brac(?:e|es|ing)\b.{0,80}\b(?:hang|hung|lockup|lock up|stuck|livelock|forever)|"
+            r"\b(?:hang|hung|lockup|stuck|livelock)\w*\b.{0,80}\brac(?:e|es|ing)\b",
+            WORD_START_ANCHORS("race", "raci")),
     Pattern("livelock", "deadlock", "D5", 0.82, r"\blive[ -]?lock(?:s|ed|ing)?\b", ("livelock", "live lock", "live-lock")),
     Pattern("lockup_word", "deadlock", "D5", 0.45,
             r"(?<!soft )(?<!hard )(?<!workqueue )\block ?ups?\b|\block(?:s|ed|ing) up\b",
@@ -247,12 +256,9 @@ ORDERING = (
             r"\bmb\(\)|\bdma_[rw]mb\b",
             ("smp_", "mb()", "dma_rmb", "dma_wmb"), in_diff=0.55),
     Pattern("acquire_release_primitive", "ordering", "O1", 0.5,
-            r"\b(?:atomic(?:64|_long)?_\w+|cmpxchg|xchg|store|load|wake_up_bit|test_and_set_bit|"
-            r"clear_bit_unlock|\w+)_(?:acquire|release)\b(?=\()",
-            ("_acquire", "_release"), in_diff=0.5,
-            cancel=r"(?:lock|sock|kobject|blk|file|page|folio|pci|mutex|spin|rwsem|dev|bus|"
-                   r"mod|fd|inode|put|sk|buffer|ref|xprt|lease|layout|rq|req|request|delegation)_"
-                   r"(?:acquire|release)\b"),
+            r"\b(?:smp_\w+|(?:raw_)?atomic(?:64|_long)?_\w+|(?:try_)?(?:cmp)?xchg\w*|store|load)_"
+            r"(?:acquire|release)\b|\bstore_release_wake_up\b",
+            ("_acquire", "_release"), in_diff=0.5),
     Pattern("memory_barrier_word", "ordering", "O1", 0.7,
             r"memory[- ]barriers?|(?:read|write|full|release|acquire|store|load|paired|"
             r"general|smp) barriers?\b|barriers? (?:pair|pairs|paired|pairing)\b",
@@ -303,8 +309,11 @@ ORDERING = (
             r"(?:visible|observ\w+) (?:to|by|on) (?:the )?(?:other|another|all|remote|concurrent) "
             r"(?:cpus?|threads?|cores?|readers?|contexts?)|(?:must|should|to) be (?:globally )?visible "
             r"before|(?:becomes?|made|be) visible (?:before|after)|visibility (?:of|guarantee)|"
-            r"publish(?:es|ed|ing)? (?:\w+ ){0,5}before",
-            ("visib", "observ", "publish")),
+            r"publish(?:es|ed|ing)? (?:\w+ ){0,5}before|publish(?:es|ed|ing)?[- ]race|"
+            r"(?:init\w*|set\w* up) (?:\S+ ){0,3}before (?:publish|expos|register)\w*|"
+            r"(?:not yet|not fully|isn't yet) (?:visible|initiali[sz]ed)",
+            ("visib", "observ", "publish", "not yet", "not fully", "isn't yet"),
+            stronger_with=("race", 0.65)),
     Pattern("order_violation", "ordering", "O3", 0.45,
             r"\border(?:ing)? violation|\b(?:wrong|incorrect|reverse|the right|proper|correct) "
             r"order(?:ing)?\b|\bout[- ]of[- ]order\b|\bnot (?:properly |correctly )?ordered\b|"
@@ -316,9 +325,10 @@ ORDERING = (
             ("order violation", "ordering violation", "wrong order", "incorrect order",
              "reverse order", "the right order", "proper order", "correct order", "of order",
              "of-order", "t ordered", "y ordered", "before", "after"),
-            cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER),
+            cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER, stronger_with=("race", 0.6)),
     Pattern("ordering_word", "ordering", "O5", 0.3,
-            r"\bordering\b", ("ordering",), cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER),
+            r"\bordering\b", ("ordering",), cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER,
+            stronger_with=("race", 0.45)),
 )
 
 PATTERNS: tuple[Pattern, ...] = DEADLOCK + RACE + ORDERING

@@ -29,6 +29,8 @@ TRAILER_LINE = re.compile(
     r"^\s*(?:fixes|link|closes|reported-by|cc|signed-off-by|reviewed-by|acked-by|tested-by)\s*:",
     re.IGNORECASE,
 )
+# "git request-pull" lists commit titles with their dates: titles of other work (D2).
+PULL_REQUEST_LINE = re.compile(r"\(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\)\s*$")
 # A diff line that is a comment is a passing mention (D2): "+ * ...", "+/* ...", "+// ...".
 DIFF_COMMENT = re.compile(r"^[+-]\s*(?:/\*|\*|//|#)")
 SUBJECT_LINE = 0  # Evidence.line for a match in the subject
@@ -218,13 +220,14 @@ class Scanner:
     def scan(self, subject: str, text: str) -> list[Match]:
         """Every pattern match in the subject and text of one message."""
         found: list[Match] = []
-        if subject:
-            self._scan_subject(subject, found)
-        if not text:
-            return found
         lower = text.lower()
         if len(lower) != len(text):  # a few characters lower-case to two; keep offsets aligned
             lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+        message_cancel_cache: dict[int, bool] = {}
+        if subject:
+            self._scan_subject(subject, lower, message_cancel_cache, found)
+        if not text:
+            return found
         diff_start = self._diff_start(text)
         lines: dict[int, set[int]] = defaultdict(set)
         for position, anchor_id in self.prose_finder.find(lower, 0, diff_start):
@@ -235,7 +238,6 @@ class Scanner:
         if not lines:
             return found
         number, previous = 1, 0
-        message_cancel_cache: dict[int, bool] = {}
         for start in sorted(lines):
             number += text.count("\n", previous, start)
             previous = start
@@ -246,7 +248,10 @@ class Scanner:
                             lines[start], message_cancel_cache, found)
         return found
 
-    def _scan_subject(self, subject: str, found: list[Match]) -> None:
+    def _scan_subject(
+        self, subject: str, text_lower: str, message_cancel_cache: dict[int, bool],
+        found: list[Match],
+    ) -> None:
         """Matches in the subject line (weighted up: the subject names the thread's topic)."""
         lower = subject.lower()
         candidates: set[int] = set()
@@ -255,6 +260,8 @@ class Scanner:
         for index in sorted(candidates):
             pattern = self.patterns[index]
             if not pattern.in_subject or not self._matches(index, subject, lower):
+                continue
+            if self._cancelled_by_message(index, lower + "\n" + text_lower, message_cancel_cache):
                 continue
             weight = min(MAX_WEIGHT, pattern.weight * SUBJECT_FACTOR)
             found.append(Match(pattern, SUBJECT_LINE, subject, False, False, weight))
@@ -296,13 +303,19 @@ class Scanner:
                     window_start = lower.rfind("\n", 0, max(0, window_start - 1)) + 1
                 if self.cancels_before[index].search(lower, window_start, start):
                     continue
-            if self.cancels_message[index] is not None:
-                if index not in message_cancel_cache:
-                    message_cancel_cache[index] = bool(self.cancels_message[index].search(lower))
-                if message_cancel_cache[index]:
-                    continue
+            if self._cancelled_by_message(index, lower, message_cancel_cache):
+                continue
             weight = pattern.weight * factor * (pattern.in_diff if in_diff else 1.0)
             found.append(Match(pattern, number, line, quoted, in_diff, min(MAX_WEIGHT, weight)))
+
+    def _cancelled_by_message(self, index: int, lower: str, cache: dict[int, bool]) -> bool:
+        """Whether the message as a whole holds a context that voids pattern ``index``."""
+        cancel = self.cancels_message[index]
+        if cancel is None:
+            return False
+        if index not in cache:
+            cache[index] = bool(cancel.search(lower))
+        return cache[index]
 
     @staticmethod
     def _line_context(
@@ -328,7 +341,7 @@ class Scanner:
                 return 1.0, False, True, line[1:]
             if first in ("-", " ", "@", "\\") or line.startswith(("diff ", "index ")):
                 return 0.0, False, True, line
-        if TRAILER_LINE.match(line):
+        if TRAILER_LINE.match(line) or PULL_REQUEST_LINE.search(line):
             return TRAILER_FACTOR, False, False, line
         return 1.0, False, False, line
 

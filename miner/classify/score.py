@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from miner.classify.patterns import LABELS
+from miner.classify.patterns import LABELS, PATTERNS
 from miner.classify.scan import SCANNER, Match
 
 THRESHOLD = 0.5
-REPEAT_DECAY = 0.5  # the k-th match of the same pattern counts REPEAT_DECAY**k as much
+REPEAT_DECAY = 0.7  # the k-th match of the same pattern counts REPEAT_DECAY**k as much
+MAX_REPEATS = 6
+PATTERN_BY_NAME = {pattern.name: pattern for pattern in PATTERNS}
 # Subtype recorded when a pattern also supports a second label (D3 barrier -> race, D4 wakeup).
 ALSO_SUBTYPE = {"deadlock": "D5", "race": "R2", "ordering": "O1"}
 REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|sv)\s*:\s*)+", re.IGNORECASE)
@@ -60,8 +62,8 @@ def _evidence(match: Match, message_id: str | None) -> list[Evidence]:
     return found
 
 
-def score_evidence(evidence: list[Evidence]) -> Result:
-    """Combine evidence into scores: strongest match per line, repeats decay, noisy-OR."""
+def label_scores(evidence: list[Evidence]) -> dict[str, float]:
+    """Score per label: strongest match per line, repeats of a pattern decay, noisy-OR."""
     best_per_line: dict[tuple[str, str | None, int], Evidence] = {}
     for item in evidence:
         key = (item.label, item.message_id, item.line)
@@ -74,13 +76,33 @@ def score_evidence(evidence: list[Evidence]) -> Result:
     missing = dict.fromkeys(LABELS, 1.0)
     for (label, _), weights in by_pattern.items():
         weights.sort(reverse=True)
-        for rank, weight in enumerate(weights[:6]):
+        for rank, weight in enumerate(weights[:MAX_REPEATS]):
             missing[label] *= 1.0 - weight * REPEAT_DECAY**rank
-    scores = {label: round(1.0 - missing[label], 4) for label in LABELS}
-    labels = [label for label in LABELS if scores[label] >= THRESHOLD]
+    return {label: round(1.0 - missing[label], 4) for label in LABELS}
+
+
+def strengthen(evidence: list[Evidence], labels: set[str]) -> list[Evidence]:
+    """Raise the weight of matches whose pattern counts more next to a label already given."""
+    raised: list[Evidence] = []
+    for item in evidence:
+        stronger = PATTERN_BY_NAME[item.pattern].stronger_with
+        if stronger and stronger[0] in labels and item.label != stronger[0]:
+            factor = stronger[1] / PATTERN_BY_NAME[item.pattern].weight
+            item = replace(item, weight=round(min(0.97, item.weight * factor), 4))
+        raised.append(item)
+    return raised
+
+
+def score_evidence(evidence: list[Evidence]) -> Result:
+    """Labels, scores and ranked evidence from a pool of evidence (one message or a thread)."""
+    scores = label_scores(evidence)
+    labels = {label for label in LABELS if scores[label] >= THRESHOLD}
+    if any(PATTERN_BY_NAME[item.pattern].stronger_with for item in evidence):
+        evidence = strengthen(evidence, labels)
+        scores = label_scores(evidence)
     order = {label: position for position, label in enumerate(LABELS)}
     ranked = sorted(evidence, key=lambda e: (order[e.label], -e.weight, e.line))
-    return Result(labels, scores, ranked)
+    return Result([label for label in LABELS if scores[label] >= THRESHOLD], scores, ranked)
 
 
 def classify_message(subject: str, text: str, message_id: str | None = None) -> Result:
