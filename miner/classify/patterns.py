@@ -19,8 +19,8 @@ LABELS = ("deadlock", "race", "ordering")
 
 # How much a match counts, by where the line is.  Quoted text is the thread's topic (D2) but
 # repeats what another message said; diff lines count only for code patterns (in_diff > 0).
-QUOTE_FACTOR = 0.6
-DEEP_QUOTE_FACTOR = 0.45  # quoted two or more levels deep
+QUOTE_FACTOR = 0.65
+DEEP_QUOTE_FACTOR = 0.6  # quoted two or more levels deep
 TRAILER_FACTOR = 0.3  # Fixes:/Link: and request-pull titles name other commits (D2)
 SUBJECT_FACTOR = 1.15
 MAX_WEIGHT = 0.97
@@ -30,7 +30,9 @@ LOCK_ORDER = (
     r"lock(?:ing|s)?[ -]?(?:order|nesting|inversion|hierarch|dependenc)|unlock order|"
     r"order(?:ing)? (?:of|between|in which) (?:the |these |both |two |\w+ )?(?:locks?|mutex|spinlock|rwsem|sem)|"
     r"(?:acquisition|locking|nesting) order|\block \w+ (?:before|after|first)|"
-    r"\b(?:agi|agf)\b|ilock|_lock\b.{0,40}\b(?:before|after)\b|\bab-?ba\b"
+    r"\b(?:agi|agf)\b|ilock|_lock\b.{0,40}\b(?:before|after)\b|\bab-?ba\b|"
+    r"(?:_lock|_mutex|_sem|_rwsem|\block|\bmutex(?:es)?)\b.{0,60}\border|"
+    r"\border\b.{0,60}(?:_lock|_mutex|_sem|_rwsem|\block(?:s|ing)?|\bmutex(?:es)?)\b"
 )
 NOT_MEMORY_ORDER = (
     r"in order (?:to|for)|page order|folio order|slab order|high[- ]order|low[- ]order|order-\d|"
@@ -224,7 +226,8 @@ RACE = (
             r"unlocked (?:read|access|write|check|update)|unsynchronized",
             ("without holding", "without taking", "without grabbing", "without acquiring",
              "without any", "protected by", "lockless", "missing lock", "missing rcu", "unlocked",
-             "unsynchron")),
+             "unsynchron"),
+            cancel=r"nesting notation"),
     Pattern("suspicious_rcu_report", "race", "R4", 0.92,
             r"suspicious rcu(?:_dereference\w*\(\))? usage|rcu-list traversed in non-reader",
             ("suspicious rcu", "rcu-list traversed")),
@@ -262,7 +265,7 @@ ORDERING = (
     Pattern("memory_barrier_word", "ordering", "O1", 0.7,
             r"memory[- ]barriers?|(?:read|write|full|release|acquire|store|load|paired|"
             r"general|smp) barriers?\b|barriers? (?:pair|pairs|paired|pairing)\b",
-            ("barrier",), cancel=STORAGE_BARRIER),
+            ("barrier",), cancel=STORAGE_BARRIER, stronger_with=("race", 0.8)),
     Pattern("barrier_word", "ordering", "O1", 0.4,
             r"\bbarriers?\b", ("barrier",), cancel=STORAGE_BARRIER + r"|compiler barrier"),
     Pattern("missing_barrier", "ordering", "O1", 0.8,
@@ -318,7 +321,8 @@ ORDERING = (
             r"\border(?:ing)? violation|\b(?:wrong|incorrect|reverse|the right|proper|correct) "
             r"order(?:ing)?\b|\bout[- ]of[- ]order\b|\bnot (?:properly |correctly )?ordered\b|"
             r"(?:can|could|may|might) (?:\w+ ){0,2}(?:run|fire|execute|happen|be called|complete|"
-            r"be scheduled|be queued) (?:\w+ ){0,3}(?:before|after) |"
+            r"be scheduled|be queued|be delivered|be seen|be observed|be used|be accessed) "
+            r"(?:\w+ ){0,3}(?:before|after) |"
             r"(?:must|should|has to|have to|needs? to) (?:\w+ ){0,2}(?:happen|be done|run|complete|be "
             r"(?:set|visible|initiali[sz]ed|published|registered|unregistered|cancell?ed|stopped))"
             r" (?:\w+ ){0,3}before\b",

@@ -31,6 +31,8 @@ TRAILER_LINE = re.compile(
 )
 # "git request-pull" lists commit titles with their dates: titles of other work (D2).
 PULL_REQUEST_LINE = re.compile(r"\(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\)\s*$")
+# A line of C outside a diff (a quoted or pasted code listing): only code patterns count (D2).
+CODE_LINE = re.compile(r"[;{}]\s*(?://.*|/\*.*)?$|^\s*#\s*(?:include|define|if)\b")
 # A diff line that is a comment is a passing mention (D2): "+ * ...", "+/* ...", "+// ...".
 DIFF_COMMENT = re.compile(r"^[+-]\s*(?:/\*|\*|//|#)")
 SUBJECT_LINE = 0  # Evidence.line for a match in the subject
@@ -332,7 +334,7 @@ class Scanner:
             )
             if in_diff and (content[:1] == "-" or DIFF_COMMENT.match(content)):
                 return 0.0, True, True, content
-            return factor, True, in_diff, content
+            return factor, True, in_diff or bool(CODE_LINE.search(content)), content
         if after_diff:
             first = line[:1]
             if first == "+" and not line.startswith("+++"):
@@ -343,7 +345,7 @@ class Scanner:
                 return 0.0, False, True, line
         if TRAILER_LINE.match(line) or PULL_REQUEST_LINE.search(line):
             return TRAILER_FACTOR, False, False, line
-        return 1.0, False, False, line
+        return 1.0, False, bool(CODE_LINE.search(line)), line
 
     @staticmethod
     def _diff_start(text: str) -> int:

@@ -17,7 +17,6 @@ PATTERN_BY_NAME = {pattern.name: pattern for pattern in PATTERNS}
 # Subtype recorded when a pattern also supports a second label (D3 barrier -> race, D4 wakeup).
 ALSO_SUBTYPE = {"deadlock": "D5", "race": "R2", "ordering": "O1"}
 REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|sv)\s*:\s*)+", re.IGNORECASE)
-QUOTE_MARKS = re.compile(r"^[\s>|]+")
 
 
 @dataclass(frozen=True)
@@ -113,18 +112,32 @@ def classify_message(subject: str, text: str, message_id: str | None = None) -> 
 def classify_thread(messages: Iterable[tuple[str, str, str]]) -> Result:
     """Labels for a thread of (message_id, subject, text): replies inherit the topic (D2).
 
-    All messages pool their evidence.  The same line quoted again in a reply, and the same
-    subject repeated as "Re: ...", count once (the strongest copy is kept).
+    Each message is scored with its own evidence plus the thread's first subject, and the
+    thread takes, per label, the best message score.  Pooling every line of a long thread
+    instead would let forty passing mentions add up to a label no message supports.
+    Evidence per label comes from the message that scored it best.
     """
-    pooled: dict[tuple[str, str, str], Evidence] = {}
+    thread_subject_evidence: list[Evidence] | None = None
+    thread_subject = ""
+    best: dict[str, tuple[float, list[Evidence]]] = {}
     for message_id, subject, text in messages:
-        for item in message_evidence(subject, text, message_id):
-            if item.line == 0:
-                same = REPLY_PREFIX.sub("", item.text).strip().lower()
-            else:
-                same = QUOTE_MARKS.sub("", item.text).strip().lower()
-            key = (item.label, item.pattern, same)
-            kept = pooled.get(key)
-            if kept is None or item.weight > kept.weight:
-                pooled[key] = item
-    return score_evidence(list(pooled.values()))
+        evidence = message_evidence(subject, text, message_id)
+        if thread_subject_evidence is None:
+            thread_subject = _topic(subject)
+            thread_subject_evidence = [e for e in evidence if e.line == 0]
+        elif thread_subject and _topic(subject) != thread_subject:
+            evidence += thread_subject_evidence
+        result = score_evidence(evidence)
+        for label in LABELS:
+            if label not in best or result.scores[label] > best[label][0]:
+                best[label] = (result.scores[label], result.evidence)
+    if not best:
+        return score_evidence([])
+    scores = {label: best[label][0] for label in LABELS}
+    evidence = [e for label in LABELS for e in best[label][1] if e.label == label]
+    return Result([label for label in LABELS if scores[label] >= THRESHOLD], scores, evidence)
+
+
+def _topic(subject: str) -> str:
+    """A subject without reply/forward prefixes, for comparing messages of one thread."""
+    return REPLY_PREFIX.sub("", subject).strip().lower()
