@@ -104,6 +104,44 @@ def demo(db_path: Path, quiet: bool) -> None:
         click.echo(line)
 
 
+@cli.command()
+@click.option("--jsonl", "jsonl_path", required=True, metavar="FILE",
+              help="Input: one JSON object per line with id, subject, text ('-' = stdin).")
+def tag(jsonl_path: str) -> None:
+    """Label each message of a JSONL file; one JSON line out per line in, same order.
+
+    Output per line: {"id", "labels", "scores", "evidence": [{"label", "pattern", "line",
+    "text", "quoted"}]}.  A malformed input line stops the run with an error naming its line
+    number (exit status 1); the lines before it have already been written.
+    """
+    from miner.classify import classify_message
+    from miner.classify.items import open_input, read_items, tag_line
+
+    name = "<stdin>" if jsonl_path == "-" else jsonl_path
+    with open_input(jsonl_path) as stream:
+        for item in read_items(stream, name):
+            click.echo(tag_line(item.id, classify_message(item.subject, item.text, str(item.id))))
+
+
+@cli.command(name="eval")
+@click.argument("jsonl_path", metavar="FILE.jsonl")
+@click.option("--errors", is_flag=True, help="List every miss with its evidence.")
+@click.option("--baseline", is_flag=True, help="Show the keyword-regex baseline beside it.")
+def evaluate_command(jsonl_path: str, errors: bool, baseline: bool) -> None:
+    """Precision, recall and F1 of the classifier on hand-labelled JSONL (id, subject, text, labels)."""
+    from miner.classify import CLASSIFIER_VERSION
+    from miner.classify.evaluate import evaluate, format_evaluation
+    from miner.classify.items import open_input, read_items
+
+    name = "<stdin>" if jsonl_path == "-" else jsonl_path
+    with open_input(jsonl_path) as stream:
+        items = list(read_items(stream, name, need_labels=True))
+    if not items:
+        raise MinerError(f"{name}: no items to evaluate")
+    click.echo(f"classifier {CLASSIFIER_VERSION} on {name}")
+    click.echo(format_evaluation(evaluate(items, with_baseline=baseline), show_errors=errors))
+
+
 def _date(value: str | None) -> str | None:
     """Validate a YYYY-MM-DD (or full ISO) date option."""
     if value is None:
