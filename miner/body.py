@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from miner.model import BodyLine, PatchFile, Trailer
 
@@ -39,106 +40,145 @@ BARE_EMAIL = re.compile(r"^\s*([^<>\s]+@[^<>\s]+)\s*$")
 CANONICAL_TRAILER = {n.lower(): n for n in TRAILER_NAMES}
 
 
-def split_lines(text: str) -> list[BodyLine]:
-    """Classify every line of ``text`` as prose, quote or diff."""
-    out: list[BodyLine] = []
+# lines starting with anything else are prose unless a diff header block is open
+_INTERESTING_FIRST = frozenset("> \tdi-+@\\nosrcBG")
+PROSE, QUOTE, DIFF = "p", "q", "d"
+KIND_NAMES = {PROSE: "prose", QUOTE: "quote", DIFF: "diff"}
+
+
+@dataclass
+class ScannedBody:
+    """A body split into lines with one kind code per line (p, q, d) and diff file paths."""
+
+    lines: list[str]
+    kinds: list[str]
+    paths: dict[int, str]  # line index -> file, for diff lines
+    files: dict[str, list[int]]  # file -> [added, removed]
+
+
+def scan(text: str) -> ScannedBody:
+    """Give every line of ``text`` a kind: prose, quote (``>``) or diff (headers and hunks)."""
     lines = text.split("\n")
+    kinds: list[str] = []
+    mark = kinds.append
+    paths: dict[int, str] = {}
+    files: dict[str, list[int]] = {}
+    count = len(lines)
     i = 0
     path: str | None = None
+    counter: list[int] | None = None
     remaining_old = remaining_new = 0
     in_patch_headers = False
-    while i < len(lines):
+    while i < count:
         line = lines[i]
-        number = i + 1
+        first = line[:1]
         if remaining_old > 0 or remaining_new > 0:
-            first = line[:1]
             if first == "-" and remaining_old > 0:
                 remaining_old -= 1
+                if counter is not None:
+                    counter[1] += 1
             elif first == "+" and remaining_new > 0:
                 remaining_new -= 1
-            elif first in (" ", "") and remaining_old > 0 and remaining_new > 0:
+                if counter is not None:
+                    counter[0] += 1
+            elif (first == " " or not line) and remaining_old > 0 and remaining_new > 0:
                 remaining_old -= 1
                 remaining_new -= 1
-            elif first == "\\":
-                pass  # "\ No newline at end of file"
-            else:
+            elif first != "\\":  # "\ No newline at end of file" stays in the hunk
                 remaining_old = remaining_new = 0
                 continue  # re-examine this line outside the hunk
-            out.append(BodyLine(number, line, "diff", path=path))
+            mark(DIFF)
+            if path:
+                paths[i] = path
             i += 1
             continue
-        quote = QUOTE_PREFIX.match(line)
-        if quote:
-            depth = quote.group(1).count(">")
-            out.append(BodyLine(number, line, "quote", depth=depth))
+        if first not in _INTERESTING_FIRST:
+            in_patch_headers = False
+            mark(PROSE)
+            i += 1
+            continue
+        if (first == ">" or first in " \t") and QUOTE_PREFIX.match(line):
+            mark(QUOTE)
             in_patch_headers = False
             i += 1
             continue
-        git = DIFF_GIT.match(line)
-        if git:
-            path = git.group(2)
-            in_patch_headers = True
-            out.append(BodyLine(number, line, "diff", path=path))
-            i += 1
-            continue
-        if line.startswith("--- ") and i + 1 < len(lines) and DIFF_NEW.match(lines[i + 1]):
+        if first == "d" and line.startswith("diff --git "):
+            git = DIFF_GIT.match(line)
+            if git:
+                path = git.group(2)
+                counter = files.setdefault(path, [0, 0])
+                in_patch_headers = True
+                mark(DIFF)
+                paths[i] = path
+                i += 1
+                continue
+        if first == "-" and line.startswith("--- ") and i + 1 < count and lines[i + 1].startswith("+++ "):
             new = DIFF_NEW.match(lines[i + 1])
             old = DIFF_OLD.match(line)
-            new_path = new.group(1) if new else None
-            if new_path == "/dev/null" and old:
-                new_path = old.group(1)
-            path = new_path
-            out.append(BodyLine(number, line, "diff", path=path))
-            out.append(BodyLine(number + 1, lines[i + 1], "diff", path=path))
-            in_patch_headers = True
-            i += 2
-            continue
-        hunk = HUNK.match(line)
-        if hunk and (in_patch_headers or path):
-            remaining_old = int(hunk.group(1)) if hunk.group(1) is not None else 1
-            remaining_new = int(hunk.group(2)) if hunk.group(2) is not None else 1
-            out.append(BodyLine(number, line, "diff", path=path))
-            i += 1
-            continue
+            if new:
+                path = new.group(1)
+                if path == "/dev/null" and old:
+                    path = old.group(1)
+                counter = files.setdefault(path, [0, 0])
+                mark(DIFF)
+                mark(DIFF)
+                paths[i] = paths[i + 1] = path
+                in_patch_headers = True
+                i += 2
+                continue
+        if first == "@" and (in_patch_headers or path):
+            hunk = HUNK.match(line)
+            if hunk:
+                remaining_old = int(hunk.group(1)) if hunk.group(1) is not None else 1
+                remaining_new = int(hunk.group(2)) if hunk.group(2) is not None else 1
+                mark(DIFF)
+                if path:
+                    paths[i] = path
+                i += 1
+                continue
         if in_patch_headers and DIFF_META.match(line):
-            out.append(BodyLine(number, line, "diff", path=path))
+            mark(DIFF)
+            if path:
+                paths[i] = path
             i += 1
             continue
         in_patch_headers = False
-        out.append(BodyLine(number, line, "prose"))
+        mark(PROSE)
         i += 1
+    return ScannedBody(lines, kinds, paths, files)
+
+
+def split_lines(text: str) -> list[BodyLine]:
+    """Classify every line of ``text`` as prose, quote or diff (one BodyLine per line)."""
+    scanned = scan(text)
+    out: list[BodyLine] = []
+    for index, (line, kind) in enumerate(zip(scanned.lines, scanned.kinds)):
+        if kind == QUOTE:
+            depth = QUOTE_PREFIX.match(line).group(1).count(">")
+            out.append(BodyLine(index + 1, line, "quote", depth))
+        elif kind == DIFF:
+            out.append(BodyLine(index + 1, line, "diff", 0, scanned.paths.get(index)))
+        else:
+            out.append(BodyLine(index + 1, line, "prose"))
     return out
 
 
-def prose_text(lines: list[BodyLine]) -> str:
-    """The author's new text: prose lines only, without signature or diffstat noise."""
+def prose_text(scanned: ScannedBody) -> str:
+    """The author's new text: prose lines only, up to the signature separator."""
     kept: list[str] = []
-    for line in lines:
-        if line.kind != "prose":
+    for line, kind in zip(scanned.lines, scanned.kinds):
+        if kind != PROSE:
             continue
-        if line.text == "-- ":
+        if line == "-- ":
             break  # signature separator
-        kept.append(line.text)
+        kept.append(line)
     return "\n".join(kept).strip()
 
 
-def patch_files(lines: list[BodyLine]) -> list[PatchFile]:
-    """Files touched by the diffs in ``lines``, in order of first appearance."""
-    counts: dict[str, list[int]] = {}
-    header_started: set[str] = set()
-    for line in lines:
-        if line.kind != "diff" or not line.path or line.path == "/dev/null":
-            continue
-        entry = counts.setdefault(line.path, [0, 0])
-        text = line.text
-        if text.startswith("+++ ") or text.startswith("--- "):
-            header_started.add(line.path)
-            continue
-        if text.startswith("+"):
-            entry[0] += 1
-        elif text.startswith("-"):
-            entry[1] += 1
-    return [PatchFile(path, added, removed) for path, (added, removed) in counts.items()]
+def patch_files(scanned: ScannedBody) -> list[PatchFile]:
+    """Files touched by the diffs, in order of first appearance, with added/removed counts."""
+    return [PatchFile(path, added, removed) for path, (added, removed) in scanned.files.items()
+            if path != "/dev/null"]
 
 
 def parse_person(value: str) -> tuple[str | None, str | None]:
@@ -153,23 +193,25 @@ def parse_person(value: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def trailers(lines: list[BodyLine]) -> list[Trailer]:
+def trailers(scanned: ScannedBody) -> list[Trailer]:
     """Trailers written by this message's author (prose lines only, not quotes or diffs).
 
-    Wrapped ``Fixes:`` / ``Link:`` values that continue on the next line are joined.
+    Wrapped ``Fixes:`` values that continue on the next line are joined.
     """
     found: list[Trailer] = []
-    prose = [line for line in lines if line.kind == "prose"]
-    for index, line in enumerate(prose):
-        match = TRAILER.match(line.text)
+    lines, kinds = scanned.lines, scanned.kinds
+    for index, line in enumerate(lines):
+        if kinds[index] != PROSE or ":" not in line:
+            continue
+        match = TRAILER.match(line)
         if not match:
             continue
         name = CANONICAL_TRAILER[match.group(1).lower()]
         value = match.group(2)
-        if name == "Fixes" and value.count('"') == 1 and index + 1 < len(prose):
-            following = prose[index + 1]
-            if following.number == line.number + 1 and following.text.strip().endswith('")'):
-                value = f"{value} {following.text.strip()}"
+        if name == "Fixes" and value.count('"') == 1 and index + 1 < len(lines) and kinds[index + 1] == PROSE:
+            following = lines[index + 1].strip()
+            if following.endswith('")'):
+                value = f"{value} {following}"
         if name in ("Fixes", "Link", "Closes"):
             found.append(Trailer(name, value))
         else:

@@ -6,7 +6,6 @@ import hashlib
 import multiprocessing
 import os
 import time
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from miner import sources
+from miner.compress import compress
 from miner.errors import MinerError
 from miner.model import RawMail
 from miner.parse import parse_message
@@ -61,12 +61,11 @@ def prepare(mail: RawMail) -> ParsedMail | Rejected:
         message = mail.parsed or parse_message(mail.raw, mail.archive_date)
     except Exception as error:  # any parse failure rejects this message only
         return Rejected(mail, f"{type(error).__name__}: {error}")
-    message.lines = []  # not stored; keeps the pickled result small
     provenance = mail.provenance
     if provenance.list_id is None and message.list_id:
         provenance = type(provenance)(provenance.source_type, provenance.location, provenance.position,
                                       message.list_id, provenance.fetched_at)
-    return ParsedMail(message, provenance, zlib.compress(mail.raw, 1), hashlib.sha256(mail.raw).hexdigest(),
+    return ParsedMail(message, provenance, compress(mail.raw), hashlib.sha256(mail.raw).hexdigest(),
                       len(mail.raw))
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class BodyLine:
+class BodyLine(NamedTuple):
     """One line of a decoded body, with what kind of text it is.
 
     ``kind`` is ``prose`` (new text by the author), ``quote`` (a ``>``-quoted
@@ -63,7 +63,6 @@ class Message:
     trailers: list[Trailer] = field(default_factory=list)
     patch_files: list[PatchFile] = field(default_factory=list)
     prose: str = ""
-    lines: list[BodyLine] = field(default_factory=list)
     message_id_synthetic: bool = False
 
     @property

@@ -9,8 +9,6 @@ import re
 from datetime import datetime, timezone
 from email import message_from_bytes
 from email.header import decode_header
-from email.message import Message as EmailMessage
-from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -29,9 +27,10 @@ ENCODED_WORD = re.compile(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=")
 TZ_NAMES = {"EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500", "MST": "-0700",
             "MDT": "-0600", "PST": "-0800", "PDT": "-0700", "UT": "+0000", "GMT": "+0000",
             "UTC": "+0000", "CET": "+0100", "CEST": "+0200", "MET": "+0100", "MEST": "+0200"}
+TZ_NAME = re.compile(r"\b(?:" + "|".join(TZ_NAMES) + r")\b")
+SIMPLE_FROM = re.compile(r'^\s*(?:"([^"\\]*)"|([^"<>;@]*?))\s*<([^<>\s@]+@[^<>\s]+)>\s*$')
+BARE_ADDRESS = re.compile(r"^\s*<?([^<>\s@]+@[^<>\s]+?)>?\s*$")
 EARLIEST_PLAUSIBLE = datetime(1991, 1, 1, tzinfo=timezone.utc)
-
-_header_parser = BytesHeaderParser(policy=compat32)
 
 
 class ParseError(MinerError):
@@ -45,10 +44,11 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
     if raw.startswith(b"From ") or raw.startswith(b">From "):
         first_newline = raw.find(b"\n")
         raw = raw[first_newline + 1:] if first_newline >= 0 else b""
-    headers = _header_parser.parsebytes(raw)
-    if not headers.keys():
+    split = HEADER_SPLIT.search(raw)
+    headers = parse_header_block(raw[: split.start()] if split else raw)
+    if not headers:
         raise ParseError("no mail headers found")
-    if headers.defects and not any(k.lower() in ("from", "subject", "message-id", "date") for k in headers.keys()):
+    if not any(name in headers for name in ("from", "subject", "message-id", "date")):
         raise ParseError("no From, Subject, Message-ID or Date header")
 
     message_id = first_msgid(raw_header(headers, "Message-ID"))
@@ -67,8 +67,8 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
     list_id_header = raw_header(headers, "List-Id")
     list_id = first_msgid(list_id_header) or (list_id_header or "").strip() or None
 
-    text = decode_body(raw, headers)
-    lines = body_split.split_lines(text)
+    text = decode_body(raw, headers, split.end() if split else len(raw))
+    scanned = body_split.scan(text)
     return Message(
         message_id=message_id,
         subject=subject,
@@ -85,22 +85,41 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
         patch_version=markers["version"],
         patch_index=markers["index"],
         patch_total=markers["total"],
-        is_patch=any(line.kind == "diff" for line in lines) or "PATCH" in markers["tags"],
-        trailers=body_split.trailers(lines),
-        patch_files=body_split.patch_files(lines),
-        prose=body_split.prose_text(lines),
-        lines=lines,
+        is_patch=bool(scanned.files) or "PATCH" in markers["tags"],
+        trailers=body_split.trailers(scanned),
+        patch_files=body_split.patch_files(scanned),
+        prose=body_split.prose_text(scanned),
         message_id_synthetic=synthetic,
     )
 
 
-def raw_headers(headers: EmailMessage, name: str) -> list[str]:
-    """All values of header ``name`` as stored, raw 8-bit bytes kept as surrogates."""
-    wanted = name.lower()
-    return [value for key, value in headers._headers if key.lower() == wanted]
+def parse_header_block(block: bytes) -> dict[str, list[str]]:
+    """Header name (lower case) -> unfolded values; raw 8-bit bytes kept as surrogates."""
+    headers: dict[str, list[str]] = {}
+    values: list[str] | None = None
+    for line in block.decode("ascii", "surrogateescape").split("\n"):
+        line = line.rstrip("\r")
+        if not line:
+            continue
+        if line[0] in " \t":
+            if values:
+                values[-1] += line  # unfolding removes only the line break
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name or " " in name.strip():
+            values = None  # not a header line (e.g. a stray mbox From_ line)
+            continue
+        values = headers.setdefault(name.strip().lower(), [])
+        values.append(value.strip())
+    return headers
 
 
-def raw_header(headers: EmailMessage, name: str) -> str | None:
+def raw_headers(headers: dict[str, list[str]], name: str) -> list[str]:
+    """All values of header ``name``."""
+    return headers.get(name.lower(), [])
+
+
+def raw_header(headers: dict[str, list[str]], name: str) -> str | None:
     """The first value of header ``name`` (see :func:`raw_headers`)."""
     values = raw_headers(headers, name)
     return values[0] if values else None
@@ -219,6 +238,13 @@ def parse_from(value: str) -> tuple[str | None, str | None]:
         return None, None
     if "@" not in value and " at " not in value:
         return value.strip().strip('"') or None, None  # archive pages show only the name
+    simple = SIMPLE_FROM.match(value)
+    if simple:
+        name = (simple.group(1) if simple.group(1) is not None else simple.group(2)).strip()
+        return name or None, simple.group(3).lower()
+    bare = BARE_ADDRESS.match(value)
+    if bare:
+        return None, bare.group(1).lower()
     pairs = getaddresses([value])
     name, address = pairs[0] if pairs else ("", "")
     name = (name or "").strip().strip('"') or None
@@ -245,7 +271,8 @@ def normalise_date(value: str | None, archive_date: str | None) -> tuple[str | N
 def _parse_date(value: str) -> datetime | None:
     text = " ".join(str(value).split())
     text = re.sub(r"\s*\([^)]*\)\s*$", "", text)  # trailing "(PDT)" comments
-    for candidate in (text, _fix_tz_name(text)):
+    for attempt in range(2):
+        candidate = text if attempt == 0 else _fix_tz_name(text)
         try:
             parsed = parsedate_to_datetime(candidate)
         except (TypeError, ValueError, IndexError):
@@ -259,46 +286,97 @@ def _parse_date(value: str) -> datetime | None:
 
 
 def _fix_tz_name(text: str) -> str:
-    for name, offset in TZ_NAMES.items():
-        text = re.sub(rf"\b{name}\b", offset, text)
-    return text
+    return TZ_NAME.sub(lambda match: TZ_NAMES[match.group(0)], text)
 
 
-def decode_body(raw: bytes, headers: EmailMessage) -> str:
+def decode_body(raw: bytes, headers: dict[str, list[str]], body_start: int) -> str:
     """The message's text: single-part fast path, else text parts of the MIME tree."""
-    content_type = (headers.get("Content-Type") or "text/plain").lower()
-    encoding = (headers.get("Content-Transfer-Encoding") or "").strip().lower()
+    content_type = (raw_header(headers, "Content-Type") or "text/plain").lower()
+    encoding = (raw_header(headers, "Content-Transfer-Encoding") or "").strip().lower()
     if "multipart/" not in content_type and "message/" not in content_type:
-        split = HEADER_SPLIT.search(raw)
-        payload = raw[split.end():] if split else b""
-        if not content_type.lstrip().startswith("text/") and not _is_patch_attachment(headers, content_type):
+        payload = raw[body_start:]
+        disposition = (raw_header(headers, "Content-Disposition") or "").lower()
+        if not content_type.lstrip().startswith("text/") and not _is_patch_attachment(content_type, disposition):
             return ""  # a lone image or binary: no text to keep
         return _decode_payload(payload, encoding, _charset(content_type)).replace("\r\n", "\n")
+    if content_type.lstrip().startswith("multipart/"):
+        texts = multipart_texts(raw[body_start:], raw_header(headers, "Content-Type") or "")
+        if texts is not None:
+            return "\n".join(texts)
+    return "\n".join(_email_package_texts(raw))
+
+
+def multipart_texts(payload: bytes, content_type: str, depth: int = 0) -> list[str] | None:
+    """Text of the text/plain and patch parts of a multipart body; None if it cannot be split."""
+    boundary = _param(content_type, "boundary")
+    if not boundary or depth > 8:
+        return None
+    delimiter = b"--" + boundary.encode("ascii", "surrogateescape")
+    chunks = payload.split(delimiter)
+    if len(chunks) < 2:
+        return None
+    texts: list[str] = []
+    for chunk in chunks[1:]:
+        if chunk.startswith(b"--") and not chunk[2:3].strip():
+            break  # closing delimiter
+        chunk = chunk.split(b"\n", 1)[1] if b"\n" in chunk else b""  # rest of the delimiter line
+        if chunk.startswith((b"\n", b"\r\n")):  # no part headers: text/plain
+            header_bytes, body = b"", chunk[1:] if chunk.startswith(b"\n") else chunk[2:]
+        else:
+            split = HEADER_SPLIT.search(chunk)
+            if not split:
+                continue
+            header_bytes, body = chunk[: split.start()], chunk[split.end():]
+        if body.endswith(b"\n"):  # the line break before the next delimiter belongs to it
+            body = body[:-2] if body.endswith(b"\r\n") else body[:-1]
+        part_headers = parse_header_block(header_bytes)
+        part_type_raw = raw_header(part_headers, "Content-Type") or "text/plain"
+        part_type = part_type_raw.lower()
+        disposition = (raw_header(part_headers, "Content-Disposition") or "").lower()
+        encoding = (raw_header(part_headers, "Content-Transfer-Encoding") or "").strip().lower()
+        if part_type.lstrip().startswith("multipart/"):
+            inner = multipart_texts(body, part_type_raw, depth + 1)
+            if inner is None:
+                return None
+            texts.extend(inner)
+        elif part_type.lstrip().startswith(("text/plain", "text/x-patch", "text/x-diff")) or (
+            part_type.lstrip().startswith("application/") and _is_patch_attachment(part_type, disposition)
+        ):
+            texts.append(_decode_payload(body, encoding, _charset(part_type)).replace("\r\n", "\n"))
+    return texts
+
+
+def _email_package_texts(raw: bytes) -> list[str]:
+    """Text parts found by the standard library's parser (slow, but takes anything)."""
     message = message_from_bytes(raw, policy=compat32)
     texts: list[str] = []
     for part in message.walk():
         if part.is_multipart():
             continue
         part_type = part.get_content_type()
-        disposition = (part.get("Content-Disposition") or "").lower()
-        if part_type == "text/plain" or part_type in ("text/x-patch", "text/x-diff") or (
-            part_type.startswith("application/") and _is_patch_attachment(part, part_type)
+        disposition = str(part.get("Content-Disposition", "")).lower()
+        if part_type in ("text/plain", "text/x-patch", "text/x-diff") or (
+            part_type.startswith("application/")
+            and _is_patch_attachment(str(part.get("Content-Type", "")).lower(), disposition)
         ):
             payload = part.get_payload(decode=True) or b""
-            texts.append(decode_bytes(payload, part.get_content_charset()))
-        elif part_type == "text/html" and not texts and "attachment" not in disposition:
-            continue  # HTML-only mail: no prose we can trust; keep scanning for text parts
-    return "\n".join(t.replace("\r\n", "\n") for t in texts)
+            texts.append(decode_bytes(payload, part.get_content_charset()).replace("\r\n", "\n"))
+    return texts
 
 
-def _is_patch_attachment(part: EmailMessage, content_type: str) -> bool:
-    name = (part.get_filename() if hasattr(part, "get_filename") else None) or ""
-    return "patch" in content_type or "diff" in content_type or name.endswith((".patch", ".diff"))
+def _is_patch_attachment(content_type: str, disposition: str) -> bool:
+    """True for application/* parts that carry a patch (by type or by file name)."""
+    return any(word in content_type or word in disposition for word in ("patch", "diff"))
+
+
+def _param(content_type: str, name: str) -> str | None:
+    """A parameter of a Content-Type value (``boundary``, ``charset``)."""
+    match = re.search(name + r'\s*=\s*(?:"([^"]*)"|([^";\s]+))', content_type, re.IGNORECASE)
+    return (match.group(1) if match.group(1) is not None else match.group(2)) if match else None
 
 
 def _charset(content_type: str) -> str | None:
-    match = re.search(r'charset\s*=\s*"?([^";\s]+)', content_type)
-    return match.group(1) if match else None
+    return _param(content_type, "charset")
 
 
 def _decode_payload(payload: bytes, encoding: str, charset: str | None) -> str:
