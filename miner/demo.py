@@ -1,0 +1,40 @@
+"""`miner demo`: build a database from the bundled sample and say what to try next."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from miner.errors import MinerError
+from miner.ingest import ingest_paths
+from miner.store import open_store
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
+
+
+def sample_dir() -> Path:
+    """The bundled sample corpus: ``data/sample`` of the source tree, else of the current directory."""
+    for candidate in (SAMPLE_DIR, Path.cwd() / "data" / "sample"):
+        if candidate.is_dir():
+            return candidate
+    raise MinerError(f"{SAMPLE_DIR}: bundled sample not found (run from a checkout of lkml-miner)")
+
+
+def run_demo(db_path: Path, progress: bool = True) -> Iterator[str]:
+    """Ingest and classify the sample into ``db_path``; yields lines to print."""
+    store = open_store(db_path)
+    summary = ingest_paths(store, [sample_dir()], progress=progress)
+    yield summary.line()
+    try:
+        from miner.classify.store import classify_database
+    except ImportError:
+        classify_database = None
+    if classify_database is not None:
+        yield classify_database(store, progress=progress).line()
+    db = str(db_path)
+    yield ""
+    yield f"Database ready: {db}. Try:"
+    yield f"  miner threads --db {db} --label deadlock"
+    yield f"  miner show --db {db} 000000000000430bf505bcef3b00@google.com"
+    yield f"  miner sql --db {db} \"SELECT label, count(*) FROM labels GROUP BY label\""
+    yield f"  miner serve --db {db}"
