@@ -40,12 +40,13 @@ NOT_MEMORY_ORDER = (
     r"alphabetic|include order|header order|key order|bad key|order of (?:the )?(?:patch|series|commits?)|"
     r"patch(?:es)? order|(?:struct|field|member)s? (?:re)?order|for (?:better )?packing|padding|holes?\b|"
     r"kconfig|makefile|\bpci(?:e)?\b|relaxed ordering|\bbios?\b|\bi/o\b|block layer|zoned|"
-    r"\bcqes?\b|ordered extent|ordered_|data=ordered"
+    r"\bcqes?\b|ordered extent|ordered_|data=ordered|\braid\b|\bdisks?\b|\bdrives?\b|write cache"
 )
 STORAGE_BARRIER = (
     r"nobarrier|barrier=|device barrier|scrub barrier|rcu_barrier|barrier_nospec|membarrier|"
     r"speculation barrier|journal barrier|layout barrier|flush barrier|barrier (?:bio|request|write)|"
-    r"cache flush|\bfua\b|fs_barrier|_barrier\b|barrier_"
+    r"cache flush|\bfua\b|fs_barrier|_barrier\b|barrier_|write cache|\bdisks?\b|\bdrives?\b|"
+    r"firmware|\braid\b|\bhdds?\b|\bssds?\b"
 )
 NEGATED = r"(?:\bno|\bnot|\bnon|n't|\bnever|\bwithout|\bnor|free of)[ -](?:\w+[ -]){0,2}"
 LOCKDEP_INFRASTRUCTURE = (
@@ -141,7 +142,7 @@ DEADLOCK = (
             r"(?:wait|block|stuck|sleep|hang|hung|spin|stall|sit)\w* (?:\w+ ){0,4}"
             r"(?:forever|indefinitely|for ever)|(?:stuck|blocked|hung) (?:in|on) "
             r"(?:\w+ )?(?:d state|uninterruptible)|"
-            r"never (?:be )?(?:woken|wake|complete|finish|make progress|return|get released)|"
+            r"never (?:be )?(?:woken|wakes? up|completes?|makes? progress|gets? released)\b|"
             r"(?:cannot|can't|can ?not|never|no) make (?:any )?(?:forward )?progress|"
             r"no forward progress",
             ("forever", "for ever", "indefinitely", "never", "progress", "d state", "uninterruptible")),
@@ -282,14 +283,16 @@ ORDERING = (
             r"useless|pointless)",
             ("barrier", "smp_"), cancel=STORAGE_BARRIER),
     Pattern("pairs_with", "ordering", "O1", 0.65,
-            r"\bpair(?:s|ed|ing)? with\b", ("pair with", "pairs with", "paired with", "pairing with"),
+            r"(?:barrier|smp_\w+|mb\(\)|acquire|release|fence)\b.{0,60}\bpair(?:s|ed|ing)? with|"
+            r"\bpair(?:s|ed|ing)? with\b.{0,60}(?:barrier|smp_\w+|mb\(\)|acquire|release|fence)",
+            ("pair with", "pairs with", "paired with", "pairing with"),
             cancel=r"key|value|name|hash|index|tuple|pair with (?:the )?patch"),
     Pattern("memory_model", "ordering", "O5", 0.8,
             r"memory[- ]model|\blkmm\b|litmus|memory-barriers\.txt|weakly[- ]ordered|"
-            r"weak(?:ly)? memory|memory[- ]order(?:ing|ed)?\b|happens[- ]before|"
+            r"weak(?:ly)? memory|memory[- ]order(?:ing|ed)?\b|happens-before|"
             r"out[- ]of[- ]order (?:execution|cpu|access|load|store|ops)|store[- ]buffer(?:ing)?\b|"
             r"message[- ]passing pattern",
-            ("memory", "lkmm", "litmus", "weak", "happens before", "happens-before", "of order", "of-order", "store buffer",
+            ("memory", "lkmm", "litmus", "weak", "happens-before", "of order", "of-order", "store buffer",
              "store-buffer", "message passing", "message-passing")),
     Pattern("acquire_release_semantics", "ordering", "O1", 0.7,
             r"\bacquire[/ -](?:and )?release\b|\brelease[/ -](?:and )?acquire\b|"
@@ -318,8 +321,8 @@ ORDERING = (
             ("visib", "observ", "publish", "not yet", "not fully", "isn't yet"),
             stronger_with=("race", 0.65)),
     Pattern("order_violation", "ordering", "O3", 0.45,
-            r"\border(?:ing)? violation|\b(?:wrong|incorrect|reverse|the right|proper|correct) "
-            r"order(?:ing)?\b|\bout[- ]of[- ]order\b|\bnot (?:properly |correctly )?ordered\b|"
+            r"\border(?:ing)? violation|\b(?:wrong|incorrect|reverse) order(?:ing)?\b|"
+            r"\bnot (?:properly |correctly )?ordered\b|"
             r"(?:can|could|may|might) (?:\w+ ){0,2}(?:run|fire|execute|happen|be called|complete|"
             r"be scheduled|be queued|be delivered|be seen|be observed|be used|be accessed) "
             r"(?:\w+ ){0,3}(?:before|after) |"
@@ -327,8 +330,7 @@ ORDERING = (
             r"(?:set|visible|initiali[sz]ed|published|registered|unregistered|cancell?ed|stopped))"
             r" (?:\w+ ){0,3}before\b",
             ("order violation", "ordering violation", "wrong order", "incorrect order",
-             "reverse order", "the right order", "proper order", "correct order", "of order",
-             "of-order", "t ordered", "y ordered", "before", "after"),
+             "reverse order", "t ordered", "y ordered", "before", "after"),
             cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER, stronger_with=("race", 0.6)),
     Pattern("ordering_word", "ordering", "O5", 0.3,
             r"\bordering\b", ("ordering",), cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER,
