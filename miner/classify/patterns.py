@@ -2,7 +2,7 @@
 
 Each pattern says which label (and taxonomy subtype) it is evidence for, how much it weighs
 in new prose, where else it counts (subject, quoted text, added diff lines), and the contexts
-that cancel it.  Regexes run on the *lower-cased* line unless ``case_sensitive`` is set.
+that cancel it.  Regexes run on the *lower-cased* line.
 
 ``anchors`` are literal lower-case strings; every match of the pattern contains one of them.
 The scanner finds anchors with one combined regex over the whole message and only runs a
@@ -49,6 +49,8 @@ STORAGE_BARRIER = (
     r"firmware|\braid\b|\bhdds?\b|\bssds?\b"
 )
 NEGATED = r"(?:\bno|\bnot|\bnon|n't|\bnever|\bwithout|\bnor|free of)[ -](?:\w+[ -]){0,2}"
+# Column headers of a two-context interleaving diagram: "CPU0   CPU1", "Thread 1   Thread 2".
+CONTEXT_HEADER = r"(?:cpu ?\d|thread ?[1-4ab]|t[1-4]|task ?[1-4ab]|process ?[1-4ab]|context ?[1-4ab])"
 LOCKDEP_INFRASTRUCTURE = (
     r"non-static key|max_lockdep|lockdep_(?:un)?register_key|debug_locks_warn_on|"
     r"lockdep is turned off|locking bug in"
@@ -77,7 +79,6 @@ class Pattern:
     in_quote: bool = True
     in_diff: float = 0.0  # factor for added (+) diff lines that are code, not comments
     in_subject: bool = True
-    case_sensitive: bool = False
     # (label, weight): the match weighs more when the message also gets that label.  Used
     # where the taxonomy asks for two things together, e.g. an order framed across racing
     # contexts (D5) rather than statement order in one path.
@@ -197,9 +198,7 @@ RACE = (
             r"\bsimultaneous(?:ly)?\b|\bat the same time\b|\bin parallel\b",
             ("simultan", "same time", "in parallel")),
     Pattern("interleaving_diagram", "race", "R2", 0.35,
-            r"^[\s>|]*(?:cpu ?\d|thread ?[1-4ab]|t[1-4]|task ?[1-4ab]|process ?[1-4ab]|"
-            r"context ?[1-4ab])\b[:)]?\s{2,}(?:\S+\s+)?(?:cpu ?\d|thread ?[1-4ab]|t[1-4]|task ?[1-4ab]|"
-            r"process ?[1-4ab]|context ?[1-4ab])\b",
+            rf"^[\s>|]*{CONTEXT_HEADER}\b[:)]?\s{{2,}}(?:\S+\s+)?{CONTEXT_HEADER}\b",
             tuple(f"\\b{who}\\b" for who in (
                 "cpu0", "cpu 0", "cpu1", "thread1", "thread 1", "thread a", "t1", "task1", "task 1",
                 "task a", "process 1", "process a", "context 1", "context a")),

@@ -261,18 +261,16 @@ class Scanner:
             candidates.update(self.anchor_patterns[anchor_id])
         for index in sorted(candidates):
             pattern = self.patterns[index]
-            if not pattern.in_subject or not self._matches(index, subject, lower):
+            if not pattern.in_subject or not self._matches(index, lower):
                 continue
             if self._cancelled_by_message(index, lower + "\n" + text_lower, message_cancel_cache):
                 continue
             weight = min(MAX_WEIGHT, pattern.weight * SUBJECT_FACTOR)
             found.append(Match(pattern, SUBJECT_LINE, subject, False, False, weight))
 
-    def _matches(self, index: int, line: str, line_lower: str) -> bool:
+    def _matches(self, index: int, line_lower: str) -> bool:
         """Whether pattern ``index`` matches the line and no line-level context cancels it."""
-        pattern = self.patterns[index]
-        target = line if pattern.case_sensitive else line_lower
-        if not self.regexes[index].search(target):
+        if not self.regexes[index].search(line_lower):
             return False
         cancel = self.cancels[index]
         return not (cancel and cancel.search(line_lower))
@@ -297,7 +295,7 @@ class Scanner:
                 continue
             if quoted and not pattern.in_quote:
                 continue
-            if not self._matches(index, content, content_lower):
+            if not self._matches(index, content_lower):
                 continue
             if self.cancels_before[index] is not None:
                 window_start = start

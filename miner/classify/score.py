@@ -30,7 +30,7 @@ class Evidence:
     line: int  # 1-based line in the text; 0 means the subject
     text: str
     quoted: bool
-    in_diff: bool
+    in_diff: bool  # an added diff line or a line of a code listing
     weight: float
 
 
