@@ -103,8 +103,9 @@ TABLES: tuple[Table, ...] = (
         "Senders and trailer people, by address.",
         (
             C("email", "TEXT", "Address, lower case"),
-            C("name", "TEXT", "Most recent display name seen"),
+            C("name", "TEXT", "Display name in their latest message"),
             C("first_seen", "TEXT", "Date of the earliest message from or naming them"),
+            C("last_seen", "TEXT", "Date of the latest message from or naming them"),
         ),
         pk="email",
     ),

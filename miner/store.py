@@ -256,14 +256,14 @@ class Store:
     def _collect_people_and_trailers(self, message: Message, counts: "BatchCounts", replace: bool) -> None:
         """Queue people, trailer and patch-file rows; :meth:`_flush_rows` writes them per batch."""
         if message.from_email:
-            counts.people.append((message.from_email, message.from_name, message.date))
+            counts.people.append((message.from_email, message.from_name, message.date, message.date))
         if replace:  # a ghost being filled in has no rows yet, but a re-parse would
             self.conn.execute("DELETE FROM trailers WHERE message_id=?", (message.message_id,))
         for position, trailer in enumerate(message.trailers):
             counts.trailers.append((message.message_id, position, trailer.name, trailer.value,
                                     trailer.person_name, trailer.person_email))
             if trailer.person_email:
-                counts.people.append((trailer.person_email, trailer.person_name, message.date))
+                counts.people.append((trailer.person_email, trailer.person_name, message.date, message.date))
         counts.patch_files.extend(
             (message.message_id, f.path, subsystem_of(f.path), f.added, f.removed) for f in message.patch_files
         )
@@ -271,10 +271,14 @@ class Store:
     def _flush_rows(self, counts: "BatchCounts") -> None:
         if counts.people:
             self.conn.executemany(
-                "INSERT INTO people(email, name, first_seen) VALUES (?, ?, ?) ON CONFLICT(email) DO UPDATE"
-                " SET name=coalesce(excluded.name, people.name),"
+                "INSERT INTO people(email, name, first_seen, last_seen) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(email) DO UPDATE SET"
+                " name=CASE WHEN coalesce(excluded.last_seen, '') >= coalesce(people.last_seen, '')"
+                " THEN coalesce(excluded.name, people.name) ELSE coalesce(people.name, excluded.name) END,"
                 " first_seen=min(coalesce(people.first_seen, excluded.first_seen),"
-                " coalesce(excluded.first_seen, people.first_seen))",
+                " coalesce(excluded.first_seen, people.first_seen)),"
+                " last_seen=max(coalesce(people.last_seen, excluded.last_seen),"
+                " coalesce(excluded.last_seen, people.last_seen))",
                 counts.people,
             )
         if counts.trailers:

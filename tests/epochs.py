@@ -1,0 +1,51 @@
+"""Build real public-inbox v2 epoch repositories (one commit per message, file ``m``) for tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+
+def _git(repo: Path, *args: str, data: bytes | None = None) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "public-inbox", "GIT_AUTHOR_EMAIL": "public-inbox@example.invalid",
+           "GIT_COMMITTER_NAME": "public-inbox", "GIT_COMMITTER_EMAIL": "public-inbox@example.invalid",
+           "GIT_AUTHOR_DATE": "1600000000 +0000", "GIT_COMMITTER_DATE": "1600000000 +0000"}
+    result = subprocess.run(["git", f"--git-dir={repo}", *args], input=data, capture_output=True, env=env,
+                            check=True)
+    return result.stdout.decode().strip()
+
+
+def make_epoch(repo: Path, raws: list[bytes], deletion_after: int | None = None) -> list[str]:
+    """Create (or extend) a bare epoch with one commit per message; returns the new commits.
+
+    ``deletion_after=i`` adds, after message ``i``, a commit whose tree holds ``d`` instead of ``m``
+    (how public-inbox v2 records a removed message), to test that such commits are skipped.
+    """
+    if not (repo / "HEAD").exists():
+        subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
+    head = subprocess.run(["git", f"--git-dir={repo}", "rev-parse", "-q", "--verify", "HEAD"],
+                          capture_output=True).stdout.decode().strip() or None
+    commits = []
+    for index, raw in enumerate(raws):
+        entries = [("m", raw)]
+        if deletion_after is not None and index == deletion_after + 1:
+            head = _commit(repo, [("d", raws[deletion_after])], head)
+            commits.append(head)
+        head = _commit(repo, entries, head)
+        commits.append(head)
+    _git(repo, "update-ref", "refs/heads/master", head)
+    _git(repo, "symbolic-ref", "HEAD", "refs/heads/master")
+    return commits
+
+
+def _commit(repo: Path, entries: list[tuple[str, bytes]], parent: str | None) -> str:
+    lines = []
+    for name, data in entries:
+        blob = _git(repo, "hash-object", "-w", "--stdin", data=data)
+        lines.append(f"100644 blob {blob}\t{name}")
+    tree = _git(repo, "mktree", data=("\n".join(lines) + "\n").encode())
+    args = ["commit-tree", tree, "-m", "message"]
+    if parent:
+        args += ["-p", parent]
+    return _git(repo, *args)

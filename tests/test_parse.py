@@ -1,0 +1,136 @@
+"""Parsing real kernel mail into Message (miner/parse.py)."""
+
+from __future__ import annotations
+
+from miner.parse import ParseError, normalise_date, parse_message, subject_markers
+from miner.sources.mbox import read_mbox
+
+from conftest import FIXTURES, SAMPLE
+
+import pytest
+
+PATCHWORK = FIXTURES / "mail" / "patchwork"
+
+
+def first_message(path):
+    return parse_message(next(iter(read_mbox(path))).raw)
+
+
+@pytest.mark.parametrize(
+    "subject, base, tags, version, index, total",
+    [
+        # real subjects from the corpus
+        ("[PATCH v3 0/1] Fix deadlock caused by cgroup_mutex and cpu_hotplug_lock",
+         "Fix deadlock caused by cgroup_mutex and cpu_hotplug_lock", ["PATCH"], 3, 0, 1),
+        ("Re: [RFC PATCH 4/4] Fix: sched/membarrier: p->mm->membarrier_state racy load (v2)",
+         "Fix: sched/membarrier: p->mm->membarrier_state racy load (v2)", ["RFC", "PATCH"], 1, 4, 4),
+        ("[PATCH RESEND v3] ARM: multi_v7_defconfig add /proc/config.gz",
+         "ARM: multi_v7_defconfig add /proc/config.gz", ["PATCH", "RESEND"], 3, None, None),
+        ("Re: [syzbot] [cgroups?] [mm?] KCSAN: data-race in mem_cgroup_iter / mem_cgroup_iter",
+         "KCSAN: data-race in mem_cgroup_iter / mem_cgroup_iter", ["SYZBOT"], None, None, None),
+        ("[net,v2,1/2] net: ieee802154: remove explicit set skb->sk",
+         "net: ieee802154: remove explicit set skb->sk", [], 2, 1, 2),
+        ("[PATCH V2 0/4] PM / OPP: Minor cleanups", "PM / OPP: Minor cleanups", ["PATCH"], 2, 0, 4),
+        ("Fwd: Re: [PATCH -next] cgroup: Fix AA deadlock caused by cgroup_bpf_release",
+         "cgroup: Fix AA deadlock caused by cgroup_bpf_release", ["PATCH"], 1, None, None),
+    ],
+)
+def test_subject_markers(subject, base, tags, version, index, total):
+    markers = subject_markers(subject)
+    assert markers["base_subject"] == base
+    assert markers["tags"] == tags
+    assert (markers["version"], markers["index"], markers["total"]) == (version, index, total)
+
+
+def test_known_patch_headers_trailers_and_files():
+    # "[PATCH -next] cgroup: Fix AA deadlock caused by cgroup_bpf_release" (cgroups list, 2024)
+    message = first_message(SAMPLE / "mail" / "cgroups" / "patch-fix-AA-deadlock-cgroup_bpf_release.mbox")
+    assert message.message_id == "20240607110313.2230669-1-chenridong@huawei.com"
+    assert message.from_name == "Chen Ridong" and message.from_email == "chenridong@huawei.com"
+    assert message.date == "2024-06-07T11:03:13Z"
+    assert message.list_id == "cgroups.vger.kernel.org"
+    assert message.is_patch and message.patch_tags == ["PATCH"]
+    trailers = [(t.name, t.value) for t in message.trailers]
+    assert trailers == [
+        ("Fixes", '4bfc0bb2c60e ("bpf: decouple the lifetime of cgroup_bpf from cgroup itself")'),
+        ("Signed-off-by", "Chen Ridong <chenridong@huawei.com>"),
+    ]
+    assert message.trailers[1].person_email == "chenridong@huawei.com"
+    files = {(f.path, f.added, f.removed) for f in message.patch_files}
+    assert files == {
+        ("kernel/bpf/cgroup.c", 1, 1),
+        ("kernel/cgroup/cgroup-internal.h", 1, 0),
+        ("kernel/cgroup/cgroup.c", 1, 1),
+    }
+    # prose is the commit message: no diff lines, no signature
+    assert "queue_work(cgroup_destroy_wq" not in message.prose
+    assert "cgroup_bpf release work into system_wq" in " ".join(message.prose.split())
+    assert "2.34.1" not in message.prose
+
+
+def test_reply_references_are_ordered_and_quotes_are_not_prose():
+    replies = list(read_mbox(SAMPLE / "mail" / "io-uring" / "syzbot-possible-deadlock-in-io_sq_thread_finish.mbox"))
+    message = parse_message(replies[2].raw)
+    assert message.in_reply_to == "824f3c6e-9ae7-af14-fac5-2448afa7446a@gmail.com"
+    assert message.references[0] == "000000000000430bf505bcef3b00@google.com"
+    assert message.parent_id == message.in_reply_to
+    quoted = [line for line in message.body.splitlines() if line.startswith(">")]
+    assert quoted and not any(line in message.prose.splitlines() for line in quoted)
+
+
+def test_multipart_text_part_is_the_body():
+    raw = (FIXTURES / "mail" / "multipart-wait_on_bit-003.eml").read_bytes()
+    message = parse_message(raw)
+    assert message.subject == "Re: [PATCH] wait_on_bit: add an acquire memory barrier"
+    assert message.body.strip()
+    assert "Content-Type" not in message.body  # MIME structure is gone, only the text remains
+    assert "--0000000000004fa1b205e6d7ee0b" not in message.body
+
+
+def test_raw_utf8_and_broken_headers_from_patchwork():
+    assert first_message(PATCHWORK / "mail" / "0014-with-unencoded-utf8-headers.mbox").subject.endswith(
+        "to include Rafał Miłecki")
+    assert first_message(PATCHWORK / "mail" / "0013-with-utf8-body.mbox").from_name == "Rafał Miłecki"
+    invalid = first_message(PATCHWORK / "mail" / "0015-with-invalid-utf8-headers.mbox")
+    assert invalid.subject == "MAINTAINERS: Update entry for BCM5301X ARM"
+    charset = first_message(PATCHWORK / "mail" / "0010-invalid-charset.mbox")
+    assert charset.subject == "Fix pow overflow in non-default rounding modes (bug 16315)"
+    assert "pow" in charset.body
+    header_char = first_message(PATCHWORK / "mail" / "0012-invalid-header-char.mbox")
+    assert header_char.patch_tags == ["PATCH"] and header_char.from_email == "ferruh.yigit@intel.com"
+
+
+def test_mail_without_message_id_gets_a_stable_flagged_one():
+    raw = (PATCHWORK / "mail" / "0017-git-pull-request-git-2-14-3.mbox").read_bytes()
+    first, second = parse_message(raw), parse_message(raw)
+    assert first.message_id_synthetic
+    assert first.message_id == second.message_id and first.message_id.startswith("no-message-id-")
+    assert first.subject == "[GIT] Networking" and first.from_email == "davem@davemloft.net"
+
+
+def test_series_without_references_parses_every_patch():
+    mails = list(read_mbox(PATCHWORK / "series" / "base-no-references-no-cover.mbox"))
+    messages = [parse_message(m.raw) for m in mails]
+    assert len(messages) == 3
+    assert [m.patch_index for m in messages] == [0, 1, 2]
+    assert all(m.in_reply_to is None and m.references == [] for m in messages)
+    assert all(m.list_id == "linux-kernel.vger.kernel.org" for m in messages)
+
+
+def test_dates_are_utc_and_bad_dates_fall_back_flagged():
+    assert normalise_date("Sun, 31 Jul 2022 07:43:34 -0400 (EDT)", None) == ("2022-07-31T11:43:34Z", False)
+    assert normalise_date("Fri Jul 28 2017 - 04:49:21", "2017-07-28T00:00:00Z") == ("2017-07-28T00:00:00Z", True)
+    # a real message with its Date header damaged: the archive's date is used and flagged
+    raw = (FIXTURES / "mail" / "multipart-wait_on_bit-003.eml").read_bytes()
+    start = raw.index(b"\nDate: ") + 1
+    end = raw.index(b"\n", start)
+    damaged = raw[:start] + b"Date: sometime last week" + raw[end:]
+    message = parse_message(damaged, archive_date="2022-08-22T10:00:00Z")
+    assert (message.date, message.date_flagged) == ("2022-08-22T10:00:00Z", True)
+
+
+def test_not_mail_is_a_parse_error():
+    with pytest.raises(ParseError):
+        parse_message(b"")
+    with pytest.raises(ParseError):
+        parse_message(b"<html><body>Making sure you're not a bot!</body></html>\n")

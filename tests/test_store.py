@@ -1,0 +1,129 @@
+"""Threading and storage (miner/store.py) on real threads."""
+
+from __future__ import annotations
+
+import json
+
+from miner.compress import decompress
+from miner.ingest import Ingester
+from miner.sources.mbox import read_mbox
+
+from conftest import FIXTURES, SAMPLE
+
+IO_URING = SAMPLE / "mail" / "io-uring" / "syzbot-possible-deadlock-in-io_sq_thread_finish.mbox"
+ROOTLESS = SAMPLE / "mail" / "cgroups" / "query-deadlock-cgroup_threadgroup_rwsem-cpu_hotplug_lock.mbox"
+
+
+def ingest_mails(store, mails):
+    with Ingester(store, "test", progress=False, workers=1) as ingester:
+        ingester.ingest_mails(mails)
+        return ingester.finish()
+
+
+def thread_ids(store):
+    return {row[0] for row in store.conn.execute("SELECT DISTINCT thread_id FROM messages")}
+
+
+def test_one_thread_with_the_syzbot_report_as_root(store, ingest):
+    ingest(IO_URING)
+    (thread,) = store.conn.execute(
+        "SELECT thread_id, root_message_id, subject, message_count, ghost_count, first_date, last_date"
+        " FROM threads WHERE message_count > 0").fetchall()
+    assert thread[1] == "000000000000430bf505bcef3b00@google.com"
+    assert thread[2] == "[syzbot] possible deadlock in io_sq_thread_finish"
+    # 15 messages reached the list; one reply answers a message that did not (a ghost)
+    assert thread[3] == 15 and thread[4] == 1
+    assert (thread[5], thread[6]) == ("2021-03-07T09:49:21Z", "2021-04-08T19:43:09Z")
+
+
+def test_thread_id_is_stable_when_the_parent_arrives_late(store):
+    mails = list(read_mbox(IO_URING))
+    ingest_mails(store, mails[1:])  # replies first: the root is a ghost
+    (before,) = thread_ids(store)
+    root = store.conn.execute("SELECT ghost FROM messages WHERE message_id='000000000000430bf505bcef3b00@google.com'")
+    assert root.fetchone() == (1,)
+    summary = ingest_mails(store, mails[:1])
+    assert (summary.new, summary.updated) == (0, 1)  # the ghost was filled in
+    assert thread_ids(store) == {before}
+    assert store.conn.execute("SELECT message_count FROM threads WHERE thread_id=?", (before,)).fetchone() == (15,)
+
+
+def test_branches_meet_when_their_common_parent_arrives(store):
+    mails = list(read_mbox(IO_URING))
+    # two replies that only share the (absent) root: each would thread alone without References
+    ingest_mails(store, [mails[3], mails[1]])
+    assert len(thread_ids(store)) == 1  # both reference the root, whose ghost joins them
+
+
+def test_thread_whose_first_message_never_reached_the_list_has_a_ghost_root(store, ingest):
+    ingest(ROOTLESS)
+    row = store.conn.execute(
+        "SELECT t.message_count, t.ghost_count, m.ghost FROM threads t"
+        " JOIN messages m ON m.message_id = t.root_message_id WHERE t.message_count > 0").fetchone()
+    assert row[0] == 14 and row[1] >= 1 and row[2] == 1
+
+
+def test_same_message_in_two_lists_is_one_message_with_two_provenance_rows(store, ingest):
+    ingest(FIXTURES / "mail" / "kcsan" / "kasan-dev.mbox", FIXTURES / "mail" / "kcsan" / "linux-arch.mbox")
+    threads = store.conn.execute("SELECT thread_id, message_count, lists FROM threads WHERE message_count > 0")
+    (thread,) = threads.fetchall()
+    assert thread[1] == 40
+    assert json.loads(thread[2]) == ["kasan-dev.googlegroups.com", "linux-arch.vger.kernel.org"]
+    counts = store.conn.execute(
+        "SELECT m.message_id, count(p.id), count(DISTINCT p.list_id) FROM messages m"
+        " JOIN provenance p ON p.message_id = m.message_id WHERE m.ghost = 0 GROUP BY m.message_id").fetchall()
+    assert len(counts) == 40
+    assert all(rows == 2 and lists == 2 for _, rows, lists in counts)
+
+
+def test_ingesting_twice_changes_nothing(store, ingest):
+    first = ingest(IO_URING, ROOTLESS)
+    snapshot = store.conn.execute("SELECT count(*), sum(length(body)) FROM messages").fetchone()
+    threads_before = store.conn.execute("SELECT * FROM threads ORDER BY thread_id").fetchall()
+    second = ingest(IO_URING, ROOTLESS)
+    assert first.new == 29 and second.new == 0 and second.updated == 0 and second.unchanged == 29
+    assert store.conn.execute("SELECT count(*), sum(length(body)) FROM messages").fetchone() == snapshot
+    assert store.conn.execute("SELECT * FROM threads ORDER BY thread_id").fetchall() == threads_before
+
+
+def test_raw_bytes_are_kept_byte_exact(store, ingest):
+    ingest(IO_URING)
+    mails = list(read_mbox(IO_URING))
+    for mail in mails[:5]:
+        message_id = mail.raw.split(b"Message-ID: <", 1)[1].split(b">", 1)[0].decode()
+        assert store.raw_message(message_id) == mail.raw
+    blob = store.conn.execute("SELECT raw FROM raw_messages LIMIT 1").fetchone()[0]
+    assert len(decompress(blob)) > len(blob)
+
+
+def test_full_text_search_covers_prose_not_quotes_or_diffs(store, ingest):
+    ingest(SAMPLE / "mail" / "cgroups" / "patch-fix-AA-deadlock-cgroup_bpf_release.mbox")
+    hits = store.conn.execute(
+        "SELECT m.message_id FROM messages_fts f JOIN messages m ON m.rowid = f.rowid"
+        " WHERE messages_fts MATCH 'cgroup_destroy_wq'").fetchall()
+    patch = "20240607110313.2230669-1-chenridong@huawei.com"
+    # the patch names cgroup_destroy_wq in its commit message, so it is found...
+    assert (patch,) in hits
+    # ...but a word that occurs only in its diff is not indexed
+    diff_only = store.conn.execute(
+        "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'DEFINE_PERCPU_RWSEM'").fetchone()[0]
+    assert diff_only == 0
+
+
+def test_people_trailers_and_patch_files_are_tied_to_their_message(store, ingest):
+    ingest(SAMPLE / "mail" / "cgroups" / "patch-fix-AA-deadlock-cgroup_bpf_release.mbox")
+    patch = "20240607110313.2230669-1-chenridong@huawei.com"
+    trailers = store.conn.execute(
+        "SELECT name, person_email FROM trailers WHERE message_id=? ORDER BY position", (patch,)).fetchall()
+    assert trailers == [("Fixes", None), ("Signed-off-by", "chenridong@huawei.com")]
+    files = store.conn.execute(
+        "SELECT path, subsystem FROM patch_files WHERE message_id=? ORDER BY path", (patch,)).fetchall()
+    assert files[0] == ("kernel/bpf/cgroup.c", "kernel/bpf")
+    # the address signs as "Chen Ridong" in the patch and as "chenridong" in later replies:
+    # the name of the latest message wins, whatever order the mail is read in
+    latest = store.conn.execute(
+        "SELECT from_name FROM messages WHERE from_email='chenridong@huawei.com' ORDER BY date DESC").fetchone()
+    person = store.conn.execute(
+        "SELECT name, first_seen, last_seen FROM people WHERE email='chenridong@huawei.com'").fetchone()
+    assert person[0] == latest[0] == "chenridong"
+    assert person[1] == "2024-06-07T11:03:13Z" and person[2] > person[1]
