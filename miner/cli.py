@@ -71,7 +71,7 @@ def threads(db_path: Path, label: str | None, since: str | None, until: str | No
 @db_option
 def show(message_id: str, db_path: Path) -> None:
     """Print the thread of MESSAGE_ID as an indented tree, with labels and evidence."""
-    from miner.reading import render_tree, thread_tree
+    from miner.reading import render_labels, render_tree, thread_labels, thread_tree
 
     store = open_store(db_path, create=False)
     message_id = message_id.strip().strip("<>")
