@@ -71,7 +71,7 @@ def threads(db_path: Path, label: str | None, since: str | None, until: str | No
 @db_option
 def show(message_id: str, db_path: Path) -> None:
     """Print the thread of MESSAGE_ID as an indented tree, with labels and evidence."""
-    from miner.reading import render_labels, render_tree, thread_labels, thread_tree
+    from miner.reading import render_tree, thread_tree
 
     store = open_store(db_path, create=False)
     message_id = message_id.strip().strip("<>")
@@ -90,6 +90,30 @@ def sql(query: str, db_path: Path, fmt: str) -> None:
     from miner.reading import run_readonly_sql
 
     columns, rows = run_readonly_sql(db_path, query)
+    click.echo(render(columns, rows, fmt))
+
+
+@cli.command()
+@click.argument("name", required=False)
+@db_option
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A :parameter of the query.")
+@format_option
+def query(name: str | None, db_path: Path, params: tuple[str, ...], fmt: str) -> None:
+    """Without NAME: list the canned queries (queries/*.sql). With NAME: run that one."""
+    from miner.queries import load_queries, run_query
+
+    if name is None:
+        listing = [(q.name, ", ".join(p.name for p in q.params), q.title, q.description)
+                   for q in load_queries().values()]
+        click.echo(render(("name", "params", "title", "description"), listing, fmt))
+        return
+    values = {}
+    for param in params:
+        key, sep, value = param.partition("=")
+        if not sep:
+            raise MinerError(f"--param {param!r}: expected KEY=VALUE")
+        values[key.strip()] = value
+    columns, rows = run_query(open_store(db_path, create=False).path, name, values)
     click.echo(render(columns, rows, fmt))
 
 
