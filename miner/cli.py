@@ -71,13 +71,15 @@ def threads(db_path: Path, label: str | None, since: str | None, until: str | No
 @db_option
 def show(message_id: str, db_path: Path) -> None:
     """Print the thread of MESSAGE_ID as an indented tree, with labels and evidence."""
-    from miner.reading import render_tree, thread_tree
+    from miner.reading import render_labels, render_tree, thread_labels, thread_tree
 
     store = open_store(db_path, create=False)
     message_id = message_id.strip().strip("<>")
     thread_id, roots = thread_tree(store, message_id)
     click.echo(f"thread {thread_id}")
     for line in render_tree(roots, mark=message_id):
+        click.echo(line)
+    for line in render_labels(thread_labels(store, thread_id)):
         click.echo(line)
 
 
@@ -115,6 +117,20 @@ def query(name: str | None, db_path: Path, params: tuple[str, ...], fmt: str) ->
         values[key.strip()] = value
     columns, rows = run_query(open_store(db_path, create=False).path, name, values)
     click.echo(render(columns, rows, fmt))
+
+
+@cli.command()
+@db_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--force", is_flag=True, help="Re-tag every thread, changed or not.")
+@click.option("--workers", type=int, default=None, help="Classifier processes (default: up to 2).")
+def classify(db_path: Path, quiet: bool, force: bool, workers: int | None) -> None:
+    """Tag every new or changed thread deadlock / race / ordering, with evidence."""
+    from miner.classify.store import classify_database
+
+    summary = classify_database(open_store(db_path, create=False), progress=not quiet, force=force,
+                                workers=workers)
+    click.echo(summary.line())
 
 
 @cli.command()

@@ -95,6 +95,48 @@ def render_tree(roots: list[TreeNode], mark: str | None = None) -> list[str]:
     return lines
 
 
+@dataclass
+class LabelEvidence:
+    """A thread label with its score and the lines that support it."""
+
+    label: str
+    score: float
+    classifier_version: str
+    evidence: list[dict]
+
+
+def thread_labels(store: Store, thread_id: int) -> list[LabelEvidence]:
+    """The classifier's labels of a thread, each with its evidence lines."""
+    labels = store.conn.execute(
+        "SELECT label, score, classifier_version FROM labels WHERE thread_id=? ORDER BY label", (thread_id,)
+    ).fetchall()
+    out = []
+    for label, score, version in labels:
+        rows = store.conn.execute(
+            "SELECT pattern, subtype, message_id, line, text, quoted, in_diff FROM evidence"
+            " WHERE thread_id=? AND label=? ORDER BY weight DESC, id",
+            (thread_id, label),
+        ).fetchall()
+        keys = ("pattern", "subtype", "message_id", "line", "text", "quoted", "in_diff")
+        out.append(LabelEvidence(label, score, version, [dict(zip(keys, row)) for row in rows]))
+    return out
+
+
+def render_labels(labels: list[LabelEvidence]) -> list[str]:
+    """Lines describing each label and its evidence, for ``miner show``."""
+    if not labels:
+        return ["", "labels: none"]
+    lines = [""]
+    for item in labels:
+        lines.append(f"{item.label} (score {item.score:.2f}, {item.classifier_version})")
+        for e in item.evidence:
+            where = "quoted " if e["quoted"] else ("diff " if e["in_diff"] else "")
+            text = " ".join((e["text"] or "").split())
+            lines.append(f"  {e['pattern']} [{e['subtype'] or '-'}] <{e['message_id']}> {where}line {e['line']}:"
+                         f" {text[:160]}")
+    return lines
+
+
 def run_readonly_sql(db_path: str | Path, sql: str, params: dict | None = None) -> tuple[list[str], list[tuple]]:
     """Run ``sql`` on a read-only connection; writes are refused by SQLite itself."""
     path = Path(db_path)

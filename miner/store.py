@@ -296,7 +296,7 @@ class Store:
 
     def _new_thread(self, now: str) -> int:
         cursor = self.conn.execute(
-            "INSERT INTO threads(message_count, ghost_count, changed_at, labels) VALUES (0, 0, ?, '[]')", (now,)
+            "INSERT INTO threads(message_count, ghost_count, changed_at, revision, labels) VALUES (0, 0, ?, 0, '[]')", (now,)
         )
         return int(cursor.lastrowid)
 
@@ -332,7 +332,8 @@ class Store:
                   lists = (SELECT json_group_array(list_id) FROM (SELECT DISTINCT p.list_id FROM provenance p
                            JOIN messages m ON m.message_id = p.message_id
                            WHERE m.thread_id = threads.thread_id AND p.list_id IS NOT NULL ORDER BY 1)),
-                  changed_at = ?
+                  changed_at = ?,
+                  revision = coalesce(revision, 0) + 1
                 WHERE thread_id IN ({marks})
                 """,
                 [now, *chunk],

@@ -7,7 +7,7 @@ The knowledge is the pattern table in ``patterns.py``; ``scan.py`` finds matches
 from miner.classify.patterns import LABELS
 from miner.classify.score import Evidence, Result, classify_message, classify_thread
 
-CLASSIFIER_VERSION = "rules-1"
+CLASSIFIER_VERSION = "rules-2"
 
 __all__ = [
     "CLASSIFIER_VERSION",

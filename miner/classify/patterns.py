@@ -316,7 +316,10 @@ ORDERING = (
             r"before|(?:becomes?|made|be) visible (?:before|after)|visibility (?:of|guarantee)|"
             r"publish(?:es|ed|ing)? (?:\w+ ){0,5}before|publish(?:es|ed|ing)?[- ]race|"
             r"(?:init\w*|set\w* up) (?:\S+ ){0,3}before (?:publish|expos|register)\w*|"
-            r"(?:not yet|not fully|isn't yet) (?:visible|initiali[sz]ed)",
+            r"(?:not yet|not fully|isn't yet) (?:visible|initiali[sz]ed)|"
+            # "may not be observable by X if it is called immediately after Y": seen too early
+            r"(?:not|n't) (?:yet )?(?:be )?(?:visible|observ(?:able|ed)) (?:to|by) (?:\S+ ){1,4}"
+            r"(?:if|when|until|before|after|immediately)\b",
             ("visib", "observ", "publish", "not yet", "not fully", "isn't yet"),
             stronger_with=("race", 0.65)),
     Pattern("order_violation", "ordering", "O3", 0.45,

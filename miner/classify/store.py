@@ -1,0 +1,149 @@
+"""`miner classify`: tag every thread in the database and store labels with their evidence.
+
+A thread is classified again only when it changed since (``threads.revision``) or when the
+classifier version differs. Work is spread over processes that read the database themselves
+(WAL allows concurrent readers); the parent writes the results in batches.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+from miner.classify import CLASSIFIER_VERSION, LABELS, classify_thread
+from miner.classify.score import Result
+from miner.store import Store, utc_now
+
+CHUNK_THREADS = 200
+PARALLEL_THRESHOLD = 2000  # messages; below this a worker pool costs more than it saves
+
+
+@dataclass
+class ClassifySummary:
+    """What one `miner classify` run did."""
+
+    threads: int = 0
+    messages: int = 0
+    labelled: dict[str, int] | None = None
+    skipped_unchanged: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        """The one-line summary printed at the end of a run."""
+        rate = self.messages / self.seconds if self.seconds > 0 else 0.0
+        labelled = ", ".join(f"{label} {self.labelled.get(label, 0)}" for label in LABELS) if self.labelled else ""
+        return (
+            f"classified {self.threads} threads ({self.messages} messages) with {CLASSIFIER_VERSION}:"
+            f" {labelled}; {self.skipped_unchanged} unchanged threads skipped"
+            f" ({self.seconds:.1f} s, {rate:,.0f} msg/s)"
+        )
+
+
+def threads_to_classify(store: Store, force: bool = False) -> list[tuple[int, int, int]]:
+    """(thread_id, revision, message count) of threads that are new, changed or tagged by another version."""
+    condition = "" if force else (
+        " AND (s.thread_id IS NULL OR s.classifier_version != ? OR s.thread_revision IS NOT t.revision)"
+    )
+    params = () if force else (CLASSIFIER_VERSION,)
+    return store.conn.execute(
+        "SELECT t.thread_id, t.revision, t.message_count FROM threads t"
+        " LEFT JOIN classify_state s ON s.thread_id = t.thread_id"
+        f" WHERE t.message_count > 0{condition} ORDER BY t.thread_id",
+        params,
+    ).fetchall()
+
+
+def classify_database(store: Store, progress: bool = True, force: bool = False,
+                      workers: int | None = None) -> ClassifySummary:
+    """Classify every thread that needs it and store labels, evidence and the classifier state."""
+    started = time.monotonic()
+    todo = threads_to_classify(store, force)
+    total_threads = store.conn.execute("SELECT count(*) FROM threads WHERE message_count > 0").fetchone()[0]
+    summary = ClassifySummary(skipped_unchanged=total_threads - len(todo), labelled={label: 0 for label in LABELS})
+    total_messages = sum(row[2] for row in todo)
+    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    chunks = [todo[i:i + CHUNK_THREADS] for i in range(0, len(todo), CHUNK_THREADS)]
+    bar = tqdm(total=total_messages, unit=" msg", desc="classify", disable=not progress, dynamic_ncols=True)
+    try:
+        for results in _classified_chunks(str(store.path), chunks, workers, total_messages):
+            _write_results(store, results)
+            for _, _, message_count, result in results:
+                summary.threads += 1
+                summary.messages += message_count
+                for label in result.labels:
+                    summary.labelled[label] += 1
+                bar.update(message_count)
+    finally:
+        bar.close()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _classified_chunks(db_path: str, chunks: list, workers: int, total_messages: int) -> Iterator[list]:
+    if workers <= 1 or total_messages < PARALLEL_THRESHOLD or len(chunks) < 2:
+        for chunk in chunks:
+            yield classify_chunk(db_path, chunk)
+        return
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers) as pool:
+        yield from pool.imap(_classify_chunk_star, [(db_path, chunk) for chunk in chunks])
+
+
+def _classify_chunk_star(args: tuple[str, list]) -> list:
+    return classify_chunk(*args)
+
+
+def classify_chunk(db_path: str, chunk: list[tuple[int, int, int]]) -> list[tuple[int, int, int, Result]]:
+    """Classify the threads of ``chunk`` reading their messages from ``db_path`` (read-only)."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        results = []
+        for thread_id, revision, message_count in chunk:
+            rows = conn.execute(
+                "SELECT message_id, coalesce(subject, ''), coalesce(body, '') FROM messages"
+                " WHERE thread_id=? AND ghost=0 ORDER BY date IS NULL, date, rowid",
+                (thread_id,),
+            ).fetchall()
+            results.append((thread_id, revision, message_count, classify_thread(rows)))
+        return results
+    finally:
+        conn.close()
+
+
+def _write_results(store: Store, results: list[tuple[int, int, int, Result]]) -> None:
+    now = utc_now()
+    conn = store.conn
+    with conn:
+        for thread_id, revision, _, result in results:
+            current = conn.execute("SELECT revision FROM threads WHERE thread_id=?", (thread_id,)).fetchone()
+            if current is None or current[0] != revision:
+                continue  # changed (or merged away) while we read it: the next run takes it
+            conn.execute("DELETE FROM evidence WHERE thread_id=?", (thread_id,))
+            conn.execute("DELETE FROM labels WHERE thread_id=?", (thread_id,))
+            conn.executemany(
+                "INSERT INTO labels(thread_id, label, score, classifier_version) VALUES (?, ?, ?, ?)",
+                [(thread_id, label, round(result.scores[label], 4), CLASSIFIER_VERSION) for label in result.labels],
+            )
+            conn.executemany(
+                "INSERT INTO evidence(thread_id, label, subtype, pattern, message_id, line, text, quoted, in_diff,"
+                " weight, classifier_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (thread_id, e.label, e.subtype, e.pattern, e.message_id, e.line, e.text, int(e.quoted),
+                     int(e.in_diff), e.weight, CLASSIFIER_VERSION)
+                    for e in result.evidence
+                    if e.label in result.labels
+                ],
+            )
+            conn.execute("UPDATE threads SET labels=? WHERE thread_id=?", (json.dumps(result.labels), thread_id))
+            conn.execute(
+                "INSERT OR REPLACE INTO classify_state(thread_id, classifier_version, thread_revision,"
+                " classified_at) VALUES (?, ?, ?, ?)",
+                (thread_id, CLASSIFIER_VERSION, revision, now),
+            )
