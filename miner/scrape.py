@@ -1,0 +1,300 @@
+"""Scraping: saved searches on public-inbox servers, git mirrors and legacy archive pages.
+
+Every fetched message goes through the same Ingester (parse -> thread -> store) as local files.
+Resume: a thread is marked ``fetching`` in ``scrape_threads`` before its request and ``done``
+after its messages are stored; a rerun finishes ``fetching`` threads from the raw cache, and
+skips every matching message already stored, so an interrupted run ends where a whole run would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from miner.errors import MinerError
+from miner.ingest import Ingester
+from miner.model import Provenance, RawMail
+from miner.sources import lore
+from miner.sources.cache import ResponseCache
+from miner.sources.http import HttpConfig, PoliteSession
+from miner.sources.webpage import archive_for
+from miner.store import Store, utc_now
+
+SYNC_OVERLAP_SECONDS = 2 * 24 * 3600  # like lei: re-ask a margin before the last run for late arrivals
+
+
+@dataclass(frozen=True)
+class LoreScrape:
+    """A saved lore search: which server, list and query."""
+
+    base_url: str
+    list_name: str
+    query: str = ""
+    since: str = ""
+    until: str = ""
+    max_threads: int | None = None
+    scrape_id: int | None = None
+    received_mark: int | None = None
+
+
+@dataclass
+class ScrapeSummary:
+    """Counts of one scrape run."""
+
+    label: str
+    requests: int = 0
+    cache_hits: int = 0
+    matches: int = 0
+    threads_fetched: int = 0
+    threads_skipped: int = 0
+    pages: int = 0
+    messages_read: int = 0
+    messages_new: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        """The one-line summary printed at the end of a run."""
+        parts = [f"{self.label}: {self.requests} requests ({self.cache_hits} from cache)"]
+        if self.matches or self.threads_fetched or self.threads_skipped:
+            parts.append(f"{self.matches} matches, {self.threads_fetched} threads fetched,"
+                         f" {self.threads_skipped} already stored")
+        if self.pages:
+            parts.append(f"{self.pages} pages")
+        parts.append(f"{self.messages_read} messages read, {self.messages_new} new ({self.seconds:.1f} s)")
+        return "; ".join(parts)
+
+
+def open_session(store: Store, config: HttpConfig) -> PoliteSession:
+    """A polite HTTP session whose raw cache lives in ``store``."""
+    return PoliteSession(config, ResponseCache(store.conn))
+
+
+class _Progress:
+    """A terminal progress bar for a scrape: requests made, threads fetched, messages new."""
+
+    def __init__(self, summary: ScrapeSummary, session: PoliteSession, ingester: Ingester, enabled: bool):
+        self.summary, self.session, self.ingester = summary, session, ingester
+        self.bar = tqdm(desc=summary.label, unit=" thread", disable=not enabled, dynamic_ncols=True)
+
+    def update(self, threads: int = 0) -> None:
+        """Advance by ``threads`` and refresh the counters shown."""
+        self.bar.update(threads)
+        self.bar.set_postfix(requests=self.session.stats.requests, new=self.ingester.summary.new, refresh=False)
+
+    def close(self) -> None:
+        """Remove the bar."""
+        self.bar.close()
+
+
+def _finish_summary(summary: ScrapeSummary, session: PoliteSession, ingester: Ingester, started: float,
+                    requests_before: int, hits_before: int) -> ScrapeSummary:
+    summary.requests = session.stats.requests - requests_before
+    summary.cache_hits = session.stats.cache_hits - hits_before
+    summary.messages_read = ingester.summary.read
+    summary.messages_new = ingester.summary.new
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+# -- saved lore scrapes ------------------------------------------------------------------------
+
+def save_scrape(store: Store, scrape: LoreScrape) -> LoreScrape:
+    """Find or create the ``scrapes`` row of this search; returns it with its id and received mark."""
+    key = ("lore", scrape.base_url.rstrip("/"), scrape.list_name, scrape.query, scrape.since, scrape.until)
+    with store.conn:
+        store.conn.execute(
+            "INSERT OR IGNORE INTO scrapes(source, base_url, list_name, query, since, until, max_threads,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (*key, scrape.max_threads, utc_now()),
+        )
+        store.conn.execute(
+            "UPDATE scrapes SET max_threads=? WHERE source=? AND base_url=? AND list_name=? AND query=?"
+            " AND since=? AND until=?", (scrape.max_threads, *key),
+        )
+    row = store.conn.execute(
+        "SELECT scrape_id, received_mark FROM scrapes WHERE source=? AND base_url=? AND list_name=? AND query=?"
+        " AND since=? AND until=?", key,
+    ).fetchone()
+    return LoreScrape(key[1], scrape.list_name, scrape.query, scrape.since, scrape.until, scrape.max_threads,
+                      row[0], row[1])
+
+
+def saved_scrapes(store: Store) -> list[LoreScrape]:
+    """Every saved lore scrape, oldest first."""
+    rows = store.conn.execute(
+        "SELECT base_url, list_name, query, since, until, max_threads, scrape_id, received_mark FROM scrapes"
+        " WHERE source='lore' ORDER BY scrape_id"
+    ).fetchall()
+    return [LoreScrape(*row) for row in rows]
+
+
+def scrape_lore(store: Store, session: PoliteSession, scrape: LoreScrape, progress: bool = True,
+                received_after: int | None = None) -> ScrapeSummary:
+    """Run a lore search and store every thread it matches that is not stored yet."""
+    scrape = save_scrape(store, scrape)
+    target = lore.LoreTarget(scrape.base_url, scrape.list_name)
+    search = lore.build_query(scrape.query, scrape.since, scrape.until, received_after)
+    label = f"lore {scrape.list_name} {search!r}"
+    run_started = int(time.time())
+    summary = ScrapeSummary(label)
+    started = time.monotonic()
+    before = (session.stats.requests, session.stats.cache_hits)
+    with Ingester(store, f"scrape {label}", progress=False) as ingester:
+        bar = _Progress(summary, session, ingester, progress)
+        try:
+            for message_id in _pending_threads(store, scrape.scrape_id):
+                _store_thread(store, session, ingester, scrape.scrape_id, target, message_id, prefer_cache=True)
+                summary.threads_fetched += 1
+                bar.update(1)
+            for message_id in lore.search_message_ids(session, target, search, scrape.max_threads):
+                summary.matches += 1
+                if not session.config.offline and _already_covered(store, scrape.scrape_id, message_id):
+                    summary.threads_skipped += 1
+                    bar.update(0)
+                    continue
+                _store_thread(store, session, ingester, scrape.scrape_id, target, message_id,
+                              prefer_cache=session.config.offline)
+                summary.threads_fetched += 1
+                bar.update(1)
+        finally:
+            bar.close()
+        with store.conn:
+            store.conn.execute("UPDATE scrapes SET last_run_at=?, received_mark=? WHERE scrape_id=?",
+                               (utc_now(), run_started, scrape.scrape_id))
+        ingester.finish()
+        return _finish_summary(summary, session, ingester, started, *before)
+
+
+def scrape_lore_thread(store: Store, session: PoliteSession, target: lore.LoreTarget, message_id: str,
+                       progress: bool = True) -> ScrapeSummary:
+    """Fetch and store the one thread holding ``message_id``."""
+    message_id = message_id.strip().strip("<>")
+    summary = ScrapeSummary(f"lore {target.list_name} thread <{message_id}>")
+    started = time.monotonic()
+    before = (session.stats.requests, session.stats.cache_hits)
+    with Ingester(store, f"scrape lore --msgid {message_id}", progress=progress) as ingester:
+        url, mails = lore.fetch_thread(session, target, message_id, prefer_cache=session.config.offline)
+        if not mails:
+            raise MinerError(f"{url}: no such thread on {target.base_url} (HTTP 404)")
+        ingester.ingest_mails(mails)
+        summary.threads_fetched = 1
+        ingester.finish()
+        return _finish_summary(summary, session, ingester, started, *before)
+
+
+def sync(store: Store, session: PoliteSession, progress: bool = True,
+         overlap: int = SYNC_OVERLAP_SECONDS) -> list[ScrapeSummary]:
+    """Re-run every saved scrape, asking only for messages received since its last run (minus ``overlap``)."""
+    scrapes = saved_scrapes(store)
+    if not scrapes:
+        raise MinerError(f"{store.path}: no saved scrapes (run 'miner scrape lore' first)")
+    summaries = []
+    for scrape in scrapes:
+        after = scrape.received_mark - overlap if scrape.received_mark is not None else None
+        summaries.append(scrape_lore(store, session, scrape, progress, received_after=after))
+    return summaries
+
+
+def _pending_threads(store: Store, scrape_id: int) -> list[str]:
+    rows = store.conn.execute(
+        "SELECT message_id FROM scrape_threads WHERE scrape_id=? AND status='fetching' ORDER BY rowid", (scrape_id,)
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _already_covered(store: Store, scrape_id: int, message_id: str) -> bool:
+    """True if the message is stored (its thread was fetched) or its thread fetch is done."""
+    row = store.conn.execute("SELECT ghost FROM messages WHERE message_id=?", (message_id,)).fetchone()
+    if row is not None and not row[0]:
+        return True
+    row = store.conn.execute("SELECT status FROM scrape_threads WHERE scrape_id=? AND message_id=?",
+                             (scrape_id, message_id)).fetchone()
+    return row is not None and row[0] == "done"
+
+
+def _store_thread(store: Store, session: PoliteSession, ingester: Ingester, scrape_id: int,
+                  target: lore.LoreTarget, message_id: str, prefer_cache: bool) -> None:
+    url = lore.thread_mbox_url(target, message_id)
+    with store.conn:
+        store.conn.execute(
+            "INSERT OR REPLACE INTO scrape_threads(scrape_id, message_id, status, thread_url, messages, fetched_at)"
+            " VALUES (?, ?, 'fetching', ?, NULL, NULL)", (scrape_id, message_id, url),
+        )
+    url, mails = lore.fetch_thread(session, target, message_id, prefer_cache=prefer_cache)
+    ingester.ingest_mails(mails)
+    with store.conn:
+        store.conn.execute(
+            "UPDATE scrape_threads SET status='done', messages=?, fetched_at=? WHERE scrape_id=? AND message_id=?",
+            (len(mails), utc_now(), scrape_id, message_id),
+        )
+
+
+# -- public-inbox git mirrors --------------------------------------------------------------------
+
+def scrape_lore_git(store: Store, session: PoliteSession, target: lore.LoreTarget, epoch: int, mirrors: Path,
+                    progress: bool = True) -> ScrapeSummary:
+    """Clone or fetch one epoch repository and ingest the commits not ingested yet."""
+    summary = ScrapeSummary(f"lore-git {target.list_name}/{epoch}")
+    started = time.monotonic()
+    before = (session.stats.requests, session.stats.cache_hits)
+    repository = lore.mirror_epoch(session, target, epoch, mirrors)
+    with Ingester(store, f"scrape lore-git {target.inbox_url}{epoch}", progress=progress) as ingester:
+        ingester.ingest_epoch(repository)
+        ingester.finish()
+        summary.notes.append(str(repository))
+        return _finish_summary(summary, session, ingester, started, *before)
+
+
+# -- legacy archive pages ------------------------------------------------------------------------
+
+def scrape_urls(store: Store, session: PoliteSession, urls: list[str], max_pages: int = 50,
+                progress: bool = True) -> ScrapeSummary:
+    """Fetch archive pages and follow their thread links (at most ``max_pages`` pages), storing each message."""
+    for url in urls:
+        archive_for(url)  # unknown archives fail before anything is fetched
+    summary = ScrapeSummary("url")
+    started = time.monotonic()
+    before = (session.stats.requests, session.stats.cache_hits)
+    queue = deque(urls)
+    seen: set[str] = set()
+    with Ingester(store, "scrape url " + " ".join(urls), progress=False) as ingester:
+        bar = _Progress(summary, session, ingester, progress)
+        bar.bar.unit = " page"
+        try:
+            while queue and summary.pages < max_pages:
+                url = queue.popleft()
+                archive = archive_for(url)
+                page_url = archive.page_url(url)
+                if page_url in seen:
+                    continue
+                seen.add(page_url)
+                response = session.fetch(page_url, prefer_cache=True)
+                summary.pages += 1
+                if response.status != 200:
+                    summary.notes.append(f"{page_url}: HTTP {response.status}")
+                    bar.update(1)
+                    continue
+                result = archive.parse_page(response.body, page_url)
+                ingester.ingest_mails(_with_fetch_time(result.messages, response.fetched_at))
+                for raw_url in result.raw_urls:
+                    raw = session.fetch(raw_url, prefer_cache=True)
+                    if raw.status == 200 and raw.body.strip():
+                        ingester.ingest_mails([RawMail(raw.body, Provenance("url", raw_url, None, None,
+                                                                            raw.fetched_at))])
+                queue.extend(link for link in result.links if archive.page_url(link) not in seen)
+                bar.update(1)
+        finally:
+            bar.close()
+        ingester.finish()
+        return _finish_summary(summary, session, ingester, started, *before)
+
+
+def _with_fetch_time(mails: list[RawMail], fetched_at: str) -> list[RawMail]:
+    import dataclasses
+
+    return [dataclasses.replace(m, provenance=dataclasses.replace(m.provenance, fetched_at=fetched_at))
+            for m in mails]

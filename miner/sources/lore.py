@@ -1,0 +1,164 @@
+"""lore.kernel.org and any public-inbox server: search via Atom, threads as ``t.mbox.gz``.
+
+URL shapes follow public-inbox's own code (``SearchView.pm``, ``SearchQuery.pm``,
+``WwwAtomStream.pm``): ``/<list>/?q=<query>&x=A&o=<offset>`` gives up to 200 matches per page
+as Atom entries whose ``<link href>`` is ``<base>/<list>/<escaped Message-ID>/``; an empty result
+is HTTP 404. ``/<list>/<Message-ID>/t.mbox.gz`` is the whole thread as gzip mboxrd.
+Query prefixes: ``d:YYYYMMDD..YYYYMMDD`` (date) and ``rt:<epoch>..`` (received time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from urllib.parse import quote, unquote, urlencode, urlsplit
+
+from lxml import etree
+
+from miner.errors import MinerError
+from miner.model import RawMail
+from miner.sources.http import PoliteSession
+from miner.sources.mbox import split_mbox
+
+PAGE_SIZE = 200  # public-inbox's SearchQuery $LIM: the most results one page returns
+ATOM = "{http://www.w3.org/2005/Atom}"
+MID_SAFE = "-._~!$&'()*+,;=:@"  # public-inbox MID_ESC: what it leaves unescaped in URLs
+
+
+@dataclasses.dataclass(frozen=True)
+class LoreTarget:
+    """One inbox on one public-inbox server."""
+
+    base_url: str
+    list_name: str
+
+    @property
+    def inbox_url(self) -> str:
+        """``<base>/<list>/``."""
+        return f"{self.base_url.rstrip('/')}/{self.list_name}/"
+
+
+def build_query(query: str | None, since: str | None = None, until: str | None = None,
+                received_after: int | None = None) -> str:
+    """A public-inbox search string: the user's query plus d: and rt: ranges."""
+    terms = [query.strip()] if query and query.strip() else []
+    if since or until:
+        terms.append(f"d:{_yyyymmdd(since)}..{_yyyymmdd(until)}")
+    if received_after is not None:
+        terms.append(f"rt:{int(received_after)}..")
+    if not terms:
+        raise MinerError("lore search: give --query, --since or --until (an empty search would match the whole list)")
+    return " ".join(terms)
+
+
+def _yyyymmdd(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        return date.fromisoformat(value[:10]).strftime("%Y%m%d")
+    except ValueError as error:
+        raise MinerError(f"{value!r}: not a date (expected YYYY-MM-DD)") from error
+
+
+def search_page_url(target: LoreTarget, search: str, offset: int) -> str:
+    """URL of one Atom page of search results."""
+    params = {"q": search, "x": "A"}
+    if offset:
+        params["o"] = str(offset)
+    return target.inbox_url + "?" + urlencode(params, quote_via=quote)
+
+
+def thread_mbox_url(target: LoreTarget, message_id: str) -> str:
+    """URL of the gzip mboxrd of the whole thread holding ``message_id``."""
+    return f"{target.inbox_url}{quote(message_id, safe=MID_SAFE)}/t.mbox.gz"
+
+
+def parse_atom_message_ids(body: bytes, url: str) -> list[str]:
+    """Message-IDs of the entries of an Atom feed, in feed order."""
+    try:
+        root = etree.fromstring(body, parser=etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+    except etree.XMLSyntaxError as error:
+        raise MinerError(f"{url}: not an Atom feed ({error})") from error
+    if root.tag != f"{ATOM}feed":
+        raise MinerError(f"{url}: not an Atom feed (root element {root.tag!r})")
+    found = []
+    for entry in root.iter(f"{ATOM}entry"):
+        for link in entry.findall(f"{ATOM}link"):
+            href = link.get("href")
+            if href and link.get("rel") in (None, "alternate"):
+                path = urlsplit(href).path.rstrip("/")
+                found.append(unquote(path.rsplit("/", 1)[-1]))
+                break
+    return found
+
+
+def search_message_ids(session: PoliteSession, target: LoreTarget, search: str,
+                       limit: int | None = None) -> Iterator[str]:
+    """Every Message-ID the server's search returns, newest first, page by page."""
+    offset = 0
+    seen = 0
+    while True:
+        url = search_page_url(target, search, offset)
+        response = session.fetch(url)
+        if response.status == 404:
+            return  # public-inbox: "[No results found]"
+        if response.status != 200:
+            raise MinerError(f"{url}: search failed with HTTP {response.status}")
+        ids = parse_atom_message_ids(response.body, url)
+        for message_id in ids:
+            yield message_id
+            seen += 1
+            if limit is not None and seen >= limit:
+                return
+        if len(ids) < PAGE_SIZE:
+            return
+        offset += len(ids)
+
+
+def fetch_thread(session: PoliteSession, target: LoreTarget, message_id: str,
+                 prefer_cache: bool = False) -> tuple[str, list[RawMail]]:
+    """The URL and messages of the thread holding ``message_id`` (one request, never one per message)."""
+    url = thread_mbox_url(target, message_id)
+    response = session.fetch(url, prefer_cache=prefer_cache, gunzip=True)
+    if response.status == 404:
+        return url, []
+    if response.status != 200:
+        raise MinerError(f"{url}: HTTP {response.status} for the thread mbox")
+    data = response.data or b""
+    mails = []
+    for mail in split_mbox(data.splitlines(keepends=True), url, "lore"):
+        provenance = dataclasses.replace(mail.provenance, list_id=None, fetched_at=response.fetched_at)
+        mails.append(dataclasses.replace(mail, provenance=provenance))
+    return url, mails
+
+
+def mirror_epoch(session: PoliteSession, target: LoreTarget, epoch: int, mirrors: Path) -> Path:
+    """Clone (``git clone --mirror``) or update (``git fetch``) one epoch repository; returns its path."""
+    url = f"{target.inbox_url}{epoch}"
+    session.check_allowed(url)
+    if session.config.offline:
+        raise MinerError(f"{url}: a git mirror cannot be fetched offline")
+    destination = mirrors / target.list_name / f"{epoch}.git"
+    git = ["git", "-c", f"http.userAgent={session.config.user_agent}"]
+    if (destination / "HEAD").is_file():
+        _run_git([*git, f"--git-dir={destination}", "fetch", "--prune", "--quiet"], url)
+        return destination
+    partial = destination.with_name(destination.name + ".partial")
+    if partial.exists():  # a clone that was interrupted: git cannot resume it, start over
+        import shutil
+
+        shutil.rmtree(partial)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    _run_git([*git, "clone", "--mirror", "--quiet", url, str(partial)], url)
+    partial.rename(destination)
+    return destination
+
+
+def _run_git(command: list[str], url: str) -> None:
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        raise MinerError(f"{url}: git failed ({lines[-1] if lines else f'exit {result.returncode}'})")

@@ -1,0 +1,65 @@
+"""What every legacy web-archive module shares: the page interface and page-to-mail conversion.
+
+Each archive (lkml.iu.edu, marc.info, mail-archive.com, lkml.org) is one module with
+``HOSTS``, ``page_url(url)`` (the URL worth fetching for a page) and
+``parse_page(html, url) -> PageResult``. :func:`archive_for` picks the module for a URL.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from dataclasses import dataclass, field
+from types import ModuleType
+from urllib.parse import urlsplit
+
+from miner.errors import MinerError
+from miner.model import Provenance, RawMail
+from miner.sources.archive_text import PageMessage, derived_message_id, to_rfc822
+
+SPACE = re.compile(r"\s+")
+
+
+@dataclass
+class PageResult:
+    """The messages a page shows and the thread pages it links to."""
+
+    messages: list[RawMail]
+    links: list[str] = field(default_factory=list)  # in-reply-to / next-in-thread pages, absolute URLs
+    raw_urls: list[str] = field(default_factory=list)  # the same messages as raw mail, preferred when served
+
+
+@dataclass
+class PageFields:
+    """One message as an archive page shows it."""
+
+    subject: str
+    author: str  # "Name <address>" or what the page shows
+    date: str  # RFC 2822
+    body: str
+    message_id: str | None = None
+    in_reply_to: str | None = None
+
+
+def page_mail(fields: PageFields, url: str) -> RawMail:
+    """RFC 5322 bytes for a page message (real Message-ID when the page has one, else a derived one)."""
+    message = PageMessage(fields.subject, fields.author, fields.date, fields.body)
+    message_id = fields.message_id or derived_message_id(message)
+    raw = to_rfc822(message, message_id, fields.in_reply_to, url)
+    return RawMail(raw, Provenance("url", url))
+
+
+def clean_text(value: str | None) -> str:
+    """Unescape HTML entities and fold whitespace."""
+    return SPACE.sub(" ", html_lib.unescape(value or "")).strip()
+
+
+def archive_for(url: str) -> ModuleType:
+    """The archive module that reads pages of ``url``'s host."""
+    from miner.sources import lkml_iu, lkml_org, mail_archive, marc
+
+    host = (urlsplit(url).hostname or "").lower()
+    for module in (lkml_iu, marc, mail_archive, lkml_org):
+        if any(host == known or host.endswith("." + known) for known in module.HOSTS):
+            return module
+    raise MinerError(f"{url}: not a page of a supported archive (lkml.iu.edu, marc.info, mail-archive.com, lkml.org)")
