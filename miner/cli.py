@@ -182,6 +182,104 @@ def evaluate_command(jsonl_path: str, errors: bool, baseline: bool) -> None:
     click.echo(format_evaluation(evaluate(items, with_baseline=baseline), show_errors=errors))
 
 
+def http_options(command):
+    """Options every network command shares: identity, pace, patience, offline."""
+    options = [
+        click.option("--rate", type=float, default=1.0, show_default=True,
+                     help="Requests per second per host (0 = no limit)."),
+        click.option("--user-agent", default=None, help="User-Agent header (default: lkml-miner/<version> (+URL))."),
+        click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for a reply."),
+        click.option("--retries", type=int, default=5, show_default=True, help="Retries on errors, 429 and 5xx."),
+        click.option("--offline", is_flag=True, help="No network: re-parse responses from the raw cache."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+        db_option,
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _session(db_path: Path, rate: float, user_agent: str | None, timeout: float, retries: int, offline: bool):
+    from miner.scrape import open_session
+    from miner.sources.http import DEFAULT_USER_AGENT, HttpConfig
+
+    config = HttpConfig(user_agent=user_agent or DEFAULT_USER_AGENT, rate=rate, timeout=timeout, retries=retries,
+                        offline=offline)
+    store = open_store(db_path)
+    return store, open_session(store, config)
+
+
+@cli.group()
+def scrape() -> None:
+    """Fetch mail from lore.kernel.org (search or git) and legacy web archives, politely and resumably."""
+
+
+@scrape.command(name="lore")
+@click.option("--list", "list_name", required=True, help="Inbox name, e.g. lkml or linux-btrfs.")
+@click.option("--query", default="", help="public-inbox search, e.g. 's:deadlock' (see /_/text/help/).")
+@click.option("--since", help="Messages dated on or after YYYY-MM-DD.")
+@click.option("--until", help="Messages dated before YYYY-MM-DD.")
+@click.option("--limit", type=int, help="At most this many search results (newest first).")
+@click.option("--msgid", help="Fetch the one thread holding this Message-ID instead of searching.")
+@click.option("--base-url", default="https://lore.kernel.org", show_default=True)
+@http_options
+def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, rate, user_agent, timeout, retries,
+                        offline, quiet, db_path) -> None:
+    """Search a public-inbox list and store every matching thread (one t.mbox.gz request per thread)."""
+    from miner.scrape import LoreScrape, scrape_lore, scrape_lore_thread
+    from miner.sources.lore import LoreTarget
+
+    store, session = _session(db_path, rate, user_agent, timeout, retries, offline)
+    if msgid:
+        summary = scrape_lore_thread(store, session, LoreTarget(base_url, list_name), msgid, progress=not quiet)
+    else:
+        wanted = LoreScrape(base_url, list_name, query or "", _date(since) or "", _date(until) or "", limit)
+        summary = scrape_lore(store, session, wanted, progress=not quiet)
+    click.echo(summary.line())
+
+
+@scrape.command(name="lore-git")
+@click.option("--list", "list_name", required=True, help="Inbox name, e.g. lkml.")
+@click.option("--epoch", type=int, required=True, help="Epoch number (the N of <list>/N).")
+@click.option("--base-url", default="https://lore.kernel.org", show_default=True)
+@click.option("--mirrors", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where git mirrors are kept (default: mirrors/ beside the database).")
+@http_options
+def scrape_lore_git_command(list_name, epoch, base_url, mirrors, rate, user_agent, timeout, retries, offline, quiet,
+                            db_path) -> None:
+    """Clone or fetch a public-inbox epoch repository and ingest its new commits (the bulk path)."""
+    from miner.scrape import scrape_lore_git
+    from miner.sources.lore import LoreTarget
+
+    store, session = _session(db_path, rate, user_agent, timeout, retries, offline)
+    summary = scrape_lore_git(store, session, LoreTarget(base_url, list_name), epoch,
+                              mirrors or db_path.parent / "mirrors", progress=not quiet)
+    click.echo(summary.line())
+
+
+@scrape.command(name="url")
+@click.argument("urls", nargs=-1, required=True)
+@click.option("--max-pages", type=int, default=50, show_default=True, help="Pages to fetch at most.")
+@http_options
+def scrape_url_command(urls, max_pages, rate, user_agent, timeout, retries, offline, quiet, db_path) -> None:
+    """Store the messages of archive pages (lkml.iu.edu, marc.info, mail-archive.com, lkml.org) and their threads."""
+    from miner.scrape import scrape_urls
+
+    store, session = _session(db_path, rate, user_agent, timeout, retries, offline)
+    click.echo(scrape_urls(store, session, list(urls), max_pages, progress=not quiet).line())
+
+
+@cli.command(name="sync")
+@http_options
+def sync_command(rate, user_agent, timeout, retries, offline, quiet, db_path) -> None:
+    """Re-run every saved scrape, fetching only threads that are new or grew."""
+    from miner.scrape import sync
+
+    store, session = _session(db_path, rate, user_agent, timeout, retries, offline)
+    for summary in sync(store, session, progress=not quiet):
+        click.echo(summary.line())
+
+
 def _date(value: str | None) -> str | None:
     """Validate a YYYY-MM-DD (or full ISO) date option."""
     if value is None:
