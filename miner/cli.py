@@ -121,6 +121,18 @@ def query(name: str | None, db_path: Path, params: tuple[str, ...], fmt: str) ->
 
 @cli.command()
 @db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8001, show_default=True, help="Port to listen on.")
+def serve(db_path: Path, host: str, port: int) -> None:
+    """Browse the database in Datasette (read-only), with thread pages at /-/thread/<Message-ID>."""
+    from miner.serve import serve as run_server
+
+    click.echo(f"Serving {db_path} read-only at http://{host}:{port}/ (Ctrl-C to stop)")
+    run_server(db_path, host=host, port=port)
+
+
+@cli.command()
+@db_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--force", is_flag=True, help="Re-tag every thread, changed or not.")
 @click.option("--workers", type=int, default=None, help="Classifier processes (default: up to 2).")

@@ -1,0 +1,66 @@
+"""Datasette metadata generated from the schema description (miner/schema.py) and queries/*.sql."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from miner.queries import load_queries
+from miner.schema import FTS_TABLE, TABLES
+
+# How Datasette should present each table: facets, the column that names a row, default sort.
+TABLE_PRESENTATION: dict[str, dict] = {
+    "threads": {
+        "facets": [{"array": "labels"}, "year", {"array": "lists"}, "has_patch"],
+        "label_column": "subject",
+        "sort_desc": "last_date",
+    },
+    "messages": {
+        "facets": ["list_id", "is_patch"],
+        "label_column": "subject",
+        "sort_desc": "date",
+        "fts_table": f"{FTS_TABLE}_fts",
+        "fts_pk": "rowid",
+        "searchmode": "raw",
+    },
+    "labels": {"facets": ["label", "classifier_version"], "sort_desc": "score"},
+    "evidence": {"facets": ["label", "subtype", "pattern", "quoted", "in_diff"]},
+    "patch_files": {"facets": ["subsystem"]},
+    "trailers": {"facets": ["name"]},
+    "provenance": {"facets": ["source_type", "list_id"]},
+    "people": {"label_column": "name"},
+}
+
+HIDDEN_TABLES = ("raw_messages",)  # compressed bytes: nothing to read in a browser
+
+
+def database_name(db_path: str | Path) -> str:
+    """The name Datasette gives a database file: its file name without the extension."""
+    return Path(db_path).stem
+
+
+def build_metadata(db_path: str | Path, queries_directory: Path | None = None) -> dict:
+    """Datasette metadata for ``db_path``: table and column descriptions, facets, FTS, canned queries."""
+    tables = {}
+    for table in TABLES:
+        tables[table.name] = {
+            "description": table.description,
+            "columns": {column.name: column.description for column in table.columns},
+            **TABLE_PRESENTATION.get(table.name, {}),
+        }
+        if table.name in HIDDEN_TABLES:
+            tables[table.name]["hidden"] = True
+    queries = {
+        query.name: {
+            "sql": query.sql,
+            "title": query.title,
+            "description": query.description
+            + "".join(f" :{p.name}: {p.description}." for p in query.params),
+        }
+        for query in load_queries(queries_directory).values()
+    }
+    return {
+        "title": "lkml-miner",
+        "description": "Linux kernel mailing-list threads tagged deadlock / race / ordering, with evidence."
+        " Open any message's thread at /-/thread/<Message-ID>.",
+        "databases": {database_name(db_path): {"tables": tables, "queries": queries}},
+    }
