@@ -141,7 +141,7 @@ class PoliteSession:
         self.stats = FetchStats()
         self.session = requests.Session()
         # urllib3 retries only what it can retry safely by itself: failed connects, before any byte
-        adapter = requests.adapters.HTTPAdapter(max_retries=Retry(total=None, connect=1, read=0, status=0,
+        adapter = requests.adapters.HTTPAdapter(max_retries=Retry(total=None, connect=1, read=False, status=0,
                                                                   redirect=5, backoff_factor=0.1))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -280,8 +280,11 @@ class PoliteSession:
         if host not in self._robots:
             self._robots[host] = None  # no recursion while robots.txt itself is fetched
             robots_url = f"{parts.scheme}://{host}/robots.txt"
-            response = self._request("GET", robots_url, None, None, gunzip=False)
             parser = RobotFileParser(robots_url)
+            try:
+                response = self._request("GET", robots_url, None, None, gunzip=False)
+            except MinerError as error:  # RFC 9309: an unreachable robots.txt means complete disallow
+                raise MinerError(f"{url}: {robots_url} is unreachable ({error}); not fetching") from error
             if response.status in (401, 403):
                 parser.disallow_all = True
             elif response.status >= 400:

@@ -1,0 +1,203 @@
+"""The polite HTTP layer and raw cache against a local server with injected faults (never the internet)."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from pathlib import Path
+
+import pytest
+from werkzeug import Request, Response
+
+from miner.errors import MinerError
+from miner.sources.cache import ResponseCache
+from miner.sources.http import DEFAULT_USER_AGENT, ChallengePage, HttpConfig, PoliteSession, is_challenge_page
+from miner.store import open_store
+
+HERE = Path(__file__).parent
+CHALLENGE = HERE / "fixtures" / "html" / "lore.kernel.org-anubis-challenge.html"
+THREAD_MBOX_GZ = (HERE / "fixtures" / "html" / "public-inbox-rendered" / "io-uring"
+                  / "syzbot-still-has-locks-held-in-io_sq_thread" / "t.mbox.gz")
+
+
+def fast_config(**overrides) -> HttpConfig:
+    """No pacing, tiny backoff: faults are exercised in milliseconds."""
+    values = dict(rate=0, backoff=0.01, retries=2, timeout=5, robots=False)
+    values.update(overrides)
+    return HttpConfig(**values)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return open_store(tmp_path / "http.db")
+
+
+@pytest.fixture
+def session(store):
+    polite = PoliteSession(fast_config(), ResponseCache(store.conn))
+    yield polite
+    polite.close()
+
+
+def sequence(*responses):
+    """A handler answering each request with the next response (the last one repeats)."""
+    calls = []
+
+    def handler(request: Request) -> Response:
+        calls.append(request)
+        made = responses[min(len(calls) - 1, len(responses) - 1)]
+        return made if isinstance(made, Response) else made()
+
+    handler.calls = calls
+    return handler
+
+
+def test_user_agent_is_honest_and_overridable(httpserver, store):
+    seen = []
+    httpserver.expect_request("/page").respond_with_handler(
+        lambda request: seen.append(request.headers["User-Agent"]) or Response("ok"))
+    PoliteSession(fast_config(), None).fetch(httpserver.url_for("/page"))
+    PoliteSession(fast_config(user_agent="research-bot/2 (+mailto:me@example.org)"), None).fetch(
+        httpserver.url_for("/page"))
+    assert seen[0] == DEFAULT_USER_AGENT
+    assert seen[0].startswith("lkml-miner/0.") and "(+https://" in seen[0]
+    assert seen[1] == "research-bot/2 (+mailto:me@example.org)"
+
+
+def test_429_retry_after_is_honoured(httpserver, session):
+    handler = sequence(Response("slow down", status=429, headers={"Retry-After": "1"}), Response("fine"))
+    httpserver.expect_request("/busy").respond_with_handler(handler)
+    started = time.monotonic()
+    response = session.fetch(httpserver.url_for("/busy"))
+    assert response.status == 200 and response.body == b"fine"
+    assert session.stats.waits == [1.0]
+    assert time.monotonic() - started >= 1.0
+    assert len(handler.calls) == 2
+
+
+def test_500_is_retried_with_backoff_then_given_up(httpserver, session):
+    handler = sequence(Response("oops", status=500), Response("oops", status=503), Response("recovered"))
+    httpserver.expect_request("/flaky").respond_with_handler(handler)
+    assert session.fetch(httpserver.url_for("/flaky")).body == b"recovered"
+    assert session.stats.retries == 2
+    assert session.stats.waits[1] > session.stats.waits[0] * 1.0  # exponential: 0.01-0.02 then 0.02-0.04
+
+    httpserver.expect_request("/down").respond_with_data("no", status=500)
+    with pytest.raises(MinerError, match=r"/down: HTTP 500 \(gave up after 3 attempts\)"):
+        session.fetch(httpserver.url_for("/down"))
+
+
+def test_connection_reset_mid_body_is_retried(httpserver, session):
+    def cut_short():
+        def body():
+            yield b"x" * 1000
+            raise ConnectionResetError("peer went away")
+        return Response(body(), headers={"Content-Length": "5000"})
+
+    handler = sequence(cut_short, Response(b"y" * 5000))
+    httpserver.expect_request("/reset").respond_with_handler(handler)
+    assert session.fetch(httpserver.url_for("/reset")).body == b"y" * 5000
+    assert len(handler.calls) == 2
+
+    httpserver.expect_request("/always-reset").respond_with_handler(sequence(cut_short))
+    with pytest.raises(MinerError, match="connection broken mid-response"):
+        session.fetch(httpserver.url_for("/always-reset"))
+
+
+def test_truncated_gzip_is_retried_and_never_returned(httpserver, session):
+    whole = THREAD_MBOX_GZ.read_bytes()
+    handler = sequence(Response(whole[: len(whole) // 2], content_type="application/gzip"),
+                       Response(whole, content_type="application/gzip"))
+    httpserver.expect_request("/t.mbox.gz").respond_with_handler(handler)
+    response = session.fetch(httpserver.url_for("/t.mbox.gz"), gunzip=True)
+    assert response.data == gzip.decompress(whole)
+    assert response.data.count(b"\nFrom mboxrd@z ") + 1 == 5  # the thread's 5 messages
+
+    httpserver.expect_request("/cut.mbox.gz").respond_with_data(whole[:-40], content_type="application/gzip")
+    with pytest.raises(MinerError, match="gzip data is truncated"):
+        session.fetch(httpserver.url_for("/cut.mbox.gz"), gunzip=True)
+
+
+def test_slow_response_times_out(httpserver, store):
+    def slow(request):
+        time.sleep(1.0)
+        return Response("late")
+
+    httpserver.expect_request("/slow").respond_with_handler(slow)
+    session = PoliteSession(fast_config(timeout=0.3, retries=1), None)
+    started = time.monotonic()
+    with pytest.raises(MinerError, match=r"/slow: timed out \(gave up after 2 attempts\)"):
+        session.fetch(httpserver.url_for("/slow"))
+    assert time.monotonic() - started < 2.5
+
+
+def test_robots_txt_is_honoured(httpserver, store):
+    httpserver.expect_request("/robots.txt").respond_with_data(
+        "User-agent: lkml-miner\nDisallow: /private/\n\nUser-agent: *\nDisallow: /\n", content_type="text/plain")
+    httpserver.expect_request("/public/page").respond_with_data("hello")
+    httpserver.expect_request("/private/page").respond_with_data("secret")
+    session = PoliteSession(fast_config(robots=True), None)
+    before = len(httpserver.log)
+    assert session.fetch(httpserver.url_for("/public/page")).body == b"hello"
+    with pytest.raises(MinerError, match=r"/private/page: disallowed by http://[^/]+/robots\.txt for lkml-miner"):
+        session.fetch(httpserver.url_for("/private/page"))
+    paths = [r.path for r, _ in httpserver.log[before:] if r.path != "/slow"]  # late finishers of another test
+    assert paths == ["/robots.txt", "/public/page"]
+
+
+def test_challenge_page_stops_with_a_clear_message_and_is_not_cached(httpserver, session, store):
+    page = CHALLENGE.read_bytes()
+    assert is_challenge_page(page, "text/html")
+    httpserver.expect_request("/lkml/t.mbox.gz").respond_with_data(page, status=200, content_type="text/html")
+    with pytest.raises(ChallengePage, match="anti-bot challenge page"):
+        session.fetch(httpserver.url_for("/lkml/t.mbox.gz"), gunzip=True)
+    assert store.conn.execute("SELECT count(*) FROM http_responses WHERE url LIKE '%t.mbox.gz'").fetchone()[0] == 0
+    # an ordinary public-inbox page is not mistaken for one
+    rendered = (HERE / "fixtures" / "html" / "public-inbox-rendered" / "io-uring" / "_list"
+                / "search-no-results-phrase-kcsan-data-race.html").read_bytes()
+    assert not is_challenge_page(rendered, "text/html")
+
+
+def test_size_limits_on_body_and_decompression(httpserver, store):
+    httpserver.expect_request("/big").respond_with_data(b"z" * 5000)
+    bomb = gzip.compress(b"\0" * 2_000_000)
+    httpserver.expect_request("/bomb").respond_with_data(bomb, headers={"Content-Encoding": "gzip"})
+    session = PoliteSession(fast_config(max_bytes=4096, max_decompressed=1_000_000), None)
+    with pytest.raises(MinerError, match="exceeds the limit of 4096"):
+        session.fetch(httpserver.url_for("/big"))
+    with pytest.raises(MinerError, match="more than 1000000 bytes after decompression"):
+        session.fetch(httpserver.url_for("/bomb"))
+
+
+def test_cache_conditional_refresh_and_offline(httpserver, store, session):
+    def with_etag(request):
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(status=304, headers={"ETag": '"v1"'})
+        return Response("version one", headers={"ETag": '"v1"', "Last-Modified": "Tue, 01 Oct 2024 10:00:00 GMT"})
+
+    httpserver.expect_request("/doc").respond_with_handler(with_etag)
+    url = httpserver.url_for("/doc")
+    before = len(httpserver.log)
+    first = session.fetch(url)
+    second = session.fetch(url)
+    assert (first.from_cache, second.from_cache) == (False, True)
+    assert second.body == b"version one" and session.stats.not_modified == 1
+    assert [r.headers.get("If-None-Match") for r, _ in httpserver.log[before:]] == [None, '"v1"']
+    row = store.conn.execute("SELECT status, etag, last_modified, body_size FROM http_responses WHERE url=?",
+                             (url,)).fetchone()
+    assert row == (200, '"v1"', "Tue, 01 Oct 2024 10:00:00 GMT", 11)
+
+    offline = PoliteSession(fast_config(offline=True), ResponseCache(store.conn))
+    assert offline.fetch(url).body == b"version one"
+    with pytest.raises(MinerError, match="not in the raw cache"):
+        offline.fetch(httpserver.url_for("/never-fetched"))
+    assert len(httpserver.log) - before == 2 and offline.stats.requests == 0
+
+
+def test_rate_limit_spaces_requests_per_host(httpserver):
+    httpserver.expect_request("/tick").respond_with_data("t")
+    session = PoliteSession(fast_config(rate=10), None)
+    started = time.monotonic()
+    for _ in range(4):
+        session.fetch(httpserver.url_for("/tick"))
+    assert time.monotonic() - started >= 0.3  # 4 requests at 10/s: 3 gaps of 0.1 s
