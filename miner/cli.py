@@ -133,6 +133,27 @@ def serve(db_path: Path, host: str, port: int) -> None:
 
 @cli.command()
 @db_option
+@click.option("--format", "fmt", type=click.Choice(("csv", "jsonl", "parquet", "mbox")), required=True)
+@click.option("--label", type=click.Choice(LABEL_CHOICES), help="Only threads with this label.")
+@click.option("--since", help="Only threads active on or after this date (YYYY-MM-DD).")
+@click.option("--until", help="Only threads started before this date (YYYY-MM-DD).")
+@click.option("--list", "list_id", help="Only threads seen on this List-Id (e.g. io-uring.vger.kernel.org).")
+@click.option("--pseudonymize", is_flag=True, help="Replace names and addresses by salted hashes (not for mbox).")
+@click.option("--salt", help="Salt for --pseudonymize (same salt, same pseudonyms; default: random).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write into.")
+def export(db_path: Path, fmt: str, label: str | None, since: str | None, until: str | None,
+           list_id: str | None, pseudonymize: bool, salt: str | None, out_dir: Path) -> None:
+    """Export threads, messages, labels and evidence (or the raw mail as mbox), with a dataset card."""
+    from miner.export import Selection, export_dataset
+
+    selection = Selection(label, _date(since), _date(until), list_id)
+    command = "miner export " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["export"] else None
+    click.echo(export_dataset(db_path, out_dir, fmt, selection, pseudonymize, salt, command).line())
+
+
+@cli.command()
+@db_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--force", is_flag=True, help="Re-tag every thread, changed or not.")
 @click.option("--workers", type=int, default=None, help="Classifier processes (default: up to 2).")

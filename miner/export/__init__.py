@@ -1,0 +1,149 @@
+"""Export a selection of threads: tables as CSV, JSON Lines or Parquet, or the raw mail as mbox.
+
+Every export also writes ``README.md`` (a dataset card) and ``lineage.json`` (how it was made).
+The threads are chosen exactly as ``miner threads`` chooses them (``miner.reading.list_threads``),
+so the exported message count equals the sum of that command's ``messages`` column.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from miner.errors import MinerError
+from miner.export.card import write_card
+from miner.export.pseudonym import Pseudonymizer, new_salt
+from miner.export.writers import TABLE_FORMATS, write_mbox, write_table
+from miner.reading import list_threads
+from miner.schema import TABLES_BY_NAME
+from miner.store import Store, open_store
+
+EXPORT_FORMATS = (*TABLE_FORMATS, "mbox")
+EXPORT_TABLES = ("threads", "messages", "labels", "evidence")
+ROW_ORDER = {
+    "threads": "first_date, thread_id",
+    "messages": "thread_id, date, rowid",
+    "labels": "thread_id, label",
+    "evidence": "thread_id, label, id",
+}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which threads to export (the same filters as ``miner threads``, plus a list)."""
+
+    label: str | None = None
+    since: str | None = None
+    until: str | None = None
+    list_id: str | None = None
+
+
+@dataclass
+class ExportedFile:
+    """A file the export wrote."""
+
+    name: str
+    table: str
+    rows: int
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote, and from what."""
+
+    out_dir: Path
+    fmt: str
+    selection: Selection
+    pseudonymized: bool
+    thread_ids: list[int]
+    files: list[ExportedFile] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def line(self) -> str:
+        """One line for the terminal."""
+        counts = ", ".join(f"{count} {table}" for table, count in self.counts.items())
+        return f"exported {counts} as {self.fmt} to {self.out_dir} (+ README.md, lineage.json)"
+
+    def as_dict(self) -> dict:
+        """JSON-ready form (for lineage.json)."""
+        return {"format": self.fmt, "selection": asdict(self.selection), "pseudonymized": self.pseudonymized,
+                "counts": self.counts, "files": [asdict(f) for f in self.files]}
+
+
+def select_threads(store: Store, selection: Selection) -> list[int]:
+    """Ids of the selected threads, oldest first."""
+    threads = list_threads(store, selection.label, selection.since, selection.until)
+    ids = [t["thread_id"] for t in threads]
+    if selection.list_id and ids:
+        wanted = set(store.conn.execute(
+            "SELECT t.thread_id FROM threads t JOIN json_each(t.lists) AS list WHERE list.value = ?",
+            (selection.list_id,),
+        ).fetchall())
+        ids = [thread_id for thread_id in ids if (thread_id,) in wanted]
+    return sorted(ids)
+
+
+def table_rows(store: Store, table: str, thread_ids: list[int]) -> tuple[list[str], list[tuple]]:
+    """Columns (from the schema) and rows of ``table`` for the given threads; real messages only."""
+    columns = [column.name for column in TABLES_BY_NAME[table].columns]
+    quoted = ", ".join(f'"{name}"' for name in columns)
+    ghost_filter = " AND ghost = 0" if table == "messages" else ""
+    rows = store.conn.execute(
+        f"SELECT {quoted} FROM {table} WHERE thread_id IN (SELECT value FROM json_each(?)){ghost_filter}"
+        f" ORDER BY {ROW_ORDER[table]}",
+        (json.dumps(thread_ids),),
+    ).fetchall()
+    return columns, rows
+
+
+def raw_mails(store: Store, thread_ids: list[int]) -> list[bytes]:
+    """The stored raw bytes of every real message of the threads, thread by thread, by date."""
+    message_ids = [row[0] for row in store.conn.execute(
+        "SELECT message_id FROM messages WHERE thread_id IN (SELECT value FROM json_each(?)) AND ghost = 0"
+        f" ORDER BY {ROW_ORDER['messages']}",
+        (json.dumps(thread_ids),),
+    )]
+    mails = []
+    for message_id in message_ids:
+        raw = store.raw_message(message_id)
+        if raw is None:
+            raise MinerError(f"{message_id}: no raw mail stored, cannot write a byte-exact mbox")
+        mails.append(raw)
+    return mails
+
+
+def export_dataset(db_path: str | Path, out_dir: str | Path, fmt: str, selection: Selection = Selection(),
+                   pseudonymize: bool = False, salt: str | None = None, command: str | None = None) -> ExportSummary:
+    """Export the selected threads from ``db_path`` into ``out_dir`` in ``fmt``, with README.md and lineage.json."""
+    if fmt not in EXPORT_FORMATS:
+        raise MinerError(f"{fmt}: unknown export format (choose from {', '.join(EXPORT_FORMATS)})")
+    if fmt == "mbox" and pseudonymize:
+        raise MinerError("--pseudonymize: not possible with --format mbox (the mbox holds the raw mail"
+                         " byte for byte); use csv, jsonl or parquet")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise MinerError(f"{out}: exists and is not a directory")
+    store = open_store(db_path, create=False)
+    try:
+        thread_ids = select_threads(store, selection)
+        out.mkdir(parents=True, exist_ok=True)
+        summary = ExportSummary(out, fmt, selection, pseudonymize, thread_ids)
+        if fmt == "mbox":
+            count = write_mbox(out / "messages.mbox", raw_mails(store, thread_ids))
+            summary.files.append(ExportedFile("messages.mbox", "messages", count))
+            summary.counts = {"threads": len(thread_ids), "messages": count}
+        else:
+            pseudonymizer = Pseudonymizer.from_database(store.conn, salt or new_salt()) if pseudonymize else None
+            for table in EXPORT_TABLES:
+                columns, rows = table_rows(store, table, thread_ids)
+                if pseudonymizer:
+                    rows = [pseudonymizer.row(table, columns, row) for row in rows]
+                name = f"{table}.{fmt}"
+                count = write_table(fmt, out / name, columns, rows, table)
+                summary.files.append(ExportedFile(name, table, count))
+                summary.counts[table] = count
+        write_card(store, summary, command=command, salt_given=salt is not None)
+    finally:
+        store.close()
+    return summary

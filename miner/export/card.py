@@ -1,0 +1,160 @@
+"""The dataset card (README.md) and lineage.json written beside every export."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from miner import __version__
+from miner.schema import SCHEMA_VERSION, TABLES_BY_NAME
+from miner.store import Store, utc_now
+
+if TYPE_CHECKING:
+    from miner.export import ExportSummary
+
+CITATION = ("lkml-miner contributors. lkml-miner: Linux kernel mailing-list threads tagged deadlock / race /"
+            " ordering, with evidence. https://github.com/lkml-miner/lkml-miner")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def lineage(store: Store, summary: "ExportSummary", command: str | None) -> dict:
+    """Where the export came from: tool, database, selection, classifier, ingest runs, sources, files."""
+    ids = json.dumps(summary.thread_ids)
+    selected = "SELECT message_id FROM messages WHERE thread_id IN (SELECT value FROM json_each(?)) AND ghost = 0"
+    classifier_versions = [row[0] for row in store.conn.execute(
+        "SELECT DISTINCT classifier_version FROM labels WHERE thread_id IN (SELECT value FROM json_each(?))"
+        " ORDER BY 1", (ids,))]
+    sources = [
+        dict(zip(("source_type", "location", "list_id", "messages", "first_ingested_at", "last_fetched_at"), row))
+        for row in store.conn.execute(
+            "SELECT source_type, location, list_id, count(DISTINCT message_id), min(ingested_at), max(fetched_at)"
+            f" FROM provenance WHERE message_id IN ({selected}) GROUP BY source_type, location, list_id"
+            " ORDER BY location", (ids,))
+    ]
+    run_columns = [column.name for column in TABLES_BY_NAME["ingest_runs"].columns]
+    runs = [dict(zip(run_columns, row)) for row in store.conn.execute(
+        f"SELECT {', '.join(run_columns)} FROM ingest_runs WHERE id IN"
+        f" (SELECT run_id FROM provenance WHERE message_id IN ({selected})) ORDER BY id", (ids,))]
+    files = []
+    for exported in summary.files:
+        path = summary.out_dir / exported.name
+        files.append({"name": exported.name, "table": exported.table, "rows": exported.rows,
+                      "bytes": path.stat().st_size, "sha256": _sha256(path)})
+    return {
+        "tool": {"name": "lkml-miner", "version": __version__},
+        "created_at": utc_now(),
+        "command": command,
+        "database": {"path": str(store.path.resolve()) if store.path else None, "schema_version": SCHEMA_VERSION},
+        "selection": summary.as_dict()["selection"],
+        "selection_rule": "threads as listed by 'miner threads' (miner.reading.list_threads: real messages,"
+                          " label present, last_date >= since, first_date < until), then threads.lists"
+                          " containing the list; messages: every real (non-ghost) message of those threads",
+        "format": summary.fmt,
+        "pseudonymized": summary.pseudonymized,
+        "counts": summary.counts,
+        "classifier_versions": classifier_versions,
+        "ingest_runs": runs,
+        "sources": sources,
+        "files": files,
+    }
+
+
+def _schema_section(tables: list[str]) -> list[str]:
+    lines = []
+    for table in tables:
+        spec = TABLES_BY_NAME[table]
+        lines += [f"### `{table}`", "", spec.description, "", "| column | type | meaning |", "|---|---|---|"]
+        lines += [f"| `{c.name}` | {c.type} | {c.description} |" for c in spec.columns]
+        lines.append("")
+    return lines
+
+
+def _reload_section(fmt: str) -> list[str]:
+    if fmt == "mbox":
+        return ["```python", "import mailbox", "for message in mailbox.mbox('messages.mbox'):",
+                "    print(message['Message-ID'], message['Subject'])", "```", "",
+                "The file is mboxrd (lines starting with `>*From ` carry one more `>`), as public-inbox writes",
+                "`t.mbox`: `b4 am -m messages.mbox <Message-ID>` applies a series from it, and",
+                "`miner ingest messages.mbox` rebuilds a database.", ""]
+    if fmt == "parquet":
+        return ["```python", "import pyarrow.parquet as pq", "threads = pq.read_table('threads.parquet')",
+                "```", "", "```sql", "-- DuckDB", "SELECT label, count(*) FROM 'labels.parquet' GROUP BY label;",
+                "```", ""]
+    if fmt == "jsonl":
+        return ["```python", "import json", "threads = [json.loads(line) for line in open('threads.jsonl')]",
+                "```", "", "`sqlite-utils insert data.db threads threads.jsonl --nl` loads it into SQLite.", ""]
+    return ["```python", "import csv", "threads = list(csv.DictReader(open('threads.csv', newline='')))", "```",
+            "", "`sqlite-utils insert data.db threads threads.csv --csv` loads it into SQLite;",
+            "empty cells are NULL.", ""]
+
+
+def card_markdown(facts: dict) -> str:
+    """The dataset card: what was selected and how, counts, files, schema, classifier, sources, citation."""
+    selection = facts["selection"]
+    chosen = [f"{key} = `{value}`" for key, value in selection.items() if value] or ["everything"]
+    lines = [
+        "# lkml-miner export", "",
+        f"Made by lkml-miner {facts['tool']['version']} on {facts['created_at']} from"
+        f" `{facts['database']['path']}` (schema version {facts['database']['schema_version']}).", "",
+        "## What was selected and how", "",
+        f"Filters: {', '.join(chosen)}.", "",
+        f"Rule: {facts['selection_rule']}.", "",
+    ]
+    if facts["command"]:
+        lines += [f"Command: `{facts['command']}`", ""]
+    if facts["pseudonymized"]:
+        lines += [
+            "**Pseudonymized.** Sender names and addresses, and every address and known name (people, senders,"
+            " trailer people) inside subjects, bodies, prose and evidence text, are replaced by"
+            " `person-<12 hex>` tokens: the salted SHA-256 of the person's address, so one person has one token"
+            " in every file. The salt is not stored here. Message-IDs are kept as they are (they are the keys"
+            " between files) and can contain host names.", "",
+        ]
+    lines += ["## Counts", "", "| what | count |", "|---|---|"]
+    lines += [f"| {name} | {count} |" for name, count in facts["counts"].items()]
+    lines += ["", "## Files", "", "| file | rows | bytes | sha256 |", "|---|---|---|---|"]
+    lines += [f"| `{f['name']}` | {f['rows']} | {f['bytes']} | `{f['sha256'][:16]}…` |" for f in facts["files"]]
+    lines += ["", "`lineage.json` holds the same facts for programs (full hashes, ingest runs, sources).", ""]
+    lines += ["## Schema", ""]
+    lines += _schema_section(sorted({f["table"] for f in facts["files"]}, key=list(TABLES_BY_NAME).index))
+    versions = ", ".join(f"`{v}`" for v in facts["classifier_versions"]) or "none (no labelled thread selected)"
+    lines += [
+        "## Classifier", "",
+        f"Labels and evidence come from the rule-based classifier, version {versions}. Labels are"
+        " `deadlock`, `race` and `ordering`; each `evidence` row names the pattern that fired, the message"
+        " and line, and whether the line was quoted or inside a diff. They are machine judgements, not ground"
+        " truth.", "",
+        "## Sources", "",
+        "| source | location | list | messages | ingested | fetched |", "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {s['source_type']} | `{s['location']}` | {s['list_id'] or ''} | {s['messages']} |"
+              f" {s['first_ingested_at'] or ''} | {s['last_fetched_at'] or 'not fetched (local files)'} |"
+              for s in facts["sources"]]
+    lines += ["", "Ingest runs:", ""]
+    lines += [f"- run {r['id']}: `{r['command']}`, {r['started_at']} to {r['finished_at'] or '?'}, {r['status']},"
+              f" {r['messages_new']} new messages" for r in facts["ingest_runs"]]
+    lines += ["", "The mail itself is copyright its authors and was posted to public mailing lists.", "",
+              "## How to reload", ""]
+    lines += _reload_section(facts["format"])
+    lines += ["## How to cite", "", CITATION + f" Version {facts['tool']['version']}, export of"
+              f" {facts['created_at'][:10]}.", ""]
+    return "\n".join(lines)
+
+
+def write_card(store: Store, summary: "ExportSummary", command: str | None = None, salt_given: bool = False) -> dict:
+    """Write README.md and lineage.json into the export folder; returns the lineage facts."""
+    facts = lineage(store, summary, command)
+    facts["salt_given"] = salt_given
+    (summary.out_dir / "lineage.json").write_text(json.dumps(facts, indent=2, ensure_ascii=False) + "\n",
+                                                  encoding="utf-8")
+    (summary.out_dir / "README.md").write_text(card_markdown(facts), encoding="utf-8")
+    return facts

@@ -1,0 +1,83 @@
+"""Stable salted pseudonyms for people: the same person gets the same token in every exported file."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import sqlite3
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+=-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+PSEUDONYM_DOMAIN = "pseudonym.invalid"
+MIN_NAME_LENGTH = 4  # shorter "names" (initials, "Tj") would replace ordinary words
+
+# Columns whose text can hold names or addresses, per exported table.
+PERSON_COLUMNS = {"messages": ("from_name", "from_email")}
+TEXT_COLUMNS = {
+    "threads": ("subject", "base_subject"),
+    "messages": ("subject", "base_subject", "body", "prose"),
+    "evidence": ("text",),
+}
+
+
+def new_salt() -> str:
+    """A random salt for one export (pass the same salt again to get the same pseudonyms)."""
+    return secrets.token_hex(16)
+
+
+class Pseudonymizer:
+    """Replaces addresses and known names by ``person-<hash>``; a name maps to its address's token."""
+
+    def __init__(self, salt: str, name_to_email: dict[str, str]):
+        self.salt = salt
+        self.name_to_email = {name: email for name, email in name_to_email.items() if len(name) >= MIN_NAME_LENGTH}
+        names = sorted(self.name_to_email, key=len, reverse=True)
+        self._names = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)") if names else None
+
+    @classmethod
+    def from_database(cls, conn: sqlite3.Connection, salt: str) -> "Pseudonymizer":
+        """Know every name the database ties to an address (people, senders, trailer people)."""
+        pairs = conn.execute(
+            "SELECT name, email FROM people WHERE name IS NOT NULL AND email IS NOT NULL"
+            " UNION SELECT from_name, from_email FROM messages WHERE from_name IS NOT NULL AND from_email IS NOT NULL"
+            " UNION SELECT person_name, person_email FROM trailers"
+            " WHERE person_name IS NOT NULL AND person_email IS NOT NULL"
+        ).fetchall()
+        return cls(salt, {name.strip(): email.lower() for name, email in pairs if name.strip()})
+
+    def token(self, key: str) -> str:
+        """``person-`` and 12 hex digits of the salted SHA-256 of ``key`` (an address, lower case)."""
+        return "person-" + hashlib.sha256(f"{self.salt}\0{key.lower()}".encode()).hexdigest()[:12]
+
+    def email(self, address: str | None) -> str | None:
+        """The pseudonymous address of ``address``."""
+        return f"{self.token(address)}@{PSEUDONYM_DOMAIN}" if address else address
+
+    def name(self, name: str | None) -> str | None:
+        """The token of the person called ``name`` (by their address if known)."""
+        if not name:
+            return name
+        return self.token(self.name_to_email.get(name.strip(), "name:" + name.strip()))
+
+    def text(self, text: str | None) -> str | None:
+        """``text`` with every address and every known name replaced."""
+        if not text:
+            return text
+        text = EMAIL.sub(lambda match: self.email(match.group(0)), text)
+        if self._names:
+            text = self._names.sub(lambda match: self.name(match.group(0)), text)
+        return text
+
+    def row(self, table: str, columns: list[str], row: tuple) -> tuple:
+        """A row of ``table`` with its person and text columns pseudonymized."""
+        values = list(row)
+        for index, column in enumerate(columns):
+            if table in PERSON_COLUMNS and column == "from_email":
+                values[index] = self.email(values[index])
+            elif table in PERSON_COLUMNS and column == "from_name":
+                # the sender's token comes from their address, so name and address agree
+                email = row[columns.index("from_email")] if "from_email" in columns else None
+                values[index] = self.token(email) if (values[index] and email) else self.name(values[index])
+            elif column in TEXT_COLUMNS.get(table, ()):
+                values[index] = self.text(values[index])
+        return tuple(values)
