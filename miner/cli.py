@@ -154,6 +154,17 @@ def export(db_path: Path, fmt: str, label: str | None, since: str | None, until:
 
 @cli.command()
 @db_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write index.html and the charts into.")
+def report(db_path: Path, out_dir: Path) -> None:
+    """Write an HTML page of charts (labels per year, top subsystems, co-occurrence) with their numbers."""
+    from miner.report import write_report
+
+    click.echo(f"report written to {write_report(db_path, out_dir)}")
+
+
+@cli.command()
+@db_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--force", is_flag=True, help="Re-tag every thread, changed or not.")
 @click.option("--workers", type=int, default=None, help="Classifier processes (default: up to 2).")

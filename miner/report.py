@@ -1,0 +1,170 @@
+"""`miner report`: an offline HTML page of charts (SVG, matplotlib) with their numbers beside them.
+
+The numbers come from the canned queries in queries/*.sql, so the page, ``miner query`` and
+Datasette always agree.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+from miner.errors import MinerError
+from miner.queries import run_query
+from miner.store import utc_now
+
+LABEL_COLORS = {"deadlock": "#b03030", "race": "#2060b0", "ordering": "#7040a0"}
+TOP_SUBSYSTEMS = 8
+
+
+@dataclass
+class Chart:
+    """One chart of the report: its file, title, and the table of numbers it draws."""
+
+    file_name: str
+    title: str
+    query_name: str
+    columns: list[str]
+    rows: list[tuple]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams["svg.fonttype"] = "none"  # keep text as <text>: searchable, and the numbers readable
+    matplotlib.rcParams["svg.hashsalt"] = "lkml-miner"  # same input, same SVG bytes
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _labels_in(rows: list[tuple]) -> list[str]:
+    known = [label for label in LABEL_COLORS if any(row[0] == label for row in rows)]
+    return known + sorted({row[0] for row in rows} - set(known))
+
+
+def plot_labels_per_year(rows: list[tuple], path: Path) -> None:
+    """Grouped bars: threads per label (label, year, threads rows), each bar with its count."""
+    plt = _pyplot()
+    years = sorted({row[1] for row in rows})
+    labels = _labels_in(rows)
+    counts = {(row[0], row[1]): row[2] for row in rows}
+    figure, axes = plt.subplots(figsize=(max(6, 0.7 * len(years) + 2), 4))
+    width = 0.8 / max(1, len(labels))
+    for index, label in enumerate(labels):
+        positions = [year_index + (index - (len(labels) - 1) / 2) * width for year_index in range(len(years))]
+        bars = axes.bar(positions, [counts.get((label, year), 0) for year in years], width,
+                        label=label, color=LABEL_COLORS.get(label))
+        axes.bar_label(bars, labels=[str(counts.get((label, year), "")) for year in years], fontsize=8)
+    axes.set_xticks(range(len(years)), [str(year) for year in years])
+    axes.set_ylabel("threads")
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.set_title("Threads per label and year")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def plot_top_subsystems(rows: list[tuple], path: Path) -> None:
+    """One horizontal bar chart per label: its top subsystems (label, rank, subsystem, threads, ... rows)."""
+    plt = _pyplot()
+    labels = _labels_in(rows) or ["(none)"]
+    figure, axes_list = plt.subplots(1, len(labels), figsize=(4.5 * len(labels), 0.4 * TOP_SUBSYSTEMS + 1.5),
+                                     squeeze=False)
+    for axes, label in zip(axes_list[0], labels):
+        mine = [row for row in rows if row[0] == label][::-1]
+        bars = axes.barh([row[2] for row in mine], [row[3] for row in mine], color=LABEL_COLORS.get(label))
+        axes.bar_label(bars, labels=[str(row[3]) for row in mine], fontsize=8)
+        axes.set_title(label)
+        axes.set_xlabel("threads")
+        axes.tick_params(axis="y", labelsize=8)
+    figure.suptitle("Top subsystems per label (threads whose patches touch them)")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def plot_cooccurrence(rows: list[tuple], path: Path) -> None:
+    """A symmetric matrix of threads carrying both labels (label_a, label_b, threads rows), counts in cells."""
+    plt = _pyplot()
+    labels = [label for label in LABEL_COLORS if any(label in row[:2] for row in rows)]
+    labels += sorted({label for row in rows for label in row[:2]} - set(labels))
+    counts = {}
+    for label_a, label_b, threads in rows:
+        counts[(label_a, label_b)] = counts[(label_b, label_a)] = threads
+    matrix = [[counts.get((a, b), 0) for b in labels] for a in labels]
+    figure, axes = plt.subplots(figsize=(4.5, 4))
+    axes.imshow(matrix or [[0]], cmap="Blues")
+    darkest = max((value for row in matrix for value in row), default=0)
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            axes.text(j, i, str(value), ha="center", va="center", fontsize=11,
+                      color="white" if value > darkest / 2 else "black")
+    axes.set_xticks(range(len(labels)), labels)
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_title("Threads carrying both labels")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+CHARTS = (
+    ("labels_per_year.svg", "Labels per year", "threads_per_label_year", {}, plot_labels_per_year),
+    ("top_subsystems.svg", "Top subsystems per label", "top_subsystems_per_label",
+     {"limit": str(TOP_SUBSYSTEMS)}, plot_top_subsystems),
+    ("label_cooccurrence.svg", "Label co-occurrence", "label_cooccurrence", {}, plot_cooccurrence),
+)
+
+
+def _html_table(columns: list[str], rows: list[tuple]) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row) + "</tr>"
+                   for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def report_html(charts: list[Chart], db_path: Path, totals: dict[str, int]) -> str:
+    """The report page: each chart beside the table of its numbers."""
+    sections = []
+    for chart in charts:
+        numbers = _html_table(chart.columns, chart.rows) if chart.rows else "<p>No rows.</p>"
+        sections.append(
+            f'<section class="chart" id="{html.escape(chart.file_name)}"><h2>{html.escape(chart.title)}</h2>'
+            f'<div class="pair"><img src="{html.escape(chart.file_name)}" alt="{html.escape(chart.title)}">'
+            f'<div class="numbers">{numbers}<p class="query">query: <code>miner query'
+            f" {html.escape(chart.query_name)}</code></p></div></div></section>"
+        )
+    total_text = ", ".join(f"{count} {name}" for name, count in totals.items())
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>lkml-miner report</title><style>"
+        "body{font-family:sans-serif;margin:2em}.pair{display:flex;gap:2em;align-items:flex-start;flex-wrap:wrap}"
+        ".pair img{max-width:60%}table{border-collapse:collapse;font-size:.9em}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}.query{color:#666;font-size:.85em}"
+        "</style></head><body>"
+        f"<h1>lkml-miner report</h1><p>Database <code>{html.escape(str(db_path))}</code>: {html.escape(total_text)}."
+        f" Made {html.escape(utc_now())}.</p>" + "".join(sections) + "</body></html>\n"
+    )
+
+
+def write_report(db_path: str | Path, out_dir: str | Path) -> Path:
+    """Write index.html and one SVG per chart into ``out_dir``; returns the page's path."""
+    db = Path(db_path)
+    if not db.is_file():
+        raise MinerError(f"{db}: no such database (run 'miner ingest' or 'miner demo' first)")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise MinerError(f"{out}: exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    charts = []
+    for file_name, title, query_name, params, plot in CHARTS:
+        columns, rows = run_query(db, query_name, params)
+        plot(rows, out / file_name)
+        charts.append(Chart(file_name, title, query_name, columns, rows))
+    _, total_rows = run_query(db, "time_to_first_patch_by_label")
+    totals = {f"{row[0]} threads": row[1] for row in total_rows}
+    page = out / "index.html"
+    page.write_text(report_html(charts, db, totals), encoding="utf-8")
+    return page
