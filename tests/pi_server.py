@@ -71,6 +71,11 @@ class PublicInboxServer:
         """Environment that points public-inbox at this server's config."""
         return {**os.environ, "PI_CONFIG": str(self.root / "config"), "HOME": str(self.root), "TZ": "UTC"}
 
+    def git(self, *args: str) -> str:
+        """Output of a git command run on the epoch repository."""
+        return subprocess.run(["git", f"--git-dir={self.epoch}", *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
     def add_messages(self, messages: list[bytes]) -> None:
         """Commit messages to the epoch (one commit each, like public-inbox) and index them."""
         stream = []
@@ -88,6 +93,9 @@ class PublicInboxServer:
         subprocess.run(["git", f"--git-dir={self.epoch}", "fast-import", "--quiet"], input=b"".join(stream),
                        check=True, env=self.env())
         subprocess.run(["public-inbox-index", str(self.inbox)], check=True, env=self.env(), capture_output=True)
+        if self.process is not None:  # httpd keeps its search index open for a while: restart to see new mail
+            self.stop()
+            self.start()
 
     def start(self) -> None:
         """Start public-inbox-httpd and wait until it answers."""
