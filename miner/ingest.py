@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,6 +24,9 @@ from miner.store import BatchCounts, ParsedMail, Store
 
 BATCH_SIZE = 1000
 PARALLEL_THRESHOLD = 2000  # below this many messages a worker pool costs more than it saves
+MAX_IN_FLIGHT = BATCH_SIZE
+CHUNK = 32  # messages sent to a parser worker at a time
+WORKER_TASKS = 64  # chunks a worker parses before it is replaced  # messages read but not yet stored, when parsing in parallel
 
 
 @dataclass
@@ -148,10 +153,25 @@ class Ingester:
             for item in iterator:
                 yield item if isinstance(item, publicinbox.Skipped) else prepare(item)
             return
-        context = multiprocessing.get_context("fork")
-        with context.Pool(self.workers) as pool:
-            chained = _chain(head, iterator)
-            yield from pool.imap(_prepare_or_pass, chained, chunksize=64)
+        # Workers come from a small fork server, not from this (growing) process, and are
+        # replaced every WORKER_TASKS chunks: a long-lived parser's heap only grows.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["miner.ingest"])
+        # Pool.imap reads its input as fast as it can: without a bound the whole archive would
+        # sit in memory. Each message holds a slot from the time it is read until it is stored.
+        slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+        pending = itertools.chain(head, iterator)
+        del head  # the chain drops the list once it has been read
+
+        def bounded() -> Iterator:
+            for item in pending:
+                slots.acquire()
+                yield item
+
+        with context.Pool(self.workers, maxtasksperchild=WORKER_TASKS) as pool:
+            for result in pool.imap(_prepare_or_pass, bounded(), chunksize=CHUNK):
+                slots.release()
+                yield result
 
     def _reject(self, rejected: Rejected) -> None:
         provenance = rejected.mail.provenance
@@ -174,11 +194,6 @@ class Ingester:
         self.summary.seconds = time.monotonic() - self.started
         self.summary.threads = self.store.conn.execute("SELECT count(*) FROM threads").fetchone()[0]
         return self.summary
-
-
-def _chain(head: list, rest: Iterator) -> Iterator:
-    yield from head
-    yield from rest
 
 
 def _prepare_or_pass(item):

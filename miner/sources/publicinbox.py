@@ -48,9 +48,14 @@ def state_key(epoch: Path) -> str:
     return f"public-inbox:{epoch.resolve()}"
 
 
+# Bound git's memory: by default cat-file maps whole packs and keeps 96 MiB of delta bases.
+GIT_MEMORY_OPTIONS = ("-c", "core.packedGitWindowSize=4m", "-c", "core.packedGitLimit=16m",
+                      "-c", "core.deltaBaseCacheLimit=8m")
+
+
 def _git(epoch: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        ["git", f"--git-dir={epoch}", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        ["git", *GIT_MEMORY_OPTIONS, f"--git-dir={epoch}", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
 

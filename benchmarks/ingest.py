@@ -1,0 +1,118 @@
+"""Ingest speed and memory: miner vs GrimoireLab Perceval's mbox backend on the same 20,000 messages.
+
+    python benchmarks/ingest.py
+
+Reads the real linux-btrfs public-inbox epoch from ../shared/corpus/bulk, exports the same
+messages as an mboxrd for Perceval, installs Perceval from PyPI into its own venv
+(benchmarks/.work/perceval-venv), and measures in one run: Perceval's messages/s over its
+``fetch()``, miner's messages/s ingesting the epoch (parse, thread, store, FTS), their ratio
+(goal: >= 2), and miner's peak RSS (whole process tree, workers included) for the first 5,000
+and for all 20,000 messages (goal: <= 300 MB and flat).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, WORK, bulk_epoch, run_measured  # noqa: E402
+
+PERCEVAL_SCRIPT = """
+import sys, time
+from perceval.backends.core.mbox import MBox
+backend = MBox("file://bench", sys.argv[1])
+started = time.monotonic()
+count = sum(1 for _ in backend.fetch())
+print(count, time.monotonic() - started)
+"""
+RSS_LIMIT_MB = 300
+
+
+def export_mbox(epoch: Path, out: Path) -> int:
+    """Write every message of the epoch as mboxrd (what lore's mbox downloads look like)."""
+    sys.path.insert(0, str(ROOT))
+    from miner.sources.publicinbox import read_epoch
+
+    count = 0
+    with open(out, "wb") as handle:
+        for mail in read_epoch(epoch):
+            if not hasattr(mail, "raw"):
+                continue
+            handle.write(b"From mboxrd@z Thu Jan  1 00:00:00 1970\n")
+            body = re.sub(rb"(?m)^(>*From )", rb">\1", mail.raw)
+            handle.write(body if body.endswith(b"\n") else body + b"\n")
+            handle.write(b"\n")
+            count += 1
+    return count
+
+
+def perceval_python() -> Path:
+    """The Python of a venv with Perceval installed (created on first use)."""
+    venv = WORK / "perceval-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "perceval"], check=True)
+    return python
+
+
+def measure_perceval(mbox_dir: Path) -> tuple[int, float]:
+    result, _, _ = run_measured([str(perceval_python()), "-c", PERCEVAL_SCRIPT, str(mbox_dir)])
+    count, seconds = result.stdout.split()
+    return int(count), float(seconds)
+
+
+def measure_miner(epoch: Path, db: Path) -> tuple[int, float, float, tuple[int, int]]:
+    """(messages, seconds inside ingest, wall seconds, (peak tree PSS, peak process RSS) KiB)."""
+    miner = Path(sys.executable).parent / "miner"
+    command = [str(miner) if miner.exists() else "miner", "ingest", "--quiet", "--db", str(db), str(epoch)]
+    result, wall, peak = run_measured(command)
+    match = re.search(r"(\d+) messages read: .*\(([\d.]+) s,", result.stdout)
+    return int(match.group(1)), float(match.group(2)), wall, peak
+
+
+def main() -> None:
+    epoch = bulk_epoch()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        mbox_dir = tmp_path / "mbox"
+        mbox_dir.mkdir()
+        exported = export_mbox(epoch, mbox_dir / "linux-btrfs.mbox")
+        print(f"epoch: {epoch} ({exported} messages exported as mboxrd for Perceval)")
+
+        perceval_count, perceval_seconds = measure_perceval(mbox_dir)
+        perceval_rate = perceval_count / perceval_seconds
+        print(f"perceval mbox backend: {perceval_count} messages in {perceval_seconds:.2f} s"
+              f" = {perceval_rate:,.0f} msg/s")
+
+        count, seconds, wall, peak_full = measure_miner(epoch, tmp_path / "full.db")
+        miner_rate = count / seconds
+        print(f"miner ingest:          {count} messages in {seconds:.2f} s = {miner_rate:,.0f} msg/s"
+              f" (wall clock with interpreter start-up: {wall:.2f} s = {count / wall:,.0f} msg/s)")
+        ratio = miner_rate / perceval_rate
+        print(f"ratio miner / perceval: {ratio:.2f} (goal >= 2)")
+
+        _, _, _, peak_5k = measure_miner(bulk_epoch(prefix=5000), tmp_path / "5k.db")
+        print(f"peak memory of the whole job (sum of PSS: parent, parser workers, git): "
+              f"{peak_5k[0] / 1024:.0f} MB for 5,000 messages, {peak_full[0] / 1024:.0f} MB for 20,000"
+              f" (goal <= {RSS_LIMIT_MB} MB and flat)")
+        print(f"peak RSS of the largest single process: {peak_5k[1] / 1024:.0f} MB for 5,000,"
+              f" {peak_full[1] / 1024:.0f} MB for 20,000")
+
+    failures = []
+    if ratio < 2:
+        failures.append(f"ratio {ratio:.2f} < 2")
+    if peak_full[0] / 1024 > RSS_LIMIT_MB:
+        failures.append(f"peak memory {peak_full[0] / 1024:.0f} MB > {RSS_LIMIT_MB} MB")
+    if peak_full[0] > peak_5k[0] * 1.25:
+        failures.append("RSS grows with the number of messages")
+    print("RESULT: " + ("PASS" if not failures else "FAIL: " + "; ".join(failures)))
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
