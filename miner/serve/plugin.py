@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from datasette import hookimpl
+from datasette.utils import tilde_encode
 from datasette.utils.asgi import Response
 from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup
@@ -34,6 +35,14 @@ def register_routes(datasette):
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
     """Message-IDs link to their thread page; a thread's subject links to the thread page of its root."""
+    if column in MESSAGE_ID_COLUMNS and isinstance(value, dict) and value.get("value"):
+        # an expanded foreign key to messages: keep Datasette's link to the row, add the thread page
+        message_id = str(value["value"])
+        return Markup(
+            '<a href="{}">{}</a> <a class="lkml-thread-link" href="{}" title="thread page">[thread]</a>'
+        ).format(
+            datasette.urls.row(database, "messages", tilde_encode(message_id)), value.get("label") or message_id,
+            datasette.urls.path(thread_page_url(message_id)))
     if column in MESSAGE_ID_COLUMNS and isinstance(value, str) and value:
         return Markup('{} <a class="lkml-thread-link" href="{}" title="thread page">[thread]</a>').format(
             value, datasette.urls.path(thread_page_url(value)))

@@ -1,0 +1,30 @@
+"""Builds the test database the query, serve, export, report and browser tests read.
+
+The real pipeline: ``miner demo`` (ingest + classify the bundled sample), then one hostile mail
+(tests/fixtures/hostile, a real syzbot reply with <script> added) ingested and classified.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from miner.classify.store import classify_database
+from miner.demo import run_demo
+from miner.ingest import ingest_paths
+from miner.store import open_store
+
+HOSTILE_MAIL = Path(__file__).resolve().parent / "fixtures" / "hostile" / "script-in-subject-and-body.eml"
+HOSTILE_MESSAGE_ID = "hostile-script-0001@lkml-miner.invalid"
+DEADLOCK_ROOT = "000000000000430bf505bcef3b00@google.com"  # "[syzbot] possible deadlock in io_sq_thread_finish"
+
+
+def build_demo_db(db_path: Path, hostile: bool = True) -> Path:
+    """The demo database at ``db_path`` (plus the hostile mail); returns the path."""
+    for _ in run_demo(db_path, progress=False):
+        pass
+    if hostile:
+        store = open_store(db_path)
+        ingest_paths(store, [HOSTILE_MAIL], progress=False, workers=1)
+        classify_database(store, progress=False)
+        store.close()
+    return db_path

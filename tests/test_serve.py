@@ -1,0 +1,134 @@
+"""Datasette integration (miner/serve): metadata from the schema, canned queries, the thread page, escaping."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from demo_db import DEADLOCK_ROOT, HOSTILE_MESSAGE_ID, build_demo_db
+
+from miner.errors import MinerError
+from miner.queries import load_queries
+from miner.schema import TABLES
+from miner.serve import make_datasette
+from miner.serve.metadata import build_metadata
+from miner.serve.thread_page import load_thread_page, lore_url, split_blocks
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    return build_demo_db(tmp_path_factory.mktemp("serve") / "demo.db")
+
+
+@pytest.fixture(scope="module")
+def get(demo_db):
+    """GET a path from an in-process Datasette on the demo database: (status, text)."""
+    datasette = make_datasette(demo_db)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(datasette.invoke_startup())
+
+    def fetch(path: str) -> tuple[int, str]:
+        response = loop.run_until_complete(datasette.client.get(path))
+        return response.status_code, response.text
+
+    yield fetch
+    loop.close()
+
+
+def test_metadata_describes_every_table_and_column_from_the_schema(demo_db):
+    metadata = build_metadata(demo_db)
+    database = metadata["databases"]["demo"]
+    for table in TABLES:
+        described = database["tables"][table.name]
+        assert described["description"] == table.description
+        assert described["columns"] == {c.name: c.description for c in table.columns}
+    assert {"array": "labels"} in database["tables"]["threads"]["facets"]
+    assert "year" in database["tables"]["threads"]["facets"]
+    assert database["tables"]["messages"]["fts_table"] == "messages_fts"
+    assert set(database["queries"]) == set(load_queries())
+
+
+def test_database_is_served_immutable(get, demo_db):
+    datasette = make_datasette(demo_db)
+    assert datasette.get_database("demo").is_mutable is False
+    status, text = get("/demo.json?sql=" + quote("DELETE FROM threads"))
+    assert status != 200 or "error" in text.lower()
+    assert sqlite3.connect(demo_db).execute("SELECT count(*) FROM threads").fetchone()[0] > 0
+
+
+def test_every_canned_query_runs_in_datasette(get):
+    for name in load_queries():
+        params = "&q=deadlock" if name == "search_messages" else ""
+        status, text = get(f"/demo/{name}.json?_shape=array{params}")
+        assert status == 200, (name, text[:300])
+        assert text.startswith("[")
+    status, text = get("/demo")
+    assert status == 200 and "Lock names in deadlock threads" in text
+
+
+def test_table_pages_show_descriptions_facets_and_search(get):
+    status, text = get("/demo/threads?_facet_array=labels")
+    assert status == 200
+    assert "One row per thread" in text and "deadlock" in text
+    assert "/-/thread/" in text  # subjects link to the thread page
+    status, text = get("/demo/messages.json?_search=uring_lock&_shape=array&_col=subject")
+    assert status == 200 and "KCSAN: data-race in __io_uring_cancel" in text
+    status, text = get("/demo/evidence?label=deadlock")
+    assert status == 200 and 'class="lkml-thread-link"' in text
+
+
+def test_thread_page_shows_tree_labels_evidence_and_lore_links(get, demo_db):
+    status, text = get("/-/thread/" + quote(DEADLOCK_ROOT, safe="@"))
+    assert status == 200
+    assert 'data-label="deadlock"' in text
+    assert "lockdep" in text  # evidence patterns are named
+    assert 'class="lkml-line lkml-hit"' in text  # evidence lines highlighted in the bodies
+    assert 'class="lkml-quoted"' in text  # quoted text folded
+    message_count = sqlite3.connect(demo_db).execute(
+        "SELECT count(*) FROM messages WHERE thread_id = (SELECT thread_id FROM messages WHERE message_id=?)",
+        (DEADLOCK_ROOT,)).fetchone()[0]
+    assert text.count('class="lkml-lore"') + text.count("[not in the archive]") == message_count
+    assert f'href="{lore_url(DEADLOCK_ROOT)}"' in text
+
+
+def test_any_message_of_the_thread_url_encoded_opens_the_same_thread(get):
+    message_id = "CAB8ipk8YAyLrH=+BDkekur0nZKx-i3Nn+nyyHi46xUnXpm32tA@mail.gmail.com"
+    status, text = get("/-/thread/" + quote(message_id, safe=""))
+    assert status == 200 and "cgroup_threadgroup_rwsem" in text
+    assert "(the message you asked for)" in text
+    status, text = get("/-/thread/" + quote("<" + message_id + ">", safe=""))
+    assert status == 200
+    status, text = get("/-/thread/no-such-message%40example.com")
+    assert status == 404 and "no-such-message@example.com: no such Message-ID" in text
+
+
+def test_hostile_mail_is_escaped(get):
+    status, text = get("/-/thread/" + quote(HOSTILE_MESSAGE_ID, safe="@"))
+    assert status == 200
+    assert "&lt;script&gt;window.__lkml_pwned = 1;&lt;/script&gt;" in text
+    assert "&lt;img src=x onerror=" in text
+    assert not re.search(r"<script>window\.__lkml_pwned", text)
+    assert "<img src=x" not in text
+    status, text = get("/demo/messages?_search=pwned")
+    assert status == 200 and "<script>window" not in text
+
+
+def test_split_blocks_folds_quotes_and_marks_evidence():
+    body = "On Monday X wrote:\n> quoted one\n> quoted two\nnew text\n"
+    blocks = split_blocks(body, "m1", {2: ["deadlock"]})
+    assert [(b.quoted, len(b.lines)) for b in blocks] == [(False, 1), (True, 2), (False, 1)]
+    assert blocks[1].has_evidence and blocks[1].lines[0].anchor == "m1-L2"
+    assert not blocks[2].has_evidence
+
+
+def test_load_thread_page_rejects_unknown_ids(demo_db):
+    conn = sqlite3.connect(demo_db)
+    with pytest.raises(MinerError, match="no such Message-ID"):
+        load_thread_page(conn, "nobody@example.com")
+    page = load_thread_page(conn, HOSTILE_MESSAGE_ID)
+    assert "deadlock" in [label.label for label in page.labels]
+    assert all(e.anchor for label in page.labels for e in label.evidence if e.message_id)
