@@ -35,7 +35,9 @@ format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), defa
 @db_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--workers", type=int, default=None, help="Parser processes (default: up to 2).")
-def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | None) -> None:
+@click.option("--batch-size", type=click.IntRange(1), default=1000, show_default=True,
+              help="Messages stored per transaction (an interrupted run loses at most one batch).")
+def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | None, batch_size: int) -> None:
     """Ingest mbox/mboxrd (.gz), Maildir, .eml, public-inbox git epochs or archive-page text."""
     from miner.ingest import ingest_paths
 
@@ -43,7 +45,7 @@ def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | N
         if not path.exists():
             raise MinerError(f"{path}: no such file or directory")
     store = open_store(db_path)
-    summary = ingest_paths(store, paths, progress=not quiet, workers=workers)
+    summary = ingest_paths(store, paths, progress=not quiet, workers=workers, batch_size=batch_size)
     click.echo(summary.line())
 
 

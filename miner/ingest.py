@@ -77,8 +77,10 @@ def prepare(mail: RawMail) -> ParsedMail | Rejected:
 class Ingester:
     """Runs one ingest: feeds RawMail through parsing into the store, batch by batch."""
 
-    def __init__(self, store: Store, command: str, progress: bool = True, workers: int | None = None):
+    def __init__(self, store: Store, command: str, progress: bool = True, workers: int | None = None,
+                 batch_size: int = BATCH_SIZE):
         self.store = store
+        self.batch_size = batch_size
         self.summary = IngestSummary()
         self.progress = progress
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
@@ -134,7 +136,7 @@ class Ingester:
             else:
                 batch.append(item)
             last_position = item.mail.provenance.position if isinstance(item, Rejected) else item.provenance.position
-            if len(batch) >= BATCH_SIZE:
+            if len(batch) >= self.batch_size:
                 self._store(batch, state_key, last_position)
                 batch = []
         if batch or (state_key and last_position):
@@ -201,7 +203,7 @@ def _prepare_or_pass(item):
 
 
 def ingest_paths(store: Store, paths: Iterable[str | Path], progress: bool = True,
-                 workers: int | None = None) -> IngestSummary:
+                 workers: int | None = None, batch_size: int = BATCH_SIZE) -> IngestSummary:
     """Ingest every path (mbox, Maildir, .eml, public-inbox git, archive pages, directories)."""
     resolved = [Path(p) for p in paths]
     for path in resolved:
@@ -209,7 +211,7 @@ def ingest_paths(store: Store, paths: Iterable[str | Path], progress: bool = Tru
             raise MinerError(f"{path}: no such file or directory")
         sources.detect_format(path)  # unknown formats fail before anything is stored
     command = "ingest " + " ".join(str(p) for p in resolved)
-    with Ingester(store, command, progress, workers) as ingester:
+    with Ingester(store, command, progress, workers, batch_size) as ingester:
         for path in resolved:
             ingester.ingest_path(path)
         return ingester.finish()

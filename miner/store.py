@@ -103,6 +103,8 @@ class Store:
     def begin_run(self, command: str) -> int:
         """Record the start of an ingest run; returns its id."""
         with self.conn:
+            # a run still marked running was killed: its committed batches stay, the rest is redone
+            self.conn.execute("UPDATE ingest_runs SET status='interrupted' WHERE status='running'")
             cursor = self.conn.execute(
                 "INSERT INTO ingest_runs(command, started_at, status, messages_read, messages_new,"
                 " messages_updated, messages_rejected, skipped) VALUES (?, ?, 'running', 0, 0, 0, 0, 0)",

@@ -1,0 +1,206 @@
+"""`miner ingest` end to end on real mail: formats, counts from the corpus manifest, rejects, resume."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from miner.cli import cli
+from miner.sources import detect_format
+from miner.sources.mbox import read_mbox
+
+from conftest import FIXTURES, SAMPLE, SHARED
+from epochs import make_epoch
+
+MANIFEST_ROW = re.compile(r"^\| `mail/(linux-mailinglist-archives\.[\w-]+)/([\w.-]+)/` \| .*? \| (\d+) \| (yes|no) \|")
+IO_URING = SAMPLE / "mail" / "io-uring" / "syzbot-possible-deadlock-in-io_sq_thread_finish.mbox"
+
+
+def manifest_threads():
+    """(list folder, thread folder, messages, root present) of every thread the corpus manifest lists."""
+    manifest = SHARED / "corpus" / "MANIFEST.md"
+    if not manifest.exists():
+        manifest = FIXTURES / "corpus-MANIFEST.md"
+    rows = []
+    for line in manifest.read_text().splitlines():
+        match = MANIFEST_ROW.match(line)
+        if match:
+            rows.append((match.group(1), match.group(2), int(match.group(3)), match.group(4) == "yes"))
+    return rows
+
+
+def thread_mbox(list_folder: str, slug: str):
+    shared = SHARED / "corpus" / "mail" / list_folder / slug / "thread.mbox"
+    if shared.exists():
+        return shared
+    sample = SAMPLE / "mail" / list_folder.removeprefix("linux-mailinglist-archives.") / f"{slug}.mbox"
+    return sample if sample.exists() else None
+
+
+def test_manifest_lists_the_corpus_threads():
+    rows = manifest_threads()
+    assert len(rows) == 36
+    assert sum(1 for row in rows if not row[3]) == 2
+
+
+@pytest.mark.parametrize("list_folder, slug, messages, root_present", manifest_threads(),
+                         ids=lambda value: value if isinstance(value, str) else None)
+def test_thread_folders_match_the_manifest(tmp_path, list_folder, slug, messages, root_present):
+    path = thread_mbox(list_folder, slug)
+    if path is None:
+        pytest.skip(f"{list_folder}/{slug} is only in ../shared, which is not here")
+    from miner.ingest import ingest_paths
+    from miner.store import open_store
+
+    store = open_store(tmp_path / "thread.db")
+    summary = ingest_paths(store, [path], progress=False, workers=1)
+    assert summary.read == messages and summary.rejected == 0
+    threads = store.conn.execute(
+        "SELECT t.message_count, m.ghost FROM threads t JOIN messages m ON m.message_id = t.root_message_id"
+        " WHERE t.message_count > 0").fetchall()
+    assert len(threads) == 1, f"{slug}: {threads}"
+    assert threads[0][0] == messages
+    assert threads[0][1] == (0 if root_present else 1)
+
+
+def test_maildir_and_eml_and_digest(tmp_path, store, ingest):
+    maildir = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    for index, mail in enumerate(read_mbox(IO_URING)):
+        (maildir / ("cur" if index % 2 else "new") / f"1600000000.{index}.host:2,S").write_bytes(mail.raw)
+    assert detect_format(maildir) == "maildir"
+    summary = ingest(maildir)
+    # new/ is read before cur/, so some replies come before their parents: their ghosts are
+    # filled in later (counted as updated)
+    assert summary.read == 15 and summary.new + summary.updated == 15
+    assert store.conn.execute("SELECT count(*) FROM messages WHERE ghost = 0").fetchone() == (15,)
+    eml = FIXTURES / "mail" / "multipart-wait_on_bit-003.eml"
+    assert detect_format(eml) == "eml"
+    assert ingest(eml).new == 1
+    digest = SHARED / "corpus" / "mail" / "lkml-digests-EArakoni-OSH" / "digest-linux-kernel-issue-15397.eml"
+    if digest.exists():
+        summary = ingest(digest)
+        assert summary.read == 50  # a vger digest holds 50 messages, each stored on its own
+        positions = store.conn.execute(
+            "SELECT count(DISTINCT position) FROM provenance WHERE source_type='eml-digest'").fetchone()
+        assert positions == (50,)
+
+
+def test_public_inbox_epoch_is_read_incrementally_and_skips_commits_without_m(tmp_path, store, ingest):
+    raws = [mail.raw for mail in read_mbox(IO_URING)]
+    epoch = tmp_path / "inbox" / "git" / "0.git"
+    epoch.parent.mkdir(parents=True)
+    make_epoch(epoch, raws[:10], deletion_after=3)  # 10 messages and one deletion record
+    assert detect_format(tmp_path / "inbox") == "public-inbox"
+    first = ingest(tmp_path / "inbox")
+    assert (first.read, first.new, first.skipped) == (10, 10, 1)
+    provenance = store.conn.execute("SELECT DISTINCT source_type, length(position) FROM provenance").fetchall()
+    assert provenance == [("public-inbox", 40)]  # the commit id
+    make_epoch(epoch, raws[10:])
+    second = ingest(epoch)
+    assert (second.read, second.new, second.skipped) == (5, 5, 0)  # only the new commits are read
+    assert ingest(epoch).read == 0
+
+
+def test_genuinely_broken_input_is_rejected_with_a_reason_and_the_run_goes_on(tmp_path, store, ingest):
+    mails = [mail.raw for mail in read_mbox(IO_URING)][:3]
+    # the bot-challenge page lore serves instead of mail, saved as if it were an mbox member
+    challenge = next((SHARED / "corpus" / "html" / "lore.kernel.org-anubis-challenge").glob("*.html"), None) \
+        if (SHARED / "corpus" / "html").exists() else None
+    junk = challenge.read_bytes() if challenge else b"<!doctype html><html><head><title>Making sure"
+    mbox = tmp_path / "mixed.mbox"
+    with open(mbox, "wb") as handle:
+        for raw in [mails[0], junk, mails[1], mails[2]]:
+            handle.write(b"From mboxrd@z Thu Jan  1 00:00:00 1970\n" + raw.rstrip(b"\n") + b"\n\n")
+    summary = ingest(mbox)
+    assert (summary.read, summary.new, summary.rejected) == (4, 3, 1)
+    reason, location = store.conn.execute("SELECT reason, location FROM rejects").fetchone()
+    assert "ParseError" in reason and location == str(mbox)
+    assert ingest(mbox).rejected == 0  # already recorded: not counted twice
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    missing = subprocess.run([sys.executable, "-m", "miner", "ingest", "--db", str(tmp_path / "x.db"),
+                              str(tmp_path / "nowhere.mbox")], capture_output=True, text=True)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == f"miner: error: {tmp_path / 'nowhere.mbox'}: no such file or directory"
+    assert not (tmp_path / "x.db").exists()
+    unknown = tmp_path / "notes.pdf"
+    unknown.write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    result = subprocess.run([sys.executable, "-m", "miner", "ingest", "--db", str(tmp_path / "x.db"), str(unknown)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "unknown format" in result.stderr
+
+
+def test_sql_is_read_only(tmp_path, store, ingest):
+    ingest(IO_URING)
+    runner = CliRunner()
+    db = str(store.path)
+    ok = runner.invoke(cli, ["sql", "--db", db, "SELECT count(*) AS n FROM messages WHERE ghost = 0",
+                             "--format", "csv"])
+    assert ok.exit_code == 0 and ok.output.splitlines() == ["n", "15"]
+    refused = subprocess.run([sys.executable, "-m", "miner", "sql", "--db", db, "DELETE FROM messages"],
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and "readonly" in refused.stderr.replace("read-only", "readonly")
+    assert store.conn.execute("SELECT count(*) FROM messages WHERE ghost = 0").fetchone() == (15,)
+
+
+def test_demo_builds_the_sample_database(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "miner", "demo", "--quiet", "--db", str(tmp_path / "demo.db")],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("173 messages read: 171 new")
+    assert "miner threads --db" in result.stdout
+    labelled = subprocess.run([sys.executable, "-m", "miner", "threads", "--db", str(tmp_path / "demo.db"),
+                               "--label", "deadlock", "--format", "json"], capture_output=True, text=True)
+    assert '"deadlock"' in labelled.stdout
+
+
+def test_interrupted_ingest_resumes_to_the_same_result(tmp_path):
+    """Kill -9 in the middle of a real ingest, run it again: same messages as one clean run."""
+    big = SHARED / "corpus" / "mail" / "linux-mailinglist-archives.io-uring" / "bulk-2021-03.mboxrd"
+    source = big if big.exists() else IO_URING
+    command = [sys.executable, "-m", "miner", "ingest", "--quiet", "--workers", "1", "--batch-size", "20"]
+    clean = tmp_path / "clean.db"
+    subprocess.run([*command, "--db", str(clean), str(source)], check=True, capture_output=True)
+    killed = tmp_path / "killed.db"
+    process = subprocess.Popen([*command, "--db", str(killed), str(source)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:  # wait until at least one batch is committed, then kill
+            with sqlite3.connect(killed) as conn:
+                if conn.execute("SELECT count(*) FROM messages").fetchone()[0] > 0:
+                    break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.01)
+    process.kill()
+    assert process.wait() == -9, "the ingest finished before it could be interrupted"
+    with sqlite3.connect(killed) as conn:
+        stored = conn.execute("SELECT count(*) FROM messages WHERE ghost = 0").fetchone()[0]
+        status = conn.execute("SELECT status FROM ingest_runs").fetchone()[0]
+    assert 0 < stored < (854 if source == big else 15) and status == "running"
+    subprocess.run([*command, "--db", str(killed), str(source)], check=True, capture_output=True)
+
+    def contents(path):
+        with sqlite3.connect(path) as conn:
+            return (
+                conn.execute("SELECT message_id, ghost, subject, date, body FROM messages ORDER BY message_id").fetchall(),
+                conn.execute("SELECT count(*) FROM threads WHERE message_count > 0").fetchone(),
+                conn.execute("SELECT message_id, location, position FROM provenance ORDER BY 1, 2, 3").fetchall(),
+                conn.execute("PRAGMA integrity_check").fetchone(),
+            )
+
+    assert contents(killed) == contents(clean)
+    assert contents(clean)[3] == ("ok",)
