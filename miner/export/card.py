@@ -116,8 +116,10 @@ def card_markdown(facts: dict) -> str:
             "**Pseudonymized.** Sender names and addresses, and every address and known name (people, senders,"
             " trailer people) inside subjects, bodies, prose and evidence text, are replaced by"
             " `person-<12 hex>` tokens: the salted SHA-256 of the person's address, so one person has one token"
-            " in every file. The salt is not stored here. Message-IDs are kept as they are (they are the keys"
-            " between files) and can contain host names.", "",
+            " in every file. Message-IDs (which often hold the sender's address) become `msg-<16 hex>` tokens,"
+            " the same in every file, so the tables still join. The salt is not stored here: the same salt"
+            " (--salt) gives the same tokens in a later export. Names the database does not know stay as written.",
+            "",
         ]
     lines += ["## Counts", "", "| what | count |", "|---|---|"]
     lines += [f"| {name} | {count} |" for name, count in facts["counts"].items()]

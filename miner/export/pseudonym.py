@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 import sqlite3
@@ -13,6 +14,14 @@ MIN_NAME_LENGTH = 4  # shorter "names" (initials, "Tj") would replace ordinary w
 
 # Columns whose text can hold names or addresses, per exported table.
 PERSON_COLUMNS = {"messages": ("from_name", "from_email")}
+# Message-IDs often embed the sender's address (git send-email: <date.pid-n-user@host>); they are
+# replaced by tokens too, the same in every file, so the exported tables still join.
+MESSAGE_ID_COLUMNS = {
+    "threads": ("root_message_id",),
+    "messages": ("message_id", "parent_id", "in_reply_to"),
+    "evidence": ("message_id",),
+}
+MESSAGE_ID_LIST_COLUMNS = {"messages": ("references",)}
 TEXT_COLUMNS = {
     "threads": ("subject", "base_subject"),
     "messages": ("subject", "base_subject", "body", "prose"),
@@ -28,7 +37,7 @@ def new_salt() -> str:
 class Pseudonymizer:
     """Replaces addresses and known names by ``person-<hash>``; a name maps to its address's token."""
 
-    def __init__(self, salt: str, name_to_email: dict[str, str]):
+    def __init__(self, salt: str, name_to_email: dict[str, str | None]):
         self.salt = salt
         self.name_to_email = {name: email for name, email in name_to_email.items() if len(name) >= MIN_NAME_LENGTH}
         names = sorted(self.name_to_email, key=len, reverse=True)
@@ -36,14 +45,16 @@ class Pseudonymizer:
 
     @classmethod
     def from_database(cls, conn: sqlite3.Connection, salt: str) -> "Pseudonymizer":
-        """Know every name the database ties to an address (people, senders, trailer people)."""
+        """Know every name in the database (people, senders, trailer people), with its address if any."""
         pairs = conn.execute(
-            "SELECT name, email FROM people WHERE name IS NOT NULL AND email IS NOT NULL"
-            " UNION SELECT from_name, from_email FROM messages WHERE from_name IS NOT NULL AND from_email IS NOT NULL"
-            " UNION SELECT person_name, person_email FROM trailers"
-            " WHERE person_name IS NOT NULL AND person_email IS NOT NULL"
+            "SELECT name, email FROM people WHERE name IS NOT NULL"
+            " UNION SELECT from_name, from_email FROM messages WHERE from_name IS NOT NULL"
+            " UNION SELECT person_name, person_email FROM trailers WHERE person_name IS NOT NULL"
         ).fetchall()
-        return cls(salt, {name.strip(): email.lower() for name, email in pairs if name.strip()})
+        known: dict[str, str | None] = {}
+        for name, email in sorted(pairs, key=lambda pair: pair[1] is None):  # an address wins over none
+            known.setdefault(name.strip(), email.lower() if email else None)
+        return cls(salt, {name: email for name, email in known.items() if name})
 
     def token(self, key: str) -> str:
         """``person-`` and 12 hex digits of the salted SHA-256 of ``key`` (an address, lower case)."""
@@ -53,11 +64,18 @@ class Pseudonymizer:
         """The pseudonymous address of ``address``."""
         return f"{self.token(address)}@{PSEUDONYM_DOMAIN}" if address else address
 
+    def message_id(self, message_id: str | None) -> str | None:
+        """``msg-<hash>@pseudonym.invalid`` for a Message-ID."""
+        if not message_id:
+            return message_id
+        digest = hashlib.sha256(f"{self.salt}\0msgid\0{message_id}".encode()).hexdigest()[:16]
+        return f"msg-{digest}@{PSEUDONYM_DOMAIN}"
+
     def name(self, name: str | None) -> str | None:
         """The token of the person called ``name`` (by their address if known)."""
         if not name:
             return name
-        return self.token(self.name_to_email.get(name.strip(), "name:" + name.strip()))
+        return self.token(self.name_to_email.get(name.strip()) or "name:" + name.strip())
 
     def text(self, text: str | None) -> str | None:
         """``text`` with every address and every known name replaced."""
@@ -78,6 +96,10 @@ class Pseudonymizer:
                 # the sender's token comes from their address, so name and address agree
                 email = row[columns.index("from_email")] if "from_email" in columns else None
                 values[index] = self.token(email) if (values[index] and email) else self.name(values[index])
+            elif column in MESSAGE_ID_COLUMNS.get(table, ()):
+                values[index] = self.message_id(values[index])
+            elif column in MESSAGE_ID_LIST_COLUMNS.get(table, ()) and values[index]:
+                values[index] = json.dumps([self.message_id(m) for m in json.loads(values[index])])
             elif column in TEXT_COLUMNS.get(table, ()):
                 values[index] = self.text(values[index])
         return tuple(values)

@@ -1,0 +1,204 @@
+"""miner export on the demo database: every format, the dataset card, lineage, pseudonyms, mbox with b4."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import mailbox
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from demo_db import build_demo_db
+
+from miner.cli import cli
+from miner.errors import MinerError
+from miner.export import Selection, export_dataset
+from miner.export.writers import mboxrd_entry, read_mboxrd
+
+CGROUP_PATCH_ID = "20240607110313.2230669-1-chenridong@huawei.com"  # [PATCH -next] cgroup: Fix AA deadlock ...
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    return build_demo_db(tmp_path_factory.mktemp("export") / "demo.db", hostile=False)
+
+
+@pytest.fixture(scope="module")
+def deadlock_threads(demo_db) -> list[dict]:
+    """What `miner threads --label deadlock` lists."""
+    result = CliRunner().invoke(cli, ["threads", "--db", str(demo_db), "--label", "deadlock", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+@pytest.fixture(scope="module")
+def exports(demo_db, tmp_path_factory) -> dict[str, Path]:
+    """`miner export --label deadlock` in every format."""
+    out = tmp_path_factory.mktemp("exports")
+    for fmt in ("csv", "jsonl", "parquet", "mbox"):
+        result = CliRunner().invoke(cli, ["export", "--db", str(demo_db), "--format", fmt, "--label", "deadlock",
+                                          "--out", str(out / fmt)])
+        assert result.exit_code == 0, (fmt, result.output, result.exception)
+    return {fmt: out / fmt for fmt in ("csv", "jsonl", "parquet", "mbox")}
+
+
+def message_total(threads: list[dict]) -> int:
+    return sum(thread["messages"] for thread in threads)
+
+
+def test_each_format_has_as_many_messages_as_miner_threads_counts(exports, deadlock_threads):
+    expected = message_total(deadlock_threads)
+    assert expected > 50
+    with open(exports["csv"] / "messages.csv", newline="", encoding="utf-8") as stream:
+        assert len(list(csv.DictReader(stream))) == expected
+    assert len((exports["jsonl"] / "messages.jsonl").read_text(encoding="utf-8").splitlines()) == expected
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(exports["parquet"] / "messages.parquet").num_rows == expected
+    assert len(mailbox.mbox(str(exports["mbox"] / "messages.mbox"))) == expected
+    for fmt, folder in exports.items():
+        assert json.loads((folder / "lineage.json").read_text())["counts"]["messages"] == expected, fmt
+
+
+def test_tables_hold_the_selected_threads_and_their_labels(exports, deadlock_threads, demo_db):
+    wanted = {thread["thread_id"] for thread in deadlock_threads}
+    threads = [json.loads(line) for line in (exports["jsonl"] / "threads.jsonl").read_text().splitlines()]
+    assert {thread["thread_id"] for thread in threads} == wanted
+    labels = [json.loads(line) for line in (exports["jsonl"] / "labels.jsonl").read_text().splitlines()]
+    assert {row["thread_id"] for row in labels if row["label"] == "deadlock"} == wanted
+    evidence = [json.loads(line) for line in (exports["jsonl"] / "evidence.jsonl").read_text().splitlines()]
+    conn = sqlite3.connect(demo_db)
+    marks = ",".join("?" * len(wanted))
+    assert len(evidence) == conn.execute(f"SELECT count(*) FROM evidence WHERE thread_id IN ({marks})",
+                                         sorted(wanted)).fetchone()[0]
+    assert {row["message_id"] for row in evidence} <= {
+        json.loads(line)["message_id"] for line in (exports["jsonl"] / "messages.jsonl").read_text().splitlines()}
+
+
+def test_parquet_opens_in_pyarrow_and_duckdb_with_schema_types(exports, deadlock_threads):
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = exports["parquet"]
+    messages = pq.read_table(folder / "messages.parquet")
+    assert messages.schema.field("thread_id").type == pa.int64()
+    assert messages.schema.field("body").type == pa.string()
+    assert b"description" in messages.schema.field("prose").metadata
+    assert pq.read_table(folder / "labels.parquet").schema.field("score").type == pa.float64()
+    conn = duckdb.connect()
+    count = conn.execute(f"SELECT count(*) FROM read_parquet('{folder / 'messages.parquet'}')").fetchone()[0]
+    assert count == message_total(deadlock_threads)
+    per_label = dict(conn.execute(
+        f"SELECT label, count(*) FROM read_parquet('{folder / 'labels.parquet'}') GROUP BY label").fetchall())
+    assert per_label["deadlock"] == len(deadlock_threads)
+
+
+def test_mbox_is_byte_exact_mboxrd_of_the_stored_raw_mail(exports, demo_db):
+    data = (exports["mbox"] / "messages.mbox").read_bytes()
+    conn = sqlite3.connect(demo_db)
+    stored = {sha: mid for mid, sha in conn.execute("SELECT message_id, sha256 FROM raw_messages")}
+    mails = list(read_mboxrd(data))
+    assert len(mails) == len(mailbox.mbox(str(exports["mbox"] / "messages.mbox")))
+    for mail in mails:
+        # a stored mail without a final newline gets one in the mbox; nothing else changes
+        digests = {hashlib.sha256(mail).hexdigest(), hashlib.sha256(mail[:-1]).hexdigest()}
+        assert digests & stored.keys(), mail[:200]
+    ids = [message["Message-ID"].strip("<>") for message in mailbox.mbox(str(exports["mbox"] / "messages.mbox"))]
+    assert CGROUP_PATCH_ID in ids and len(set(ids)) == len(ids)
+
+
+def test_mboxrd_quotes_from_lines_and_reads_back():
+    raw = b"From: a@b\nSubject: x\n\nFrom here\n>From there\nend"
+    entry = mboxrd_entry(raw)
+    assert b"\n>From here\n>>From there\n" in entry
+    assert list(read_mboxrd(entry + mboxrd_entry(raw))) == [raw + b"\n", raw + b"\n"]
+
+
+@pytest.mark.skipif(not shutil.which("b4", path=str(Path(sys.executable).parent)), reason="b4 not installed")
+def test_b4_am_takes_a_patch_from_the_exported_mbox(exports, tmp_path):
+    b4 = Path(sys.executable).with_name("b4")
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_CACHE_HOME": str(tmp_path / "cache"), "GIT_CONFIG_NOSYSTEM": "1"}
+    result = subprocess.run(
+        [str(b4), "--offline-mode", "-c", "attestation-policy=off", "am", "-m", str(exports["mbox"] / "messages.mbox"),
+         "-o", str(tmp_path / "out"), CGROUP_PATCH_ID],
+        capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (mbx,) = (tmp_path / "out").glob("*.mbx")
+    text = mbx.read_text(encoding="utf-8", errors="replace")
+    assert "Subject: [PATCH] cgroup: Fix AA deadlock caused by cgroup_bpf_release" in text
+    assert "diff --git" in text and "Signed-off-by: Chen Ridong" in text
+
+
+def test_dataset_card_and_lineage(exports, deadlock_threads, demo_db):
+    card = (exports["parquet"] / "README.md").read_text()
+    assert "label = `deadlock`" in card
+    assert f"| messages | {message_total(deadlock_threads)} |" in card
+    assert f"| threads | {len(deadlock_threads)} |" in card
+    assert "### `evidence`" in card and "| `quoted` | INTEGER | 1 if the line was quoted" in card
+    version = sqlite3.connect(demo_db).execute("SELECT DISTINCT classifier_version FROM labels").fetchone()[0]
+    assert f"`{version}`" in card
+    assert "data/sample" in card and "## How to cite" in card and "duckdb" in card.lower()
+    lineage = json.loads((exports["parquet"] / "lineage.json").read_text())
+    assert lineage["selection"] == {"label": "deadlock", "since": None, "until": None, "list_id": None}
+    assert lineage["classifier_versions"] == [version]
+    assert lineage["ingest_runs"] and lineage["ingest_runs"][0]["status"] == "done"
+    for entry in lineage["files"]:
+        digest = hashlib.sha256((exports["parquet"] / entry["name"]).read_bytes()).hexdigest()
+        assert digest == entry["sha256"]
+    assert "mailbox" in (exports["mbox"] / "README.md").read_text()
+
+
+def test_list_and_date_filters_match_miner_threads(demo_db, tmp_path):
+    summary = export_dataset(demo_db, tmp_path / "io", "jsonl", Selection(list_id="io-uring.vger.kernel.org"))
+    lists = [json.loads(line)["lists"] for line in (tmp_path / "io" / "threads.jsonl").read_text().splitlines()]
+    assert lists and all("io-uring.vger.kernel.org" in json.loads(value) for value in lists)
+    assert summary.counts["threads"] == len(lists)
+    listed = CliRunner().invoke(cli, ["threads", "--db", str(demo_db), "--since", "2021-01-01", "--until",
+                                      "2023-01-01", "--format", "json"])
+    summary = export_dataset(demo_db, tmp_path / "dates", "csv", Selection(since="2021-01-01", until="2023-01-01"))
+    assert summary.counts["messages"] == message_total(json.loads(listed.output)) > 0
+
+
+def test_pseudonymize_replaces_people_with_stable_tokens(demo_db, tmp_path):
+    selection = Selection(label="deadlock")
+    export_dataset(demo_db, tmp_path / "a", "jsonl", selection, pseudonymize=True, salt="s1")
+    export_dataset(demo_db, tmp_path / "b", "jsonl", selection, pseudonymize=True, salt="s1")
+    export_dataset(demo_db, tmp_path / "c", "jsonl", selection, pseudonymize=True, salt="s2")
+    messages = [json.loads(line) for line in (tmp_path / "a" / "messages.jsonl").read_text().splitlines()]
+    senders = sqlite3.connect(demo_db).execute(
+        "SELECT DISTINCT from_email, from_name FROM messages WHERE ghost = 0 AND thread_id IN"
+        " (SELECT thread_id FROM labels WHERE label = 'deadlock')").fetchall()
+    everything = "".join(path.read_text() for path in (tmp_path / "a").glob("*.jsonl"))
+    assert len(senders) > 10
+    for email, name in senders:
+        assert not email or email not in everything, email
+        if name and len(name) >= 4:
+            assert name not in everything, name
+    with_address = [m for m in messages if m["from_email"]]
+    assert all(m["from_email"].endswith("@pseudonym.invalid") for m in with_address)
+    assert all(m["from_email"].startswith(m["from_name"] + "@") for m in with_address)  # one token per person
+    assert CGROUP_PATCH_ID not in everything  # its Message-ID holds the author's address
+    ids = {m["message_id"] for m in messages}
+    assert all(m["parent_id"] in ids or m["parent_id"] is None or m["parent_id"].startswith("msg-")
+               for m in messages)
+    evidence = [json.loads(line) for line in (tmp_path / "a" / "evidence.jsonl").read_text().splitlines()]
+    assert {e["message_id"] for e in evidence} <= ids  # the tables still join
+    assert (tmp_path / "a" / "messages.jsonl").read_bytes() == (tmp_path / "b" / "messages.jsonl").read_bytes()
+    assert (tmp_path / "a" / "messages.jsonl").read_bytes() != (tmp_path / "c" / "messages.jsonl").read_bytes()
+    assert "Pseudonymized" in (tmp_path / "a" / "README.md").read_text()
+
+
+def test_pseudonymized_mbox_is_refused_with_a_clear_message(demo_db, tmp_path):
+    with pytest.raises(MinerError, match="--pseudonymize: not possible with --format mbox"):
+        export_dataset(demo_db, tmp_path / "m", "mbox", pseudonymize=True)
+    assert not (tmp_path / "m").exists()
