@@ -18,7 +18,7 @@ from tqdm import tqdm
 from miner.errors import MinerError
 from miner.ingest import Ingester
 from miner.model import Provenance, RawMail
-from miner.sources import lore
+from miner.sources import eml, lore
 from miner.sources.cache import ResponseCache
 from miner.sources.http import HttpConfig, PoliteSession
 from miner.sources.webpage import archive_for
@@ -252,10 +252,10 @@ def scrape_lore_git(store: Store, session: PoliteSession, target: lore.LoreTarge
 # -- legacy archive pages ------------------------------------------------------------------------
 
 def scrape_urls(store: Store, session: PoliteSession, urls: list[str], max_pages: int = 50,
-                progress: bool = True) -> ScrapeSummary:
+                progress: bool = True, archive_name: str | None = None) -> ScrapeSummary:
     """Fetch archive pages and follow their thread links (at most ``max_pages`` pages), storing each message."""
     for url in urls:
-        archive_for(url)  # unknown archives fail before anything is fetched
+        archive_for(url, archive_name)  # unknown archives fail before anything is fetched
     summary = ScrapeSummary("url")
     started = time.monotonic()
     before = (session.stats.requests, session.stats.cache_hits)
@@ -267,7 +267,7 @@ def scrape_urls(store: Store, session: PoliteSession, urls: list[str], max_pages
         try:
             while queue and summary.pages < max_pages:
                 url = queue.popleft()
-                archive = archive_for(url)
+                archive = archive_for(url, archive_name)
                 page_url = archive.page_url(url)
                 if page_url in seen:
                     continue
@@ -279,18 +279,27 @@ def scrape_urls(store: Store, session: PoliteSession, urls: list[str], max_pages
                     bar.update(1)
                     continue
                 result = archive.parse_page(response.body, page_url)
-                ingester.ingest_mails(_with_fetch_time(result.messages, response.fetched_at))
-                for raw_url in result.raw_urls:
-                    raw = session.fetch(raw_url, prefer_cache=True)
-                    if raw.status == 200 and raw.body.strip():
-                        ingester.ingest_mails([RawMail(raw.body, Provenance("url", raw_url, None, None,
-                                                                            raw.fetched_at))])
+                mails = _raw_messages(session, result.raw_urls)
+                if len(mails) < len(result.messages):  # raw form not served: the page text will do
+                    mails = _with_fetch_time(result.messages, response.fetched_at)
+                ingester.ingest_mails(mails)
                 queue.extend(link for link in result.links if archive.page_url(link) not in seen)
                 bar.update(1)
         finally:
             bar.close()
         ingester.finish()
         return _finish_summary(summary, session, ingester, started, *before)
+
+
+def _raw_messages(session: PoliteSession, raw_urls: list[str]) -> list[RawMail]:
+    """The raw messages an archive serves for a page; none if any of them is missing or not mail."""
+    mails = []
+    for raw_url in raw_urls:
+        raw = session.fetch(raw_url, prefer_cache=True)
+        if raw.status != 200 or not eml.looks_like_message(raw.body.lstrip()[:4096]):
+            return []
+        mails.append(RawMail(raw.body, Provenance("url", raw_url, None, None, raw.fetched_at)))
+    return mails
 
 
 def _with_fetch_time(mails: list[RawMail], fetched_at: str) -> list[RawMail]:

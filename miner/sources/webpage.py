@@ -54,12 +54,26 @@ def clean_text(value: str | None) -> str:
     return SPACE.sub(" ", html_lib.unescape(value or "")).strip()
 
 
-def archive_for(url: str) -> ModuleType:
-    """The archive module that reads pages of ``url``'s host."""
+def itemprop_text(soup, name: str) -> str:
+    """Text of the first element with schema.org microdata ``itemprop=name`` ('' if absent)."""
+    element = soup.find(attrs={"itemprop": name})
+    return element.get_text() if element is not None else ""
+
+
+ARCHIVE_NAMES = ("lkml-iu", "marc", "mail-archive", "lkml-org")
+
+
+def archive_for(url: str, name: str | None = None) -> ModuleType:
+    """The archive module that reads pages of ``url``'s host (or the one ``name``d, for mirrors)."""
     from miner.sources import lkml_iu, lkml_org, mail_archive, marc
 
+    modules = dict(zip(ARCHIVE_NAMES, (lkml_iu, marc, mail_archive, lkml_org)))
+    if name is not None:
+        if name not in modules:
+            raise MinerError(f"{name!r}: unknown archive (one of {', '.join(ARCHIVE_NAMES)})")
+        return modules[name]
     host = (urlsplit(url).hostname or "").lower()
-    for module in (lkml_iu, marc, mail_archive, lkml_org):
+    for module in modules.values():
         if any(host == known or host.endswith("." + known) for known in module.HOSTS):
             return module
     raise MinerError(f"{url}: not a page of a supported archive (lkml.iu.edu, marc.info, mail-archive.com, lkml.org)")

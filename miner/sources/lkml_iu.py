@@ -1,0 +1,117 @@
+"""lkml.iu.edu message pages: hypermail (1995-2002) and MHonArc (2003 on).
+
+Both archivers leave the message's headers in HTML comments: hypermail as ``<!-- id="..." -->``,
+``inreplyto``, ``name``, ``email``, ``sent``; MHonArc as ``<!--X-Message-Id: -->``,
+``<!--X-Reference: -->``, ``<!--X-Date: -->`` and the sender in ``<!--X-From-R13: -->``, a
+reversible rotation (MHonArc's ``mrot13``) that survives the archive's ``xxxxxx`` address masking.
+"""
+
+from __future__ import annotations
+
+import re
+from email.utils import formataddr, parseaddr
+from urllib.parse import urldefrag, urljoin
+
+from bs4 import BeautifulSoup, Comment
+
+from miner.errors import MinerError
+from miner.sources.webpage import PageFields, PageResult, clean_text, page_mail
+
+HOSTS = ("lkml.iu.edu",)
+HYPERMAIL_COMMENT = re.compile(r'^\s*(\w+)="(.*)"\s*$', re.DOTALL)
+MHONARC_COMMENT = re.compile(r"^X-([\w-]+): ?(.*?)\s*$", re.DOTALL)
+THREAD_LINK_LABELS = ("in reply to", "maybe in reply to", "next in thread", "reply")
+# MHonArc's mrot13: tr/@A-Z[a-z/N-Z[@A-Mn-za-m/ (a 27-letter rotation of @A-Z[ and rot13 of a-z)
+_R13_PLAIN = "@ABCDEFGHIJKLMNOPQRSTUVWXYZ[abcdefghijklmnopqrstuvwxyz"
+_R13_CODED = "NOPQRSTUVWXYZ[@ABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm"
+R13_DECODE = str.maketrans(_R13_CODED, _R13_PLAIN)
+
+
+def decode_r13(value: str) -> str:
+    """Undo MHonArc's X-From-R13 rotation: ``Oy Hveb <ivebNsgc.yvahk.bet.hx>`` -> ``Al Viro <viro@ftp.linux.org.uk>``."""
+    return value.translate(R13_DECODE)
+
+
+def page_url(url: str) -> str:
+    """The URL to fetch for a page (without its #fragment)."""
+    return urldefrag(url)[0]
+
+
+def parse_page(html: bytes, url: str) -> PageResult:
+    """The message on an lkml.iu.edu page and its in-reply-to / next-in-thread / reply links."""
+    soup = BeautifulSoup(html, "lxml")
+    comments = [str(c) for c in soup.find_all(string=lambda s: isinstance(s, Comment))]
+    text = html.decode(soup.original_encoding or "utf-8", errors="replace")
+    if any(c.startswith("X-Message-Id:") for c in comments):
+        fields = _mhonarc_fields(comments, text)
+    elif any(c.strip().startswith('id="') for c in comments):
+        fields = _hypermail_fields(comments, text)
+    else:
+        raise MinerError(f"{url}: not an lkml.iu.edu message page (no hypermail or MHonArc header comments)")
+    return PageResult([page_mail(fields, url)], thread_links(soup, url))
+
+
+def thread_links(soup: BeautifulSoup, url: str) -> list[str]:
+    """Absolute URLs of the thread neighbours named in the page's navigation lists."""
+    links = []
+    for item in soup.find_all("li"):
+        label = item.find(["b", "strong"])
+        anchor = item.find("a", href=True)
+        if label is None or anchor is None:
+            continue
+        name = label.get_text().strip().rstrip(":").strip().lower()
+        if name in THREAD_LINK_LABELS:
+            link = page_url(urljoin(url, anchor["href"]))
+            if link not in links and link != page_url(url):
+                links.append(link)
+    return links
+
+
+def _body_between(text: str, start: str, end: str) -> str:
+    begin = text.find(start)
+    finish = text.find(end, begin + len(start))
+    if begin < 0 or finish < 0:
+        return ""
+    fragment = BeautifulSoup(text[begin + len(start):finish], "lxml")
+    return fragment.get_text().strip("\n") + "\n"
+
+
+def _hypermail_fields(comments: list[str], text: str) -> PageFields:
+    values = {}
+    for comment in comments:
+        match = HYPERMAIL_COMMENT.match(comment)
+        if match and match.group(1) not in values:
+            values[match.group(1)] = clean_text(match.group(2))
+    name, email = values.get("name", ""), values.get("email", "")
+    author = formataddr((name if name != email else "", email)) if email else name
+    return PageFields(
+        subject=values.get("subject", ""),
+        author=author,
+        date=values.get("sent", ""),
+        body=_body_between(text, '<!-- body="start" -->', '<!-- body="end" -->'),
+        message_id=values.get("id") or None,
+        in_reply_to=values.get("inreplyto") or None,
+    )
+
+
+def _mhonarc_fields(comments: list[str], text: str) -> PageFields:
+    values: dict[str, list[str]] = {}
+    for comment in comments:
+        match = MHONARC_COMMENT.match(comment)
+        if match:
+            values.setdefault(match.group(1), []).append(clean_text(match.group(2)))
+
+    def first(name: str) -> str:
+        return values.get(name, [""])[0]
+
+    sender = decode_r13(first("From-R13"))
+    name, address = parseaddr(sender)
+    references = values.get("Reference", [])
+    return PageFields(
+        subject=first("Subject"),
+        author=formataddr((name, address)) if address else sender,
+        date=first("Date"),
+        body=_body_between(text, "<!--X-Body-of-Message-->", "<!--X-Body-of-Message-End-->"),
+        message_id=first("Message-Id") or None,
+        in_reply_to=references[-1] if references else None,
+    )

@@ -1,0 +1,86 @@
+"""marc.info message pages (``?l=<list>&m=<id>``), preferring the raw message (``&q=raw``).
+
+A page shows the headers in a ``<pre>`` block with addresses obfuscated as ``user () host ! tld``
+(undone here) and links to the previous and next message in the thread. The raw message, linked
+as "Download message RAW", is the real mail: the scraper fetches it and uses the page text only
+when the raw message is not served.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from email.utils import format_datetime, formataddr, parseaddr
+from urllib.parse import parse_qs, urldefrag, urljoin, urlsplit
+
+from bs4 import BeautifulSoup
+
+from miner.errors import MinerError
+from miner.sources.webpage import PageFields, PageResult, page_mail
+
+HOSTS = ("marc.info", "marc.theaimsgroup.com")
+HEADER = re.compile(r"^(List|Subject|From|Date|Message-ID):\s+(.*)$")
+THREAD_LINKS = ("prev in thread", "next in thread")
+
+
+def deobfuscate(value: str) -> str:
+    """Undo marc's address masking: ``merlyn () stonehenge ! com`` -> ``merlyn@stonehenge.com``."""
+    return value.replace(" () ", "@").replace(" ! ", ".")
+
+
+def page_url(url: str) -> str:
+    """The URL to fetch for a page (without its #fragment)."""
+    return urldefrag(url)[0]
+
+
+def parse_page(html: bytes, url: str) -> PageResult:
+    """The message on a marc.info page, the URL of its raw form and its thread neighbours."""
+    soup = BeautifulSoup(html, "lxml")
+    block = soup.find("pre")
+    if block is None or "Message-ID:" not in block.get_text():
+        raise MinerError(f"{url}: not a marc.info message page (no header block with a Message-ID)")
+    lines = block.get_text().split("\n")
+    headers: dict[str, str] = {}
+    body_start = 0
+    for index, line in enumerate(lines):
+        match = HEADER.match(line)
+        if match:
+            headers[match.group(1)] = match.group(2).strip()
+        if "Download message RAW" in line:
+            body_start = index + 1
+            break
+    body_lines = lines[body_start:]
+    while body_lines and ("prev in list" in body_lines[-1] or not body_lines[-1].strip()):
+        body_lines.pop()
+    name, address = parseaddr(deobfuscate(headers.get("From", "")))
+    fields = PageFields(
+        subject=headers.get("Subject", ""),
+        author=formataddr((name, address)) if address else deobfuscate(headers.get("From", "")),
+        date=_rfc2822(headers.get("Date", "")),
+        body="\n".join(body_lines).strip("\n") + "\n",
+        message_id=deobfuscate(headers.get("Message-ID", "")) or None,
+    )
+    links, raw_urls = [], []
+    for anchor in soup.find_all("a", href=True):
+        label = anchor.get_text().strip().lower()
+        target = page_url(urljoin(url, anchor["href"]))
+        if label in THREAD_LINKS and target not in links:
+            links.append(target)
+        elif "download message raw" in label and target not in raw_urls:
+            raw_urls.append(target)
+    return PageResult([page_mail(fields, url)], links, raw_urls)
+
+
+def message_number(url: str) -> str | None:
+    """The ``m=`` number of a marc.info message URL."""
+    values = parse_qs(urlsplit(url).query).get("m")
+    return values[0] if values else None
+
+
+def _rfc2822(shown: str) -> str:
+    # marc shows "YYYY-MM-DD H:MM:SS" without a zone; taken as UTC
+    try:
+        when = datetime.strptime(shown, "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return shown
+    return format_datetime(when).replace("-0000", "+0000")

@@ -1,0 +1,137 @@
+"""Legacy web archives: real lkml.iu.edu and marc.info pages against the expectations shipped with them."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from werkzeug import Request, Response
+
+from miner.errors import MinerError
+from miner.parse import parse_message
+from miner.scrape import open_session, scrape_urls
+from miner.sources import lkml_iu, lkml_org, mail_archive, marc
+from miner.sources.http import HttpConfig
+from miner.sources.webpage import archive_for
+from miner.store import open_store
+
+PAGES = Path(__file__).parent / "fixtures" / "html"
+IU = PAGES / "lkml.iu.edu-hypermail"
+MARC = PAGES / "marc.info"
+TAGS = re.compile(r'</?(?:br|i|b|p|pre|tt|em|strong|hr|ul|li|a)(?:\s(?:[^>"]|"[^"]*")*)?>', re.IGNORECASE)
+
+
+def expected(directory: Path, page_id: str) -> dict:
+    return json.loads((directory / "expected" / f"{page_id}.json").read_text())["itemOutput"]
+
+
+def iu_pages() -> list[str]:
+    return sorted(p.stem for p in IU.glob("*.html"))
+
+
+def words(text: str) -> list[str]:
+    """Words of a body with markup dropped; non-ASCII letters dropped too (the expected files lost them)."""
+    plain = html.unescape(TAGS.sub("", text))
+    return "".join(c for c in plain if c.isascii() and c != "\ufffd").split()
+
+
+@pytest.mark.parametrize("page_id", iu_pages())
+def test_lkml_iu_page_gives_the_message_with_its_real_headers(page_id):
+    want = expected(IU, page_id)
+    result = lkml_iu.parse_page((IU / f"{page_id}.html").read_bytes(), want["url"])
+    assert len(result.messages) == 1
+    message = parse_message(result.messages[0].raw, None)
+    assert message.subject == html.unescape(want["subject"])
+    assert message.from_email == want["senderEmail"].lower()
+    if want["senderName"] != want["senderEmail"]:
+        assert message.from_name == want["senderName"]
+    assert not message.message_id_synthetic and "@" in message.message_id
+    assert message.date is not None and not message.date_flagged
+    # the body is the page's text: the same words as the expected body once its markup is dropped
+    assert words(message.body) == words((IU / "expected" / f"{page_id}.txt").read_text())
+    if want["replyto"] and not want["url"].endswith("/" + want["replyto"]):
+        assert urlsplit(result.links[0]).path.endswith("/" + want["replyto"])
+
+
+def test_mhonarc_sender_rotation_and_references():
+    assert lkml_iu.decode_r13("Oy Hveb <ivebNsgc.yvahk.bet.hx>") == "Al Viro <viro@ftp.linux.org.uk>"
+    assert lkml_iu.decode_r13("@nzXnr Xrba <yvaxvawrbaNtznvy.pbz>") == "NamJae Jeon <linkinjeon@gmail.com>"
+    page = (IU / "20070524191655.html").read_bytes()
+    message = parse_message(lkml_iu.parse_page(page, expected(IU, "20070524191655")["url"]).messages[0].raw, None)
+    assert message.message_id == "20070524231638.GC29678@khazad-dum.debian.net"
+    assert message.in_reply_to == "20070524223200.GE9604@elf.ucw.cz"  # the last X-Reference
+    assert message.date == "2007-05-24T23:16:55Z"
+
+
+def test_hypermail_in_reply_to_comes_from_the_page_comments():
+    page = (IU / "19991008202739.html").read_bytes()
+    result = lkml_iu.parse_page(page, expected(IU, "19991008202739")["url"])
+    message = parse_message(result.messages[0].raw, None)
+    assert message.message_id == "199910082133.RAA29928@rushlight.kf8nh.apk.net"
+    assert message.in_reply_to == "199910081741.NAA29116@pincoya.inf.utfsm.cl"
+    assert result.links == ["http://lkml.iu.edu/hypermail/linux/kernel/9910.1/0189.html"]
+
+
+@pytest.mark.parametrize("page_id", sorted(p.stem for p in MARC.glob("*.html")))
+def test_marc_page_deobfuscated_and_raw_preferred(page_id):
+    want = expected(MARC, page_id)
+    result = marc.parse_page((MARC / f"{page_id}.html").read_bytes(), want["url"])
+    message = parse_message(result.messages[0].raw, None)
+    assert message.subject == want["subject"]
+    assert message.from_email == marc.deobfuscate(want["senderEmail"]).lower()
+    assert "()" not in message.message_id and "!" not in message.message_id
+    assert message.body.strip() == (MARC / "expected" / f"{page_id}.txt").read_text().strip()
+    assert result.raw_urls == [f"http://marc.info/?l=git&m={marc.message_number(want['url'])}&q=raw"]
+    if want["replyto"]:
+        assert want["replyto"] in result.links
+
+
+def test_pages_of_one_archive_are_refused_by_the_others():
+    iu_page = (IU / "20160930024050.html").read_bytes()
+    marc_page = (MARC / "20070731223613.html").read_bytes()
+    with pytest.raises(MinerError, match="not a marc.info message page"):
+        marc.parse_page(iu_page, "https://marc.info/?l=x&m=1")
+    with pytest.raises(MinerError, match="not an lkml.iu.edu message page"):
+        lkml_iu.parse_page(marc_page, "https://lkml.iu.edu/x.html")
+    for module in (mail_archive, lkml_org):
+        with pytest.raises(MinerError, match="message page"):
+            module.parse_page(iu_page, "https://lkml.org/lkml/2016/9/30/1")
+    assert archive_for("https://lkml.iu.edu/hypermail/linux/kernel/1609.3/03505.html") is lkml_iu
+    assert archive_for("https://www.mail-archive.com/linux-kernel@vger.kernel.org/msg1.html") is mail_archive
+    with pytest.raises(MinerError, match="not a page of a supported archive"):
+        archive_for("https://example.org/page.html")
+
+
+@pytest.fixture
+def mirror(httpserver):
+    """Serve the real pages under their original paths; everything else is 404."""
+    served = {}
+    for page_id in iu_pages():
+        served[urlsplit(expected(IU, page_id)["url"]).path] = (IU / f"{page_id}.html").read_bytes()
+
+    def handler(request: Request) -> Response:
+        if request.path in served:
+            return Response(served[request.path], content_type="text/html")
+        return Response("not here", status=404)
+
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(handler)
+    return httpserver
+
+
+def test_scrape_url_follows_thread_links_within_max_pages_and_resumes_from_cache(mirror, tmp_path):
+    store = open_store(tmp_path / "pages.db")
+    session = open_session(store, HttpConfig(rate=0, backoff=0.01, retries=0))
+    start = mirror.url_for("/hypermail/linux/kernel/0008.3/0094.html")  # links to 0092 (in reply to), 0097
+    summary = scrape_urls(store, session, [start], max_pages=2, progress=False, archive_name="lkml-iu")
+    assert (summary.pages, summary.messages_new) == (2, 1)  # the start page, then its in-reply-to page (404)
+    asked = [r.path for r, _ in mirror.log if r.path != "/robots.txt"]
+    assert asked[-2:] == ["/hypermail/linux/kernel/0008.3/0094.html", "/hypermail/linux/kernel/0008.3/0092.html"]
+    row = store.conn.execute("SELECT message_id, from_email FROM messages WHERE ghost=0").fetchone()
+    assert row == ("20000824123514.A27213@hq.fsmlabs.com", "yodaiken@fsmlabs.com")
+
+    again = scrape_urls(store, session, [start], max_pages=2, progress=False, archive_name="lkml-iu")
+    assert (again.requests, again.cache_hits, again.messages_new) == (0, 2, 0)  # nothing fetched twice
