@@ -306,13 +306,15 @@ def scrape_lore_git_command(list_name, epoch, base_url, mirrors, rate, user_agen
 @scrape.command(name="url")
 @click.argument("urls", nargs=-1, required=True)
 @click.option("--max-pages", type=int, default=50, show_default=True, help="Pages to fetch at most.")
+@click.option("--archive", type=click.Choice(("lkml-iu", "marc", "mail-archive", "lkml-org")), default=None,
+              help="Page layout, for mirrors on other hosts (default: from the URL's host).")
 @http_options
-def scrape_url_command(urls, max_pages, rate, user_agent, timeout, retries, offline, quiet, db_path) -> None:
+def scrape_url_command(urls, max_pages, archive, rate, user_agent, timeout, retries, offline, quiet, db_path) -> None:
     """Store the messages of archive pages (lkml.iu.edu, marc.info, mail-archive.com, lkml.org) and their threads."""
     from miner.scrape import scrape_urls
 
     store, session = _session(db_path, rate, user_agent, timeout, retries, offline)
-    click.echo(scrape_urls(store, session, list(urls), max_pages, progress=not quiet).line())
+    click.echo(scrape_urls(store, session, list(urls), max_pages, progress=not quiet, archive_name=archive).line())
 
 
 @cli.command(name="sync")
