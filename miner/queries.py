@@ -115,4 +115,8 @@ def run_query(db_path: str | Path, name: str, params: dict[str, str] | None = No
               directory: Path | None = None) -> tuple[list[str], list[tuple]]:
     """Run the canned query ``name`` read-only on ``db_path``: its column names and rows."""
     query = get_query(name, directory)
-    return run_readonly_sql(db_path, query.sql, bind_params(query, params or {}))
+    values = bind_params(query, params or {})
+    try:
+        return run_readonly_sql(db_path, query.sql, values)
+    except MinerError as error:
+        raise MinerError(f"{name}: {error}") from error

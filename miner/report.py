@@ -62,7 +62,8 @@ def plot_labels_per_year(rows: list[tuple], path: Path) -> None:
     axes.set_ylabel("threads")
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.set_title("Threads per label and year")
-    axes.legend()
+    if labels:
+        axes.legend()
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

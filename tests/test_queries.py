@@ -147,6 +147,8 @@ def test_parameter_errors_are_one_line_miner_errors(demo_db):
         bind_params(search, {"q": "x", "nope": "1"})
     with pytest.raises(MinerError, match="no such canned query"):
         run_query(demo_db, "no_such_query")
+    with pytest.raises(MinerError, match="^search_messages: SQL refused: fts5: syntax error"):
+        run_query(demo_db, "search_messages", {"q": "AND ("})
     result = CliRunner().invoke(cli, ["query", "search_messages", "--db", str(demo_db), "--param", "q"])
     assert isinstance(result.exception, MinerError)
 

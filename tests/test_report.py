@@ -15,6 +15,7 @@ from demo_db import build_demo_db
 from miner.cli import cli
 from miner.errors import MinerError
 from miner.report import write_report
+from miner.store import open_store
 
 SVG_TEXT = "{http://www.w3.org/2000/svg}text"
 
@@ -115,6 +116,14 @@ def test_top_subsystems_chart_names_the_subsystems_of_the_table(report_dir):
     for label, _rank, subsystem, _threads, _files in table[1:]:
         assert subsystem in texts and label in texts
     assert ("deadlock", "kernel/cgroup") in {(row[0], row[2]) for row in table[1:]}
+
+
+def test_a_database_without_labels_still_gets_a_page(tmp_path):
+    open_store(tmp_path / "empty.db").close()
+    page = write_report(tmp_path / "empty.db", tmp_path / "out")
+    assert page.read_text().count("No rows.") == 3
+    assert all((tmp_path / "out" / name).stat().st_size > 0
+               for name in ("labels_per_year.svg", "top_subsystems.svg", "label_cooccurrence.svg"))
 
 
 def test_missing_database_is_a_miner_error(tmp_path):
