@@ -77,9 +77,10 @@ def open_session(store: Store, config: HttpConfig) -> PoliteSession:
 class _Progress:
     """A terminal progress bar for a scrape: requests made, threads fetched, messages new."""
 
-    def __init__(self, summary: ScrapeSummary, session: PoliteSession, ingester: Ingester, enabled: bool):
+    def __init__(self, summary: ScrapeSummary, session: PoliteSession, ingester: Ingester, enabled: bool,
+                 unit: str = " thread"):
         self.summary, self.session, self.ingester = summary, session, ingester
-        self.bar = tqdm(desc=summary.label, unit=" thread", disable=not enabled, dynamic_ncols=True)
+        self.bar = tqdm(desc=summary.label, unit=unit, disable=not enabled, dynamic_ncols=True)
 
     def update(self, threads: int = 0) -> None:
         """Advance by ``threads`` and refresh the counters shown."""
@@ -262,8 +263,7 @@ def scrape_urls(store: Store, session: PoliteSession, urls: list[str], max_pages
     queue = deque(urls)
     seen: set[str] = set()
     with Ingester(store, "scrape url " + " ".join(urls), progress=False) as ingester:
-        bar = _Progress(summary, session, ingester, progress)
-        bar.bar.unit = " page"
+        bar = _Progress(summary, session, ingester, progress, unit=" page")
         try:
             while queue and summary.pages < max_pages:
                 url = queue.popleft()

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 from email.utils import formataddr, parseaddr
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import urldefrag
 
 from bs4 import BeautifulSoup, Comment
 
 from miner.errors import MinerError
-from miner.sources.webpage import PageFields, PageResult, clean_text, page_mail
+from miner.sources.webpage import PageFields, PageResult, clean_text, page_mail, resolve_links
 
 HOSTS = ("lkml.iu.edu",)
 HYPERMAIL_COMMENT = re.compile(r'^\s*(\w+)="(.*)"\s*$', re.DOTALL)
@@ -53,18 +53,14 @@ def parse_page(html: bytes, url: str) -> PageResult:
 
 def thread_links(soup: BeautifulSoup, url: str) -> list[str]:
     """Absolute URLs of the thread neighbours named in the page's navigation lists."""
-    links = []
+    hrefs = []
     for item in soup.find_all("li"):
         label = item.find(["b", "strong"])
         anchor = item.find("a", href=True)
-        if label is None or anchor is None:
-            continue
-        name = label.get_text().strip().rstrip(":").strip().lower()
-        if name in THREAD_LINK_LABELS:
-            link = page_url(urljoin(url, anchor["href"]))
-            if link not in links and link != page_url(url):
-                links.append(link)
-    return links
+        if label is not None and anchor is not None:
+            if label.get_text().strip().rstrip(":").strip().lower() in THREAD_LINK_LABELS:
+                hrefs.append(anchor["href"])
+    return resolve_links(hrefs, url, page_url)
 
 
 def _body_between(text: str, start: str, end: str) -> str:

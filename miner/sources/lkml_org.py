@@ -12,13 +12,13 @@ MANIFEST, section 4e); the parser refuses pages without the microdata it relies 
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urldefrag, urlsplit
 
 from bs4 import BeautifulSoup
 
-from miner.errors import MinerError
-from miner.sources.webpage import PageFields, PageResult, clean_text, itemprop_text, page_mail
+from miner.sources.webpage import PageResult, microdata_fields, page_mail, resolve_links
 
 HOSTS = ("lkml.org",)
 MESSAGE_PATH = re.compile(r"^/lkml/\d{4}/\d{1,2}/\d{1,2}/\d+$")
@@ -32,17 +32,8 @@ def page_url(url: str) -> str:
 def parse_page(html: bytes, url: str) -> PageResult:
     """The message on an lkml.org page and the thread pages it links to."""
     soup = BeautifulSoup(html, "lxml")
-    body = itemprop_text(soup, "articleBody")
-    subject = clean_text(itemprop_text(soup, "name"))
-    if not body or not subject:
-        raise MinerError(f"{url}: not an lkml.org message page (no articleBody/name microdata)")
-    author = clean_text(itemprop_text(soup, "author")).replace("<>", "").strip()
-    fields = PageFields(subject=subject, author=author, date=clean_text(itemprop_text(soup, "datePublished")),
-                        body=body.strip("\n") + "\n")
-    links = []
-    for list_element in soup.select(".threadlist"):
-        for anchor in list_element.find_all("a", href=True):
-            target = page_url(urljoin(url, anchor["href"]))
-            if MESSAGE_PATH.match(urlsplit(target).path) and target != page_url(url) and target not in links:
-                links.append(target)
+    fields = microdata_fields(soup, url, "an lkml.org")
+    fields = dataclasses.replace(fields, author=fields.author.replace("<>", "").strip())
+    hrefs = [a["href"] for a in soup.select(".threadlist a[href]")]
+    links = resolve_links(hrefs, url, page_url, lambda link: bool(MESSAGE_PATH.match(urlsplit(link).path)))
     return PageResult([page_mail(fields, url)], links)

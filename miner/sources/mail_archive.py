@@ -11,13 +11,13 @@ MANIFEST, section 4e); the parser refuses pages without the microdata it relies 
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from urllib.parse import parse_qs, unquote, urldefrag, urljoin, urlsplit
+from urllib.parse import parse_qs, unquote, urldefrag, urlsplit
 
 from bs4 import BeautifulSoup
 
-from miner.errors import MinerError
-from miner.sources.webpage import PageFields, PageResult, clean_text, itemprop_text, page_mail
+from miner.sources.webpage import PageResult, microdata_fields, page_mail, resolve_links
 
 HOSTS = ("mail-archive.com",)
 MESSAGE_PAGE = re.compile(r"/msg\d+\.html$")
@@ -31,30 +31,16 @@ def page_url(url: str) -> str:
 def parse_page(html: bytes, url: str) -> PageResult:
     """The message on a mail-archive.com page and the thread pages it links to."""
     soup = BeautifulSoup(html, "lxml")
-    body = itemprop_text(soup, "articleBody")
-    subject = clean_text(itemprop_text(soup, "name"))
-    if not body or not subject:
-        raise MinerError(f"{url}: not a mail-archive.com message page (no articleBody/name microdata)")
-    fields = PageFields(
-        subject=subject,
-        author=clean_text(itemprop_text(soup, "author")),
-        date=clean_text(itemprop_text(soup, "datePublished")),
-        body=body.strip("\n") + "\n",
-        message_id=_own_message_id(soup),
-    )
-    links = []
-    for anchor in soup.select(".tSliceList a[href], .threadlist a[href]"):
-        target = page_url(urljoin(url, anchor["href"]))
-        if MESSAGE_PAGE.search(urlsplit(target).path) and target != page_url(url) and target not in links:
-            links.append(target)
+    fields = dataclasses.replace(microdata_fields(soup, url, "a mail-archive.com"), message_id=_own_message_id(soup))
+    hrefs = [a["href"] for a in soup.select(".tSliceList a[href], .threadlist a[href]")]
+    links = resolve_links(hrefs, url, page_url, lambda link: bool(MESSAGE_PAGE.search(urlsplit(link).path)))
     return PageResult([page_mail(fields, url)], links)
 
 
 def _own_message_id(soup: BeautifulSoup) -> str | None:
     for anchor in soup.find_all("a", href=True):
         if anchor["href"].lower().startswith("mailto:"):
-            query = parse_qs(urlsplit(anchor["href"]).query)
-            for key, values in query.items():
+            for key, values in parse_qs(urlsplit(anchor["href"]).query).items():
                 if key.lower() == "in-reply-to" and values:
                     return unquote(values[0]).strip().strip("<>") or None
     return None

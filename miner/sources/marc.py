@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from email.utils import format_datetime, formataddr, parseaddr
-from urllib.parse import parse_qs, urldefrag, urljoin, urlsplit
+from urllib.parse import parse_qs, urldefrag, urlsplit
 
 from bs4 import BeautifulSoup
 
 from miner.errors import MinerError
-from miner.sources.webpage import PageFields, PageResult, page_mail
+from miner.sources.webpage import PageFields, PageResult, page_mail, resolve_links
 
 HOSTS = ("marc.info", "marc.theaimsgroup.com")
 HEADER = re.compile(r"^(List|Subject|From|Date|Message-ID):\s+(.*)$")
@@ -60,14 +60,9 @@ def parse_page(html: bytes, url: str) -> PageResult:
         body="\n".join(body_lines).strip("\n") + "\n",
         message_id=deobfuscate(headers.get("Message-ID", "")) or None,
     )
-    links, raw_urls = [], []
-    for anchor in soup.find_all("a", href=True):
-        label = anchor.get_text().strip().lower()
-        target = page_url(urljoin(url, anchor["href"]))
-        if label in THREAD_LINKS and target not in links:
-            links.append(target)
-        elif "download message raw" in label and target not in raw_urls:
-            raw_urls.append(target)
+    anchors = [(a.get_text().strip().lower(), a["href"]) for a in soup.find_all("a", href=True)]
+    links = resolve_links([href for label, href in anchors if label in THREAD_LINKS], url, page_url)
+    raw_urls = resolve_links([href for label, href in anchors if "download message raw" in label], url, page_url)
     return PageResult([page_mail(fields, url)], links, raw_urls)
 
 

@@ -63,6 +63,29 @@ def itemprop_text(soup, name: str) -> str:
 ARCHIVE_NAMES = ("lkml-iu", "marc", "mail-archive", "lkml-org")
 
 
+def microdata_fields(soup, url: str, archive: str) -> PageFields:
+    """Subject, author, date and body from schema.org microdata (name, author, datePublished, articleBody)."""
+    body = itemprop_text(soup, "articleBody")
+    subject = clean_text(itemprop_text(soup, "name"))
+    if not body or not subject:
+        raise MinerError(f"{url}: not {archive} message page (no articleBody/name microdata)")
+    return PageFields(subject=subject, author=clean_text(itemprop_text(soup, "author")),
+                      date=clean_text(itemprop_text(soup, "datePublished")), body=body.strip("\n") + "\n")
+
+
+def resolve_links(hrefs, url: str, page_url, accept=lambda link: True) -> list[str]:
+    """Absolute page URLs of ``hrefs`` (relative to ``url``), in order, without repeats or the page itself."""
+    from urllib.parse import urljoin
+
+    here = page_url(url)
+    links = []
+    for href in hrefs:
+        link = page_url(urljoin(url, href))
+        if link != here and link not in links and accept(link):
+            links.append(link)
+    return links
+
+
 def archive_for(url: str, name: str | None = None) -> ModuleType:
     """The archive module that reads pages of ``url``'s host (or the one ``name``d, for mirrors)."""
     from miner.sources import lkml_iu, lkml_org, mail_archive, marc
