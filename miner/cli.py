@@ -264,7 +264,7 @@ def scrape() -> None:
 @click.option("--list", "list_name", required=True, help="Inbox name, e.g. lkml or linux-btrfs.")
 @click.option("--query", default="", help="public-inbox search, e.g. 's:deadlock' (see /_/text/help/).")
 @click.option("--since", help="Messages dated on or after YYYY-MM-DD.")
-@click.option("--until", help="Messages dated before YYYY-MM-DD.")
+@click.option("--until", help="Messages dated up to YYYY-MM-DD (inclusive).")
 @click.option("--limit", type=int, help="At most this many search results (newest first).")
 @click.option("--msgid", help="Fetch the one thread holding this Message-ID instead of searching.")
 @click.option("--base-url", default="https://lore.kernel.org", show_default=True)

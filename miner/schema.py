@@ -282,7 +282,7 @@ TABLES: tuple[Table, ...] = (
             C("list_name", "TEXT", "Inbox name, e.g. lkml"),
             C("query", "TEXT", "Search query as given (may be empty)"),
             C("since", "TEXT", "Only messages dated on or after (YYYY-MM-DD)"),
-            C("until", "TEXT", "Only messages dated before (YYYY-MM-DD)"),
+            C("until", "TEXT", "Only messages dated up to (YYYY-MM-DD, inclusive)"),
             C("max_threads", "INTEGER", "Thread limit of the scrape, if any"),
             C("created_at", "TEXT", "UTC time it was first run"),
             C("last_run_at", "TEXT", "UTC time of the last complete run"),
