@@ -51,8 +51,9 @@ def server_url(tmp_path_factory):
     """`miner serve` on a free loopback port, on the demo database plus the hostile mail."""
     db = build_demo_db(tmp_path_factory.mktemp("browser") / "demo.db")
     port = free_port()
-    miner = Path(sys.executable).with_name("miner")
-    server = subprocess.Popen([str(miner), "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port)],
+    script = Path(sys.executable).with_name("miner")
+    miner = [str(script)] if script.exists() else [sys.executable, "-c", "from miner.cli import main; main()"]
+    server = subprocess.Popen([*miner, "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

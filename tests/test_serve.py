@@ -114,7 +114,8 @@ def test_hostile_mail_is_escaped(get):
     assert not re.search(r"<script>window\.__lkml_pwned", text)
     assert "<img src=x" not in text
     status, text = get("/demo/messages?_search=pwned")
-    assert status == 200 and "<script>window" not in text
+    assert status == 200 and "hostile-script-0001" in text
+    assert "&lt;script&gt;window.__lkml_pwned" in text and "<script>window" not in text
 
 
 def test_split_blocks_folds_quotes_and_marks_evidence():
