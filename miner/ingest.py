@@ -113,10 +113,17 @@ class Ingester:
             self.ingest_mails(sources.read_path(path, kind))
 
     def ingest_epoch(self, epoch: Path, list_id: str | None = None) -> None:
-        """Ingest the commits of a public-inbox epoch added since the last run."""
+        """Ingest the commits of a public-inbox epoch added since the last run.
+
+        With parser processes, each reads its commits from git itself: the messages never pass
+        through this process, which only stores.
+        """
         key = publicinbox.state_key(epoch)
         after = self.store.get_state(key)
-        commits = publicinbox.read_epoch(epoch, after, list_id)
+        if self.workers > 1:
+            commits = publicinbox.commit_refs(epoch, after, list_id)
+        else:
+            commits = publicinbox.read_epoch(epoch, after, list_id)
         self.ingest_mails(commits, state_key=key)
 
     def ingest_mails(self, mails: Iterable[RawMail | publicinbox.Skipped], state_key: str | None = None) -> None:
@@ -150,10 +157,8 @@ class Ingester:
             if len(head) >= PARALLEL_THRESHOLD:
                 break
         if self.workers <= 1 or len(head) < PARALLEL_THRESHOLD:
-            for item in head:
-                yield item if isinstance(item, publicinbox.Skipped) else prepare(item)
-            for item in iterator:
-                yield item if isinstance(item, publicinbox.Skipped) else prepare(item)
+            for item in itertools.chain(head, iterator):
+                yield _prepare_or_pass(item)  # CommitRefs only come with parser processes
             return
         # Workers come from a small fork server, not from this (growing) process, and are
         # replaced every WORKER_TASKS chunks: a long-lived parser's heap only grows.
@@ -161,19 +166,19 @@ class Ingester:
         context.set_forkserver_preload(["miner.ingest"])
         # Pool.imap reads its input as fast as it can: without a bound the whole archive would
         # sit in memory. Each message holds a slot from the time it is read until it is stored.
-        slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+        slots = threading.BoundedSemaphore(MAX_IN_FLIGHT // CHUNK)
         pending = itertools.chain(head, iterator)
         del head  # the chain drops the list once it has been read
 
-        def bounded() -> Iterator:
-            for item in pending:
+        def bounded_chunks() -> Iterator[list]:
+            while chunk := list(itertools.islice(pending, CHUNK)):
                 slots.acquire()
-                yield item
+                yield chunk
 
         with context.Pool(self.workers, maxtasksperchild=WORKER_TASKS) as pool:
-            for result in pool.imap(_prepare_or_pass, bounded(), chunksize=CHUNK):
+            for results in pool.imap(_prepare_chunk, bounded_chunks()):
                 slots.release()
-                yield result
+                yield from results
 
     def _reject(self, rejected: Rejected) -> None:
         provenance = rejected.mail.provenance
@@ -198,8 +203,18 @@ class Ingester:
         return self.summary
 
 
-def _prepare_or_pass(item):
+def _prepare_or_pass(item: RawMail | publicinbox.Skipped):
+    """Parse a RawMail; a Skipped passes through."""
     return item if isinstance(item, publicinbox.Skipped) else prepare(item)
+
+
+def _prepare_chunk(items: list) -> list:
+    """Parse a chunk in a worker; CommitRefs are read from git first, all in one round trip."""
+    refs = [item for item in items if isinstance(item, publicinbox.CommitRef)]
+    if refs:
+        read = iter(publicinbox.read_commits(refs))
+        items = [next(read) if isinstance(item, publicinbox.CommitRef) else item for item in items]
+    return [_prepare_or_pass(item) for item in items]
 
 
 def ingest_paths(store: Store, paths: Iterable[str | Path], progress: bool = True,

@@ -22,7 +22,6 @@ REPLY_PREFIX = re.compile(r"^\s*(?:re|fwd?|aw|sv|antw|odp)\s*(?:\[\d+\])?\s*:\s*
 PATCH_COUNTER = re.compile(r"^(\d+)/(\d+)$")
 PATCH_VERSION = re.compile(r"^v(\d+)$", re.IGNORECASE)
 KNOWN_TAGS = {"PATCH", "RFC", "RESEND", "GIT PULL", "PULL", "GIT", "SYZBOT", "BUG", "REPORT", "TIP"}
-HEADER_SPLIT = re.compile(rb"\r?\n\r?\n")
 ENCODED_WORD = re.compile(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=")
 TZ_NAMES = {"EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500", "MST": "-0700",
             "MDT": "-0600", "PST": "-0800", "PDT": "-0700", "UT": "+0000", "GMT": "+0000",
@@ -44,8 +43,8 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
     if raw.startswith(b"From ") or raw.startswith(b">From "):
         first_newline = raw.find(b"\n")
         raw = raw[first_newline + 1:] if first_newline >= 0 else b""
-    split = HEADER_SPLIT.search(raw)
-    headers = parse_header_block(raw[: split.start()] if split else raw)
+    split = header_split(raw)
+    headers = parse_header_block(raw[: split[0]] if split else raw)
     if not headers:
         raise ParseError("no mail headers found")
     if not any(name in headers for name in ("from", "subject", "message-id", "date")):
@@ -67,7 +66,7 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
     list_id_header = raw_header(headers, "List-Id")
     list_id = first_msgid(list_id_header) or (list_id_header or "").strip() or None
 
-    text = decode_body(raw, headers, split.end() if split else len(raw))
+    text = decode_body(raw, headers, split[1] if split else len(raw))
     scanned = body_split.scan(text)
     return Message(
         message_id=message_id,
@@ -93,25 +92,36 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
     )
 
 
+# Only these headers are used; the regex skips Received/DKIM/ARC blocks without looking at them.
+WANTED_HEADERS = ("message-id", "references", "in-reply-to", "subject", "from", "date", "list-id",
+                  "content-type", "content-transfer-encoding", "content-disposition")
+HEADER_LINE = re.compile(
+    r"^(" + "|".join(WANTED_HEADERS) + r")[ \t]*:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE
+)
+ANY_HEADER = re.compile(r"^[!-9;-~]+[ \t]*:", re.MULTILINE)
+
+
 def parse_header_block(block: bytes) -> dict[str, list[str]]:
-    """Header name (lower case) -> unfolded values; raw 8-bit bytes kept as surrogates."""
+    """The headers we use, name (lower case) -> unfolded values; raw 8-bit bytes kept as surrogates."""
+    text = block.decode("ascii", "surrogateescape")
     headers: dict[str, list[str]] = {}
-    values: list[str] | None = None
-    for line in block.decode("ascii", "surrogateescape").split("\n"):
-        line = line.rstrip("\r")
-        if not line:
-            continue
-        if line[0] in " \t":
-            if values:
-                values[-1] += line  # unfolding removes only the line break
-            continue
-        name, colon, value = line.partition(":")
-        if not colon or not name or " " in name.strip():
-            values = None  # not a header line (e.g. a stray mbox From_ line)
-            continue
-        values = headers.setdefault(name.strip().lower(), [])
-        values.append(value.strip())
+    for match in HEADER_LINE.finditer(text):
+        value = match.group(2)
+        if "\n" in value:  # unfolding removes only the line breaks
+            value = value.replace("\r\n", "").replace("\n", "")
+        headers.setdefault(match.group(1).lower(), []).append(value.strip())
+    if not headers and ANY_HEADER.search(text):
+        headers["x-other"] = []  # headers, just none we use
     return headers
+
+
+def header_split(data: bytes) -> tuple[int, int] | None:
+    """(end of headers, start of body) at the first blank line, or None."""
+    lf = data.find(b"\n\n")
+    crlf = data.find(b"\r\n\r\n")
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf, crlf + 4
+    return (lf, lf + 2) if lf >= 0 else None
 
 
 def raw_headers(headers: dict[str, list[str]], name: str) -> list[str]:
@@ -323,10 +333,10 @@ def multipart_texts(payload: bytes, content_type: str, depth: int = 0) -> list[s
         if chunk.startswith((b"\n", b"\r\n")):  # no part headers: text/plain
             header_bytes, body = b"", chunk[1:] if chunk.startswith(b"\n") else chunk[2:]
         else:
-            split = HEADER_SPLIT.search(chunk)
+            split = header_split(chunk)
             if not split:
                 continue
-            header_bytes, body = chunk[: split.start()], chunk[split.end():]
+            header_bytes, body = chunk[: split[0]], chunk[split[1]:]
         if body.endswith(b"\n"):  # the line break before the next delimiter belongs to it
             body = body[:-2] if body.endswith(b"\r\n") else body[:-1]
         part_headers = parse_header_block(header_bytes)

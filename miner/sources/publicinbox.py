@@ -103,19 +103,56 @@ def read_epoch(epoch: Path, after: str | None = None, list_id: str | None = None
     location = str(epoch.resolve())
     try:
         for commit, when in commits:
-            header = process.stdout.readline()
-            if not header:
-                raise MinerError(f"{epoch}: git cat-file stopped early")
-            fields = header.split()
-            if len(fields) < 3 or fields[-1] == b"missing":
-                yield Skipped(commit, "no message blob 'm' in this commit")
-                continue
-            size = int(fields[2])
-            data = process.stdout.read(size)
-            process.stdout.read(1)  # the newline after each object
-            yield RawMail(data, Provenance("public-inbox", location, commit, list_id), archive_date=when)
+            yield _read_object(process.stdout, epoch, CommitRef(location, commit, when, list_id))
     finally:
         process.stdout.close()
         process.kill()
         process.wait()
         writer.join(timeout=1)
+
+
+@dataclass(frozen=True)
+class CommitRef:
+    """One commit of an epoch, to be read later (by a parser process) with :func:`read_commit`."""
+
+    epoch: str
+    commit: str
+    archive_date: str
+    list_id: str | None = None
+
+
+def commit_refs(epoch: Path, after: str | None = None, list_id: str | None = None) -> Iterator[CommitRef]:
+    """A CommitRef for every commit after ``after``, oldest first (no message is read yet)."""
+    location = str(epoch.resolve())
+    for commit, when in new_commits(epoch, after):
+        yield CommitRef(location, commit, when, list_id)
+
+
+_readers: dict[str, subprocess.Popen] = {}
+
+
+def read_commits(refs: list[CommitRef]) -> list[RawMail | Skipped]:
+    """The messages of some commits of one epoch, through a ``git cat-file --batch`` kept open per
+    epoch and process; all requests are written before the answers are read (one round trip)."""
+    if not refs:
+        return []
+    epoch = refs[0].epoch
+    process = _readers.get(epoch)
+    if process is None or process.poll() is not None:
+        process = _readers[epoch] = _git(Path(epoch), "cat-file", "--batch")
+    process.stdin.write("".join(f"{ref.commit}:m\n" for ref in refs).encode())
+    process.stdin.flush()
+    return [_read_object(process.stdout, Path(epoch), ref) for ref in refs]
+
+
+def _read_object(stdout, epoch: Path, ref: CommitRef) -> RawMail | Skipped:
+    header = stdout.readline()
+    if not header:
+        raise MinerError(f"{epoch}: git cat-file stopped early")
+    fields = header.split()
+    if len(fields) < 3 or fields[-1] == b"missing":
+        return Skipped(ref.commit, "no message blob 'm' in this commit")
+    data = stdout.read(int(fields[2]))
+    stdout.read(1)  # the newline after each object
+    provenance = Provenance("public-inbox", ref.epoch, ref.commit, ref.list_id)
+    return RawMail(data, provenance, archive_date=ref.archive_date)
