@@ -346,13 +346,10 @@ def main() -> None:
     except MinerError as error:
         click.echo(f"miner: error: {error}", err=True)
         sys.exit(1)
-    except click.exceptions.Abort:
-        click.echo("miner: interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+        click.echo("miner: interrupted; run the same command again to resume", err=True)
         sys.exit(130)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
-        click.echo("miner: interrupted; run the same command again to resume", err=True)
-        sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)

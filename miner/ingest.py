@@ -157,8 +157,9 @@ class Ingester:
             if len(head) >= PARALLEL_THRESHOLD:
                 break
         if self.workers <= 1 or len(head) < PARALLEL_THRESHOLD:
-            for item in itertools.chain(head, iterator):
-                yield _prepare_or_pass(item)  # CommitRefs only come with parser processes
+            pending = itertools.chain(head, iterator)
+            while chunk := list(itertools.islice(pending, CHUNK)):
+                yield from _prepare_chunk(chunk)
             return
         # Workers come from a small fork server, not from this (growing) process, and are
         # replaced every WORKER_TASKS chunks: a long-lived parser's heap only grows.

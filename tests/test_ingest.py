@@ -204,3 +204,55 @@ def test_interrupted_ingest_resumes_to_the_same_result(tmp_path):
 
     assert contents(killed) == contents(clean)
     assert contents(clean)[3] == ("ok",)
+
+
+def test_ctrl_c_stops_cleanly_and_a_second_run_finishes(tmp_path):
+    """SIGINT (Ctrl-C) mid-ingest: one line on stderr, exit 130, committed batches kept."""
+    import signal
+    import sqlite3
+    import time
+
+    big = SHARED / "corpus" / "mail" / "linux-mailinglist-archives.io-uring" / "bulk-2021-03.mboxrd"
+    source = big if big.exists() else IO_URING
+    db = tmp_path / "interrupted.db"
+    command = [sys.executable, "-m", "miner", "ingest", "--quiet", "--workers", "1", "--batch-size", "20",
+               "--db", str(db), str(source)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with sqlite3.connect(db) as conn:
+                if conn.execute("SELECT count(*) FROM messages").fetchone()[0] > 0:
+                    break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.strip() == "miner: interrupted; run the same command again to resume"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT status FROM ingest_runs").fetchone() == ("interrupted",)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finished = subprocess.run(command, capture_output=True, text=True)
+    assert finished.returncode == 0
+    with sqlite3.connect(db) as conn:
+        real = conn.execute("SELECT count(*) FROM messages WHERE ghost = 0").fetchone()[0]
+    assert real == sum(1 for _ in read_mbox(source)) - (0 if source == IO_URING else _duplicates(source))
+
+
+def _duplicates(source) -> int:
+    """How many messages of an mbox repeat a Message-ID seen earlier in it."""
+    from miner.parse import parse_message
+
+    ids = [parse_message(mail.raw).message_id for mail in read_mbox(source)]
+    return len(ids) - len(set(ids))
+
+
+def test_small_epoch_with_parser_processes_is_read_in_process(tmp_path, store, ingest):
+    """Fewer commits than make a worker pool worth it: the commits are still read from git."""
+    raws = [mail.raw for mail in read_mbox(IO_URING)]
+    epoch = tmp_path / "0.git"
+    make_epoch(epoch, raws)
+    summary = ingest(epoch, workers=2)
+    assert (summary.read, summary.new + summary.updated) == (15, 15)
