@@ -11,7 +11,8 @@ from werkzeug import Request, Response
 
 from miner.errors import MinerError
 from miner.sources.cache import ResponseCache
-from miner.sources.http import DEFAULT_USER_AGENT, ChallengePage, HttpConfig, PoliteSession, is_challenge_page
+from miner.sources.http import (DEFAULT_USER_AGENT, ChallengePage, HttpConfig, PoliteSession, is_challenge_page,
+                                retry_after_seconds)
 from miner.store import open_store
 
 HERE = Path(__file__).parent
@@ -201,3 +202,21 @@ def test_rate_limit_spaces_requests_per_host(httpserver):
     for _ in range(4):
         session.fetch(httpserver.url_for("/tick"))
     assert time.monotonic() - started >= 0.3  # 4 requests at 10/s: 3 gaps of 0.1 s
+
+
+def test_unreachable_robots_txt_means_nothing_is_fetched(httpserver):
+    httpserver.expect_request("/robots.txt").respond_with_data("down", status=503)
+    httpserver.expect_request("/page").respond_with_data("never served")
+    session = PoliteSession(fast_config(robots=True, retries=1), None)
+    with pytest.raises(MinerError, match=r"robots\.txt: HTTP 503 .*without robots\.txt nothing is fetched"):
+        session.fetch(httpserver.url_for("/page"))
+    assert session.stats.requests == 2  # robots.txt twice, the page never
+
+
+def test_retry_after_accepts_seconds_and_http_dates():
+    from email.utils import formatdate
+
+    assert retry_after_seconds("7") == 7.0
+    assert 55 <= retry_after_seconds(formatdate(time.time() + 60, usegmt=True)) <= 60
+    assert retry_after_seconds(formatdate(time.time() - 60, usegmt=True)) == 0.0
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None

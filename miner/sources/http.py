@@ -284,7 +284,7 @@ class PoliteSession:
             try:
                 response = self._request("GET", robots_url, None, None, gunzip=False)
             except MinerError as error:  # RFC 9309: an unreachable robots.txt means complete disallow
-                raise MinerError(f"{url}: {robots_url} is unreachable ({error}); not fetching") from error
+                raise MinerError(f"{error}; without robots.txt nothing is fetched from {host}") from error
             if response.status in (401, 403):
                 parser.disallow_all = True
             elif response.status >= 400:
