@@ -136,9 +136,9 @@ def saved_scrapes(store: Store) -> list[LoreScrape]:
 def scrape_lore(store: Store, session: PoliteSession, scrape: LoreScrape, progress: bool = True,
                 received_after: int | None = None) -> ScrapeSummary:
     """Run a lore search and store every thread it matches that is not stored yet."""
+    search = lore.build_query(scrape.query, scrape.since, scrape.until, received_after)  # fails before saving
     scrape = save_scrape(store, scrape)
     target = lore.LoreTarget(scrape.base_url, scrape.list_name)
-    search = lore.build_query(scrape.query, scrape.since, scrape.until, received_after)
     label = f"lore {scrape.list_name} {search!r}"
     run_started = int(time.time())
     summary = ScrapeSummary(label)

@@ -220,3 +220,9 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert 55 <= retry_after_seconds(formatdate(time.time() + 60, usegmt=True)) <= 60
     assert retry_after_seconds(formatdate(time.time() - 60, usegmt=True)) == 0.0
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_a_body_that_should_be_gzip_but_is_not_is_an_error(httpserver, session):
+    httpserver.expect_request("/not-gzip.mbox.gz").respond_with_data(b"From mboxrd@z Thu Jan  1 00:00:00 1970\n")
+    with pytest.raises(MinerError, match="not-gzip.mbox.gz: not gzip data"):
+        session.fetch(httpserver.url_for("/not-gzip.mbox.gz"), gunzip=True)

@@ -102,7 +102,10 @@ def gunzip_bounded(data: bytes, limit: int, what: str = "body") -> bytes:
     size = 0
     pending = data
     while pending:
-        chunk = inflater.decompress(pending, CHUNK)
+        try:
+            chunk = inflater.decompress(pending, CHUNK)
+        except zlib.error as error:
+            raise MinerError(f"{what}: not gzip data ({error})") from error
         size += len(chunk)
         if size > limit:
             raise MinerError(f"{what}: more than {limit} bytes after decompression; refusing it")
