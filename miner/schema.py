@@ -283,7 +283,7 @@ TABLES: tuple[Table, ...] = (
             C("query", "TEXT", "Search query as given (may be empty)"),
             C("since", "TEXT", "Only messages dated on or after (YYYY-MM-DD)"),
             C("until", "TEXT", "Only messages dated up to (YYYY-MM-DD, inclusive)"),
-            C("max_threads", "INTEGER", "Thread limit of the scrape, if any"),
+            C("max_threads", "INTEGER", "At most this many search results (--limit), if set"),
             C("created_at", "TEXT", "UTC time it was first run"),
             C("last_run_at", "TEXT", "UTC time of the last complete run"),
             C("received_mark", "INTEGER", "Epoch seconds when the last complete run began (sync searches rt: from it)"),

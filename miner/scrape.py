@@ -66,6 +66,7 @@ class ScrapeSummary:
         if self.pages:
             parts.append(f"{self.pages} pages")
         parts.append(f"{self.messages_read} messages read, {self.messages_new} new ({self.seconds:.1f} s)")
+        parts += self.notes if len(self.notes) <= 3 else [f"{len(self.notes)} notes, e.g. {self.notes[0]}"]
         return "; ".join(parts)
 
 
@@ -246,7 +247,7 @@ def scrape_lore_git(store: Store, session: PoliteSession, target: lore.LoreTarge
     with Ingester(store, f"scrape lore-git {target.inbox_url}{epoch}", progress=progress) as ingester:
         ingester.ingest_epoch(repository)
         ingester.finish()
-        summary.notes.append(str(repository))
+        summary.notes.append(f"mirror in {repository}")
         return _finish_summary(summary, session, ingester, started, *before)
 
 
