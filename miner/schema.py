@@ -86,7 +86,7 @@ TABLES: tuple[Table, ...] = (
         ),
         pk="message_id",
         foreign_keys=(("thread_id", "threads", "thread_id"),),
-        indexes=(("thread_id",), ("date",), ("from_email",), ("parent_id",)),
+        indexes=(("thread_id",), ("date",), ("from_email",)),
     ),
     Table(
         "raw_messages",
@@ -173,7 +173,7 @@ TABLES: tuple[Table, ...] = (
         ),
         pk="id",
         foreign_keys=(("message_id", "messages", "message_id"), ("run_id", "ingest_runs", "id")),
-        indexes=(("message_id",), ("list_id",)),
+        indexes=(("list_id",),),  # lookups by message_id use the unique index below
         unique_indexes=(("message_id", "source_type", "location", "position"),),
     ),
     Table(
