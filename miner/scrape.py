@@ -56,11 +56,12 @@ class ScrapeSummary:
     messages_new: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    searched: bool = False  # a search ran: matches and threads are worth showing even when zero
 
     def line(self) -> str:
         """The one-line summary printed at the end of a run."""
         parts = [f"{self.label}: {self.requests} requests ({self.cache_hits} from cache)"]
-        if self.matches or self.threads_fetched or self.threads_skipped:
+        if self.searched or self.threads_fetched:
             parts.append(f"{self.matches} matches, {self.threads_fetched} threads fetched,"
                          f" {self.threads_skipped} already stored")
         if self.pages:
@@ -142,7 +143,7 @@ def scrape_lore(store: Store, session: PoliteSession, scrape: LoreScrape, progre
     target = lore.LoreTarget(scrape.base_url, scrape.list_name)
     label = f"lore {scrape.list_name} {search!r}"
     run_started = int(time.time())
-    summary = ScrapeSummary(label)
+    summary = ScrapeSummary(label, searched=True)
     started = time.monotonic()
     before = (session.stats.requests, session.stats.cache_hits)
     with Ingester(store, f"scrape {label}", progress=False) as ingester:

@@ -182,11 +182,15 @@ def test_lore_git_clones_then_fetches_new_commits(cgroups, tmp_path):
     session = open_session(store, config())
     target = lore.LoreTarget(cgroups.base_url, "cgroups")
     expected = int(cgroups.git("rev-list", "--count", "master"))
+    leftover = tmp_path / "mirrors" / "cgroups" / "0.git.partial"  # a clone killed midway
+    (leftover / "objects").mkdir(parents=True)
     first = scrape_lore_git(store, session, target, 0, tmp_path / "mirrors", progress=False)
+    assert not leftover.exists()
     assert first.messages_new == expected
     assert (tmp_path / "mirrors" / "cgroups" / "0.git" / "HEAD").is_file()
     again = scrape_lore_git(store, session, target, 0, tmp_path / "mirrors", progress=False)
     assert (again.messages_read, again.messages_new) == (0, 0)
+    assert store.conn.execute("SELECT count(DISTINCT source_type) FROM provenance").fetchone() == (1,)
 
 
 def test_thread_interrupted_by_server_errors_is_finished_first_on_the_next_run(replay, tmp_path):
