@@ -135,3 +135,33 @@ def test_scrape_url_follows_thread_links_within_max_pages_and_resumes_from_cache
 
     again = scrape_urls(store, session, [start], max_pages=2, progress=False, archive_name="lkml-iu")
     assert (again.requests, again.cache_hits, again.messages_new) == (0, 2, 0)  # nothing fetched twice
+
+
+def test_scrape_url_prefers_marc_raw_message_and_falls_back_to_page_text(httpserver, tmp_path):
+    page = (MARC / "20070731223613.html").read_bytes()  # links: raw m=118592163426701, prev in thread
+    # stand-in for marc's raw answer: a real message from the scrape fixtures (marc's own raw bytes are not saved)
+    raw_mail = (Path(__file__).parent / "fixtures" / "scrape" / "cgroups"
+                / "syzbot-kcsan-data-race-mem_cgroup_iter.mbox").read_bytes().split(b"\n", 1)[1].split(
+                    b"\nFrom mboxrd@z ")[0]
+    served = {"l=git&m=118592163426701&w=2": (page, "text/html"), "l=git&m=118592163426701&q=raw":
+              (raw_mail, "text/plain")}
+
+    def handler(request: Request) -> Response:
+        body, kind = served.get(request.query_string.decode(), (b"gone", "text/plain"))
+        return Response(body, status=200 if body != b"gone" else 404, content_type=kind)
+
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(handler)
+    store = open_store(tmp_path / "marc.db")
+    session = open_session(store, HttpConfig(rate=0, retries=0))
+    start = httpserver.url_for("/") + "?l=git&m=118592163426701&w=2"
+    summary = scrape_urls(store, session, [start], max_pages=1, progress=False, archive_name="marc")
+    assert (summary.pages, summary.messages_new) == (1, 1)
+    location = store.conn.execute("SELECT location FROM provenance").fetchone()[0]
+    assert location.endswith("&q=raw")  # the raw message was stored, not the page text
+
+    del served["l=git&m=118592163426701&q=raw"]
+    fallback = open_store(tmp_path / "marc-fallback.db")
+    scrape_urls(fallback, open_session(fallback, HttpConfig(rate=0, retries=0)), [start], max_pages=1,
+                progress=False, archive_name="marc")
+    row = fallback.conn.execute("SELECT message_id, from_email FROM messages WHERE ghost=0").fetchone()
+    assert row == ("Pine.LNX.4.64.0707312335200.14781@racer.site", "johannes.schindelin@gmx.de")
