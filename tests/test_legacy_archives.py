@@ -64,6 +64,7 @@ def test_mhonarc_sender_rotation_and_references():
     message = parse_message(lkml_iu.parse_page(page, expected(IU, "20070524191655")["url"]).messages[0].raw, None)
     assert message.message_id == "20070524231638.GC29678@khazad-dum.debian.net"
     assert message.in_reply_to == "20070524223200.GE9604@elf.ucw.cz"  # the last X-Reference
+    assert len(message.references) == 10 and message.references[0] == "20070521212522.GL3429@sequoia.sous-sol.org"
     assert message.date == "2007-05-24T23:16:55Z"
 
 

@@ -110,4 +110,5 @@ def _mhonarc_fields(comments: list[str], text: str) -> PageFields:
         body=_body_between(text, "<!--X-Body-of-Message-->", "<!--X-Body-of-Message-End-->"),
         message_id=first("Message-Id") or None,
         in_reply_to=references[-1] if references else None,
+        references=references,
     )

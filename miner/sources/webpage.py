@@ -39,6 +39,7 @@ class PageFields:
     body: str
     message_id: str | None = None
     in_reply_to: str | None = None
+    references: list[str] = field(default_factory=list)  # oldest first, ending with in_reply_to
 
 
 def page_mail(fields: PageFields, url: str) -> RawMail:
@@ -46,6 +47,9 @@ def page_mail(fields: PageFields, url: str) -> RawMail:
     message = PageMessage(fields.subject, fields.author, fields.date, fields.body)
     message_id = fields.message_id or derived_message_id(message)
     raw = to_rfc822(message, message_id, fields.in_reply_to, url)
+    if fields.in_reply_to and len(fields.references) > 1:  # to_rfc822 names the parent only: give the chain
+        chain = " ".join(f"<{reference}>" for reference in fields.references)
+        raw = raw.replace(f"\nReferences: <{fields.in_reply_to}>\n".encode(), f"\nReferences: {chain}\n".encode(), 1)
     return RawMail(raw, Provenance("url", url))
 
 
