@@ -31,7 +31,7 @@ LOCK_ORDER = (
     r"order(?:ing)? (?:of|between|in which) (?:the |these |both |two |\w+ )?(?:locks?|mutex|spinlock|rwsem|sem)|"
     r"(?:acquisition|locking|nesting) order|\block \w+ (?:before|after|first)|"
     r"\b(?:agi|agf)\b|ilock|_lock\b.{0,40}\b(?:before|after)\b|\bab-?ba\b|"
-    r"(?:_lock|_mutex|_sem|_rwsem|\block|\bmutex(?:es)?)\b.{0,60}\border|"
+    r"(?:_lock|_mutex|_sem|_rwsem|\block|\bmutex(?:es)?)\b.{0,60}\border|dependency chain|"
     r"\border\b.{0,60}(?:_lock|_mutex|_sem|_rwsem|\block(?:s|ing)?|\bmutex(?:es)?)\b"
 )
 NOT_MEMORY_ORDER = (
@@ -40,13 +40,21 @@ NOT_MEMORY_ORDER = (
     r"alphabetic|include order|header order|key order|bad key|order of (?:the )?(?:patch|series|commits?)|"
     r"patch(?:es)? order|(?:struct|field|member)s? (?:re)?order|for (?:better )?packing|padding|holes?\b|"
     r"kconfig|makefile|\bpci(?:e)?\b|relaxed ordering|\bbios?\b|\bi/o\b|block layer|zoned|"
-    r"\bcqes?\b|ordered extent|ordered_|data=ordered|\braid\b|\bdisks?\b|\bdrives?\b|write cache"
+    r"\bcqes?\b|ordered extent|ordered_|data=ordered|\braid\b|\bdisks?\b|\bdrives?\b|write cache|"
+    r"\bblocks?\b|\bworkers?\b|checksum|submi(?:t|ssion)|write reordering|reverse order|"
+    r"sequence of events|following (?:sequence|scenario)"
 )
 STORAGE_BARRIER = (
     r"nobarrier|barrier=|device barrier|scrub barrier|rcu_barrier|barrier_nospec|membarrier|"
     r"speculation barrier|journal barrier|layout barrier|flush barrier|barrier (?:bio|request|write)|"
     r"cache flush|\bfua\b|fs_barrier|_barrier\b|barrier_|write cache|\bdisks?\b|\bdrives?\b|"
-    r"firmware|\braid\b|\bhdds?\b|\bssds?\b"
+    r"firmware|\braid\b|\bhdds?\b|\bssds?\b|spectre|mitigation|branch prediction|swapgs|usercopy|"
+    r"\bibpb\b|rcu barrier"
+)
+# A message about disks, firmware, FUA or power loss uses "write barrier" in the storage sense.
+STORAGE_MESSAGE = (
+    r"firmware|\bfua\b|power[- ]?(?:loss|fail|cut)|write[- ]?cach|\bhdds?\b|\bssds?\b|nobarrier|"
+    r"barrier=|(?<!on-)\bdisks?\b|\bdrives?\b|flush/fua|cache flush|\braid\d*\b|write hole"
 )
 NEGATED = r"(?:\bno|\bnot|\bnon|n't|\bnever|\bwithout|\bnor|free of)[ -](?:\w+[ -]){0,2}"
 # Column headers of a two-context interleaving diagram: "CPU0   CPU1", "Thread 1   Thread 2".
@@ -265,16 +273,17 @@ ORDERING = (
     Pattern("memory_barrier_word", "ordering", "O1", 0.7,
             r"memory[- ]barriers?|(?:read|write|full|release|acquire|store|load|paired|"
             r"general|smp) barriers?\b|barriers? (?:pair|pairs|paired|pairing)\b",
-            ("barrier",), cancel=STORAGE_BARRIER, stronger_with=("race", 0.8)),
+            ("barrier",), cancel=STORAGE_BARRIER, cancel_message=STORAGE_MESSAGE, stronger_with=("race", 0.8)),
     Pattern("barrier_word", "ordering", "O1", 0.4,
-            r"\bbarriers?\b", ("barrier",), cancel=STORAGE_BARRIER + r"|compiler barrier"),
+            r"\bbarriers?\b", ("barrier",), cancel=STORAGE_BARRIER + r"|compiler barrier",
+            cancel_message=STORAGE_MESSAGE),
     Pattern("missing_barrier", "ordering", "O1", 0.8,
             r"(?:missing|missed|lack(?:s|ing)?(?: of)?|without(?: an?| the| any)?|add(?:s|ed|ing)?"
             r"(?: an?| the)?|misplaced|wrong|incorrect|insufficient|need(?:s|ed)?(?: an?)?) "
             r"(?:\w+ ){0,2}(?:memory |read |write |full |release |acquire )?barriers?\b|"
             r"(?:missing|misplaced|add(?:s|ed|ing)?|need(?:s|ed)?|lacks?) (?:an? |the )?smp_\w+",
             ("barrier", "smp_"), also=("race",),
-            cancel=STORAGE_BARRIER + r"|" + NEGATED + r"(?:need|missing)"),
+            cancel=STORAGE_BARRIER + r"|" + NEGATED + r"(?:need|missing)", cancel_message=STORAGE_MESSAGE),
     Pattern("redundant_barrier", "ordering", "O1", 0.75,
             r"(?:redundant|useless|pointless|unnecessary|unneeded|superfluous|remove|drop|kill)\w* "
             r"(?:\w+ ){0,2}(?:memory )?(?:barrier|smp_\w+)|"
@@ -286,8 +295,10 @@ ORDERING = (
             r"\bpair(?:s|ed|ing)? with\b.{0,60}(?:barrier|smp_\w+|mb\(\)|acquire|release|fence)",
             ("pair with", "pairs with", "paired with", "pairing with"),
             cancel=r"key|value|name|hash|index|tuple|pair with (?:the )?patch"),
+    # naming the memory model is a passing mention (D2) unless more is said
+    Pattern("memory_model_word", "ordering", "O5", 0.4, r"memory[- ]model", ("memory",)),
     Pattern("memory_model", "ordering", "O5", 0.8,
-            r"memory[- ]model|\blkmm\b|litmus|memory-barriers\.txt|weakly[- ]ordered|"
+            r"\blkmm\b|litmus|memory-barriers\.txt|weakly[- ]ordered|"
             r"weak(?:ly)? memory|memory[- ]order(?:ing|ed)?\b|happens-before|"
             r"out[- ]of[- ]order (?:execution|cpu|access|load|store|ops)|store[- ]buffer(?:ing)?\b|"
             r"message[- ]passing pattern",
@@ -302,7 +313,8 @@ ORDERING = (
             r"ordering (?:guarantee|semantics|constraint|requirement|rules?|propert)\w*|"
             r"(?:guarantee|provide|impl(?:y|ies)|give)s? (?:\w+ )?(?:the )?(?:needed |necessary |any |no |full )?"
             r"ordering\b|(?:fully|strongly|weakly|totally|strictly) ordered\b",
-            ("ordering", "ly ordered"), cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER),
+            ("ordering", "ly ordered"), cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER,
+            cancel_message=STORAGE_MESSAGE),
     Pattern("cpu_reordering", "ordering", "O1", 0.65,
             r"(?:cpu|compiler|hardware|processor|memory|loads?|stores?|accesses|read|write)s? "
             r"(?:\w+ ){0,4}re-?order|re-?order\w* (?:\w+ ){0,5}(?:by the (?:cpu|compiler)|"
@@ -316,12 +328,17 @@ ORDERING = (
             r"before|(?:becomes?|made|be) visible (?:before|after)|visibility (?:of|guarantee)|"
             r"publish(?:es|ed|ing)? (?:\w+ ){0,5}before|publish(?:es|ed|ing)?[- ]race|"
             r"(?:init\w*|set\w* up) (?:\S+ ){0,3}before (?:publish|expos|register)\w*|"
-            r"(?:not yet|not fully|isn't yet) (?:visible|initiali[sz]ed)|"
+            r"(?:not yet|not fully|isn't yet) visible|"
             # "may not be observable by X if it is called immediately after Y": seen too early
             r"(?:not|n't) (?:yet )?(?:be )?(?:visible|observ(?:able|ed)) (?:to|by) (?:\S+ ){1,4}"
             r"(?:if|when|until|before|after|immediately)\b",
             ("visib", "observ", "publish", "not yet", "not fully", "isn't yet"),
+            cancel=r"crash|persist|durab|on[- ]disk|fsync",  # visible on storage, not to a CPU
             stronger_with=("race", 0.65)),
+    # "not yet initialised" is an order problem only when another context can see the object
+    Pattern("not_initialised", "ordering", "O2", 0.35,
+            r"(?:not yet|not fully|isn't yet|before (?:it is|being) (?:fully )?)initiali[sz]ed",
+            ("not yet", "not fully", "isn't yet", "before"), stronger_with=("race", 0.6)),
     Pattern("order_violation", "ordering", "O3", 0.45,
             r"\border(?:ing)? violation|\b(?:wrong|incorrect|reverse) order(?:ing)?\b|"
             r"\bnot (?:properly |correctly )?ordered\b|"
@@ -333,9 +350,11 @@ ORDERING = (
             r" (?:\w+ ){0,3}before\b",
             ("order violation", "ordering violation", "wrong order", "incorrect order",
              "reverse order", "t ordered", "y ordered", "before", "after"),
-            cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER, stronger_with=("race", 0.6)),
+            cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER, cancel_message=STORAGE_MESSAGE,
+            stronger_with=("race", 0.6)),
     Pattern("ordering_word", "ordering", "O5", 0.3,
             r"\bordering\b", ("ordering",), cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER,
+            cancel_message=STORAGE_MESSAGE,
             stronger_with=("race", 0.45)),
 )
 
