@@ -52,8 +52,12 @@ class ScannedBody:
 
     lines: list[str]
     kinds: list[str]
-    paths: dict[int, str]  # line index -> file, for diff lines
+    path_runs: list[tuple[int, int, str]]  # (first line index, end index, file) of diff lines
     files: dict[str, list[int]]  # file -> [added, removed]
+
+    def path_of(self) -> dict[int, str]:
+        """Line index -> file, for the diff lines that belong to a file."""
+        return {index: path for start, end, path in self.path_runs for index in range(start, end)}
 
 
 def scan(text: str) -> ScannedBody:
@@ -61,37 +65,16 @@ def scan(text: str) -> ScannedBody:
     lines = text.split("\n")
     kinds: list[str] = []
     mark = kinds.append
-    paths: dict[int, str] = {}
+    path_runs: list[tuple[int, int, str]] = []
     files: dict[str, list[int]] = {}
     count = len(lines)
     i = 0
     path: str | None = None
     counter: list[int] | None = None
-    remaining_old = remaining_new = 0
     in_patch_headers = False
     while i < count:
         line = lines[i]
         first = line[:1]
-        if remaining_old > 0 or remaining_new > 0:
-            if first == "-" and remaining_old > 0:
-                remaining_old -= 1
-                if counter is not None:
-                    counter[1] += 1
-            elif first == "+" and remaining_new > 0:
-                remaining_new -= 1
-                if counter is not None:
-                    counter[0] += 1
-            elif (first == " " or not line) and remaining_old > 0 and remaining_new > 0:
-                remaining_old -= 1
-                remaining_new -= 1
-            elif first != "\\":  # "\ No newline at end of file" stays in the hunk
-                remaining_old = remaining_new = 0
-                continue  # re-examine this line outside the hunk
-            mark(DIFF)
-            if path:
-                paths[i] = path
-            i += 1
-            continue
         if first not in _INTERESTING_FIRST:
             in_patch_headers = False
             mark(PROSE)
@@ -109,7 +92,7 @@ def scan(text: str) -> ScannedBody:
                 counter = files.setdefault(path, [0, 0])
                 in_patch_headers = True
                 mark(DIFF)
-                paths[i] = path
+                path_runs.append((i, i + 1, path))
                 i += 1
                 continue
         if first == "-" and line.startswith("--- ") and i + 1 < count and lines[i + 1].startswith("+++ "):
@@ -120,44 +103,69 @@ def scan(text: str) -> ScannedBody:
                 if path == "/dev/null" and old:
                     path = old.group(1)
                 counter = files.setdefault(path, [0, 0])
-                mark(DIFF)
-                mark(DIFF)
-                paths[i] = paths[i + 1] = path
+                kinds += (DIFF, DIFF)
+                path_runs.append((i, i + 2, path))
                 in_patch_headers = True
                 i += 2
                 continue
         if first == "@" and (in_patch_headers or path):
             hunk = HUNK.match(line)
             if hunk:
-                remaining_old = int(hunk.group(1)) if hunk.group(1) is not None else 1
-                remaining_new = int(hunk.group(2)) if hunk.group(2) is not None else 1
-                mark(DIFF)
+                end = _hunk_end(lines, i + 1, hunk, counter)
+                kinds += [DIFF] * (end - i)
                 if path:
-                    paths[i] = path
-                i += 1
+                    path_runs.append((i, end, path))
+                i = end
                 continue
         if in_patch_headers and DIFF_META.match(line):
             mark(DIFF)
             if path:
-                paths[i] = path
+                path_runs.append((i, i + 1, path))
             i += 1
             continue
         in_patch_headers = False
         mark(PROSE)
         i += 1
-    return ScannedBody(lines, kinds, paths, files)
+    return ScannedBody(lines, kinds, path_runs, files)
+
+
+def _hunk_end(lines: list[str], start: int, hunk: re.Match, counter: list[int] | None) -> int:
+    """Index of the first line after a hunk whose header promised old/new line counts."""
+    remaining_old = int(hunk.group(1)) if hunk.group(1) is not None else 1
+    remaining_new = int(hunk.group(2)) if hunk.group(2) is not None else 1
+    added = removed = 0
+    index, count = start, len(lines)
+    while index < count and (remaining_old or remaining_new):
+        first = lines[index][:1]
+        if first == "-" and remaining_old:
+            remaining_old -= 1
+            removed += 1
+        elif first == "+" and remaining_new:
+            remaining_new -= 1
+            added += 1
+        elif (first == " " or not first) and remaining_old and remaining_new:
+            remaining_old -= 1
+            remaining_new -= 1
+        elif first != "\\":  # "\ No newline at end of file" stays in the hunk
+            break
+        index += 1
+    if counter is not None:
+        counter[0] += added
+        counter[1] += removed
+    return index
 
 
 def split_lines(text: str) -> list[BodyLine]:
     """Classify every line of ``text`` as prose, quote or diff (one BodyLine per line)."""
     scanned = scan(text)
+    path_of = scanned.path_of()
     out: list[BodyLine] = []
     for index, (line, kind) in enumerate(zip(scanned.lines, scanned.kinds)):
         if kind == QUOTE:
             depth = QUOTE_PREFIX.match(line).group(1).count(">")
             out.append(BodyLine(index + 1, line, "quote", depth))
         elif kind == DIFF:
-            out.append(BodyLine(index + 1, line, "diff", 0, scanned.paths.get(index)))
+            out.append(BodyLine(index + 1, line, "diff", 0, path_of.get(index)))
         else:
             out.append(BodyLine(index + 1, line, "prose"))
     return out

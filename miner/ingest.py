@@ -24,9 +24,8 @@ from miner.store import BatchCounts, ParsedMail, Store
 
 BATCH_SIZE = 1000
 PARALLEL_THRESHOLD = 2000  # below this many messages a worker pool costs more than it saves
-MAX_IN_FLIGHT = BATCH_SIZE
+MAX_IN_FLIGHT = 2 * BATCH_SIZE
 CHUNK = 32  # messages sent to a parser worker at a time
-WORKER_TASKS = 64  # chunks a worker parses before it is replaced  # messages read but not yet stored, when parsing in parallel
 
 
 @dataclass
@@ -161,10 +160,8 @@ class Ingester:
             while chunk := list(itertools.islice(pending, CHUNK)):
                 yield from _prepare_chunk(chunk)
             return
-        # Workers come from a small fork server, not from this (growing) process, and are
-        # replaced every WORKER_TASKS chunks: a long-lived parser's heap only grows.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["miner.ingest"])
+        # Workers are forked once, here, while this process is still small.
+        context = multiprocessing.get_context("fork")
         # Pool.imap reads its input as fast as it can: without a bound the whole archive would
         # sit in memory. Each message holds a slot from the time it is read until it is stored.
         slots = threading.BoundedSemaphore(MAX_IN_FLIGHT // CHUNK)
@@ -176,7 +173,7 @@ class Ingester:
                 slots.acquire()
                 yield chunk
 
-        with context.Pool(self.workers, maxtasksperchild=WORKER_TASKS) as pool:
+        with context.Pool(self.workers) as pool:
             for results in pool.imap(_prepare_chunk, bounded_chunks()):
                 slots.release()
                 yield from results
