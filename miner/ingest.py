@@ -67,8 +67,7 @@ def prepare(mail: RawMail) -> ParsedMail | Rejected:
         return Rejected(mail, f"{type(error).__name__}: {error}")
     provenance = mail.provenance
     if provenance.list_id is None and message.list_id:
-        provenance = type(provenance)(provenance.source_type, provenance.location, provenance.position,
-                                      message.list_id, provenance.fetched_at)
+        provenance = provenance._replace(list_id=message.list_id)
     return ParsedMail(message, provenance, compress(mail.raw), hashlib.sha256(mail.raw).hexdigest(),
                       len(mail.raw))
 

@@ -21,8 +21,7 @@ class BodyLine(NamedTuple):
     path: str | None = None
 
 
-@dataclass(frozen=True)
-class PatchFile:
+class PatchFile(NamedTuple):
     """A file touched by a diff in a message, with its added/removed line counts."""
 
     path: str
@@ -30,8 +29,7 @@ class PatchFile:
     removed: int = 0
 
 
-@dataclass(frozen=True)
-class Trailer:
+class Trailer(NamedTuple):
     """A ``Key: value`` trailer such as ``Signed-off-by`` or ``Fixes``."""
 
     name: str
@@ -82,8 +80,7 @@ class Message:
         return parents[-1] if parents else None
 
 
-@dataclass(frozen=True)
-class Provenance:
+class Provenance(NamedTuple):
     """Where one copy of a message came from."""
 
     source_type: str  # mbox, maildir, eml, public-inbox, archive-page, lore, url...

@@ -307,5 +307,5 @@ def _raw_messages(session: PoliteSession, raw_urls: list[str]) -> list[RawMail]:
 def _with_fetch_time(mails: list[RawMail], fetched_at: str) -> list[RawMail]:
     import dataclasses
 
-    return [dataclasses.replace(m, provenance=dataclasses.replace(m.provenance, fetched_at=fetched_at))
+    return [dataclasses.replace(m, provenance=m.provenance._replace(fetched_at=fetched_at))
             for m in mails]

@@ -130,7 +130,7 @@ def fetch_thread(session: PoliteSession, target: LoreTarget, message_id: str,
     data = response.data or b""
     mails = []
     for mail in split_mbox(data.splitlines(keepends=True), url, "lore"):
-        provenance = dataclasses.replace(mail.provenance, list_id=None, fetched_at=response.fetched_at)
+        provenance = mail.provenance._replace(list_id=None, fetched_at=response.fetched_at)
         mails.append(dataclasses.replace(mail, provenance=provenance))
     return url, mails
 
