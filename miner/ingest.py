@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import hashlib
 import itertools
 import multiprocessing
@@ -23,9 +25,11 @@ from miner.sources import publicinbox
 from miner.store import BatchCounts, ParsedMail, Store
 
 BATCH_SIZE = 1000
+BATCH_BYTES = 8 << 20  # a batch also ends at this much mail: memory follows bytes, not messages
 PARALLEL_THRESHOLD = 2000  # below this many messages a worker pool costs more than it saves
-MAX_IN_FLIGHT = 2 * BATCH_SIZE
+MAX_IN_FLIGHT = BATCH_SIZE
 CHUNK = 32  # messages sent to a parser worker at a time
+TRIM_EVERY = 32  # chunks between returning a parser worker's free memory to the system
 
 
 @dataclass
@@ -127,6 +131,7 @@ class Ingester:
     def ingest_mails(self, mails: Iterable[RawMail | publicinbox.Skipped], state_key: str | None = None) -> None:
         """Parse and store ``mails`` in batches; ``state_key`` records the last commit per batch."""
         batch: list[ParsedMail] = []
+        batch_bytes = 0
         last_position: str | None = None
         for item in self._prepared(mails):
             if isinstance(item, publicinbox.Skipped):
@@ -140,10 +145,11 @@ class Ingester:
                 self._reject(item)
             else:
                 batch.append(item)
+                batch_bytes += item.raw_size
             last_position = item.mail.provenance.position if isinstance(item, Rejected) else item.provenance.position
-            if len(batch) >= self.batch_size:
+            if len(batch) >= self.batch_size or batch_bytes >= BATCH_BYTES:
                 self._store(batch, state_key, last_position)
-                batch = []
+                batch, batch_bytes = [], 0
         if batch or (state_key and last_position):
             self._store(batch, state_key, last_position)
 
@@ -159,7 +165,8 @@ class Ingester:
             while chunk := list(itertools.islice(pending, CHUNK)):
                 yield from _prepare_chunk(chunk)
             return
-        # Workers are forked once, here, while this process is still small.
+        # Workers are forked once, here, while this process is still small (forking it again
+        # later to replace them costs more: Python's reference counts unshare the copied pages).
         context = multiprocessing.get_context("fork")
         # Pool.imap reads its input as fast as it can: without a bound the whole archive would
         # sit in memory. Each message holds a slot from the time it is read until it is stored.
@@ -172,6 +179,7 @@ class Ingester:
                 slots.acquire()
                 yield chunk
 
+        gc.freeze()  # keep the garbage collector off the pages the workers share with us
         with context.Pool(self.workers) as pool:
             for results in pool.imap(_prepare_chunk, bounded_chunks()):
                 slots.release()
@@ -188,6 +196,7 @@ class Ingester:
     def _store(self, batch: list[ParsedMail], state_key: str | None, last_position: str | None) -> None:
         state = (state_key, last_position) if state_key and last_position else None
         counts: BatchCounts = self.store.add_batch(batch, self.run_id, state)
+        _release_free_memory()
         self.summary.new += counts.new
         self.summary.updated += counts.updated
         self.summary.unchanged += counts.unchanged
@@ -205,8 +214,29 @@ def _prepare_or_pass(item: RawMail | publicinbox.Skipped):
     return item if isinstance(item, publicinbox.Skipped) else prepare(item)
 
 
+def _release_free_memory() -> None:
+    """Give freed heap back to the system (glibc keeps it, and mail bodies fragment the heap)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def _load_malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return None
+
+
+_malloc_trim = _load_malloc_trim()
+_chunks_parsed = 0
+
+
 def _prepare_chunk(items: list) -> list:
     """Parse a chunk in a worker; CommitRefs are read from git first, all in one round trip."""
+    global _chunks_parsed
+    _chunks_parsed += 1
+    if _chunks_parsed % TRIM_EVERY == 0:
+        _release_free_memory()
     refs = [item for item in items if isinstance(item, publicinbox.CommitRef)]
     if refs:
         read = iter(publicinbox.read_commits(refs))

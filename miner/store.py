@@ -478,7 +478,7 @@ def open_store(path: str | Path | None = None, create: bool = True) -> Store:
         raise MinerError(f"{db_path}: not a usable SQLite database ({error})") from error
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA cache_size=-16384")  # 16 MiB page cache: bulk ingest keeps indexes hot
+    conn.execute("PRAGMA cache_size=-8192")  # 8 MiB page cache: bulk ingest keeps indexes hot
     store = Store(sqlite_utils.Database(conn), db_path)
     try:
         store.ensure_schema()

@@ -49,7 +49,7 @@ def state_key(epoch: Path) -> str:
 
 
 # Bound git's memory: by default cat-file maps whole packs and keeps 96 MiB of delta bases.
-GIT_MEMORY_OPTIONS = ("-c", "core.packedGitWindowSize=4m", "-c", "core.packedGitLimit=16m",
+GIT_MEMORY_OPTIONS = ("-c", "core.packedGitWindowSize=4m", "-c", "core.packedGitLimit=8m",
                       "-c", "core.deltaBaseCacheLimit=8m")
 
 
