@@ -34,6 +34,18 @@ def bulk_epoch(prefix: int | None = None) -> Path:
     return partial
 
 
+def grow_epoch(repo: Path, commits: int | None) -> Path:
+    """A clone of the bulk epoch whose branch ends at commit ``commits`` (None: the last one)."""
+    full = bulk_epoch()
+    if not repo.exists():
+        subprocess.run(["git", "clone", "-q", "--bare", str(full), str(repo)], check=True)
+    order = subprocess.run(["git", f"--git-dir={full}", "rev-list", "--reverse", "HEAD"],
+                           capture_output=True, check=True, text=True).stdout.split()
+    target = order[-1] if commits is None else order[commits - 1]
+    subprocess.run(["git", f"--git-dir={repo}", "update-ref", "refs/heads/master", target], check=True)
+    return repo
+
+
 def tree_memory_kib(pid: int) -> tuple[int, int]:
     """(PSS of a process and all its descendants, largest single RSS), in KiB.
 

@@ -22,7 +22,7 @@ from miner.errors import MinerError
 from miner.model import RawMail
 from miner.parse import parse_message
 from miner.sources import publicinbox
-from miner.store import BatchCounts, ParsedMail, Store
+from miner.store import BatchCounts, ParsedMail, Store, rows_for
 
 BATCH_SIZE = 1000
 BATCH_BYTES = 8 << 20  # a batch also ends at this much mail: memory follows bytes, not messages
@@ -72,8 +72,7 @@ def prepare(mail: RawMail) -> ParsedMail | Rejected:
     provenance = mail.provenance
     if provenance.list_id is None and message.list_id:
         provenance = provenance._replace(list_id=message.list_id)
-    return ParsedMail(message, provenance, compress(mail.raw), hashlib.sha256(mail.raw).hexdigest(),
-                      len(mail.raw))
+    return rows_for(message, provenance, compress(mail.raw), hashlib.sha256(mail.raw).hexdigest(), len(mail.raw))
 
 
 class Ingester:

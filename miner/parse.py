@@ -6,7 +6,7 @@ import binascii
 import hashlib
 import quopri
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email import message_from_bytes
 from email.header import decode_header
 from email.policy import compat32
@@ -29,7 +29,14 @@ TZ_NAMES = {"EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500", "MST
 TZ_NAME = re.compile(r"\b(?:" + "|".join(TZ_NAMES) + r")\b")
 SIMPLE_FROM = re.compile(r'^\s*(?:"([^"\\]*)"|([^"<>;@]*?))\s*<([^<>\s@]+@[^<>\s]+)>\s*$')
 BARE_ADDRESS = re.compile(r"^\s*<?([^<>\s@]+@[^<>\s]+?)>?\s*$")
+COMMON_DATE = re.compile(
+    r"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{1,2}):(\d\d)(?::(\d\d))?\s+([+-])(\d\d)(\d\d)"
+    r"(?:\s*\([^)]*\))?\s*$"
+)
+MONTHS = {name: number for number, name in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
 EARLIEST_PLAUSIBLE = datetime(1991, 1, 1, tzinfo=timezone.utc)
+LATEST_PLAUSIBLE = datetime.now(timezone.utc) + timedelta(days=366)  # later dates are clock errors
 
 
 class ParseError(MinerError):
@@ -92,25 +99,28 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
     )
 
 
-# Only these headers are used; the regex skips Received/DKIM/ARC blocks without looking at them.
-WANTED_HEADERS = ("message-id", "references", "in-reply-to", "subject", "from", "date", "list-id",
-                  "content-type", "content-transfer-encoding", "content-disposition")
-HEADER_LINE = re.compile(
-    r"^(" + "|".join(WANTED_HEADERS) + r")[ \t]*:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE
-)
-ANY_HEADER = re.compile(r"^[!-9;-~]+[ \t]*:", re.MULTILINE)
+# Only these headers are used: one regex finds every header line (Received/DKIM blocks included,
+# cheaply), and the names are filtered here.
+WANTED_HEADERS = frozenset(("message-id", "references", "in-reply-to", "subject", "from", "date", "list-id",
+                            "content-type", "content-transfer-encoding", "content-disposition"))
+HEADER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*(?:\n[ \t].*)*)", re.MULTILINE)
 
 
 def parse_header_block(block: bytes) -> dict[str, list[str]]:
     """The headers we use, name (lower case) -> unfolded values; raw 8-bit bytes kept as surrogates."""
     text = block.decode("ascii", "surrogateescape")
     headers: dict[str, list[str]] = {}
+    seen_any = False
     for match in HEADER_LINE.finditer(text):
+        seen_any = True
+        name = match.group(1).lower()
+        if name not in WANTED_HEADERS:
+            continue
         value = match.group(2)
         if "\n" in value:  # unfolding removes only the line breaks
             value = value.replace("\r\n", "").replace("\n", "")
-        headers.setdefault(match.group(1).lower(), []).append(value.strip())
-    if not headers and ANY_HEADER.search(text):
+        headers.setdefault(name, []).append(value.strip())
+    if not headers and seen_any:
         headers["x-other"] = []  # headers, just none we use
     return headers
 
@@ -118,7 +128,7 @@ def parse_header_block(block: bytes) -> dict[str, list[str]]:
 def header_split(data: bytes) -> tuple[int, int] | None:
     """(end of headers, start of body) at the first blank line, or None."""
     lf = data.find(b"\n\n")
-    crlf = data.find(b"\r\n\r\n")
+    crlf = data.find(b"\r\n\r\n", 0, lf if lf >= 0 else len(data))
     if crlf >= 0 and (lf < 0 or crlf < lf):
         return crlf, crlf + 4
     return (lf, lf + 2) if lf >= 0 else None
@@ -273,12 +283,15 @@ def normalise_date(value: str | None, archive_date: str | None) -> tuple[str | N
     """Date header to UTC ISO 8601; on failure the archive's date, flagged."""
     parsed = _parse_date(value) if value else None
     if parsed is not None:
-        if EARLIEST_PLAUSIBLE <= parsed <= datetime.now(timezone.utc).replace(year=datetime.now().year + 1):
+        if EARLIEST_PLAUSIBLE <= parsed <= LATEST_PLAUSIBLE:
             return parsed.strftime("%Y-%m-%dT%H:%M:%SZ"), False
     return archive_date, True
 
 
 def _parse_date(value: str) -> datetime | None:
+    fast = _parse_common_date(value)
+    if fast is not None:
+        return fast
     text = " ".join(str(value).split())
     text = re.sub(r"\s*\([^)]*\)\s*$", "", text)  # trailing "(PDT)" comments
     for attempt in range(2):
@@ -293,6 +306,23 @@ def _parse_date(value: str) -> datetime | None:
             parsed = parsed.replace(tzinfo=timezone.utc)
         return parsed.astimezone(timezone.utc)
     return None
+
+
+def _parse_common_date(value: str) -> datetime | None:
+    """The usual ``Mon, 7 Mar 2021 01:49:21 -0800`` form, without the general parser (or None)."""
+    match = COMMON_DATE.match(value)
+    if not match:
+        return None
+    day, month_name, year, hour, minute, second, sign, offset_hours, offset_minutes = match.groups()
+    month = MONTHS.get(month_name.lower())
+    if month is None:
+        return None
+    try:
+        local = datetime(int(year), month, int(day), int(hour), int(minute), int(second or 0), tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    offset = timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
+    return local - offset if sign == "+" else local + offset
 
 
 def _fix_tz_name(text: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,6 +20,23 @@ DEFAULT_DB = Path("data/lkml.db")
 SQLITE_VARIABLE_CHUNK = 500
 
 
+def _merge_people(rows: list[tuple]) -> list[tuple]:
+    """One (email, name, first_seen, last_seen) per address: the name of its latest message."""
+    merged: dict[str, list] = {}
+    for email, name, first, last in rows:
+        entry = merged.get(email)
+        if entry is None:
+            merged[email] = [email, name, first, last]
+            continue
+        if name and (last or "") >= (entry[3] or ""):
+            entry[1] = name
+        if first and (not entry[2] or first < entry[2]):
+            entry[2] = first
+        if last and (not entry[3] or last > entry[3]):
+            entry[3] = last
+    return [tuple(entry) for entry in merged.values()]
+
+
 def utc_now() -> str:
     """Current UTC time as ISO 8601 with a Z."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -30,15 +48,50 @@ def subsystem_of(path: str) -> str:
     return "/".join(parts[:2]) if len(parts) > 2 else (parts[0] if len(parts) == 2 else path)
 
 
-@dataclass
-class ParsedMail:
-    """A parsed message ready to store, with the copy it came from."""
+class ParsedMail(NamedTuple):
+    """What the store writes for one parsed message, built where it was parsed (see :func:`rows_for`).
 
-    message: Message
-    provenance: Provenance
+    Plain tuples, so parser processes hand thousands of them a second to the writer cheaply.
+    """
+
+    message_id: str
+    parent_ids: tuple[str, ...]
+    row: tuple  # the messages columns from parent_id to message_id_synthetic (MESSAGE_ROW_COLUMNS)
     raw_compressed: bytes
     sha256: str
     raw_size: int
+    provenance: Provenance
+    trailers: tuple[tuple, ...]  # (position, name, value, person_name, person_email)
+    patch_files: tuple[tuple, ...]  # (path, subsystem, added, removed)
+    people: tuple[tuple, ...]  # (email, name, date)
+
+
+MESSAGE_ROW_COLUMNS = (
+    "parent_id", "subject", "base_subject", "patch_tags", "patch_version", "patch_index", "patch_total",
+    "is_patch", "from_name", "from_email", "date", "date_flagged", "list_id", "in_reply_to", "references",
+    "body", "prose", "raw_size", "message_id_synthetic",
+)
+
+
+def rows_for(message: Message, provenance: Provenance, raw_compressed: bytes, sha256: str,
+             raw_size: int) -> ParsedMail:
+    """The rows of one parsed message, ready for :meth:`Store.add_batch`."""
+    row = (
+        message.parent_id, message.subject, message.base_subject, json.dumps(message.patch_tags),
+        message.patch_version, message.patch_index, message.patch_total, int(message.is_patch),
+        message.from_name, message.from_email, message.date, int(message.date_flagged),
+        message.list_id or provenance.list_id, message.in_reply_to, json.dumps(message.references),
+        message.body, message.prose, raw_size, int(message.message_id_synthetic),
+    )
+    people = [(message.from_email, message.from_name, message.date)] if message.from_email else []
+    trailers = []
+    for position, trailer in enumerate(message.trailers):
+        trailers.append((position, trailer.name, trailer.value, trailer.person_name, trailer.person_email))
+        if trailer.person_email:
+            people.append((trailer.person_email, trailer.person_name, message.date))
+    files = tuple((f.path, subsystem_of(f.path), f.added, f.removed) for f in message.patch_files)
+    return ParsedMail(message.message_id, tuple(message.parent_ids), row, raw_compressed, sha256, raw_size,
+                      provenance, tuple(trailers), files, tuple(people))
 
 
 @dataclass
@@ -190,7 +243,7 @@ class Store:
         counts = BatchCounts()
         now = utc_now()
         with self.conn:
-            wanted = {id_ for item in batch for id_ in (item.message.message_id, *item.message.parent_ids)}
+            wanted = {id_ for item in batch for id_ in (item.message_id, *item.parent_ids)}
             known = self._lookup(list(wanted))
             pending = PendingRows()
             for item in batch:
@@ -221,8 +274,7 @@ class Store:
     def _thread_one(self, item: ParsedMail, run_id: int | None, now: str, counts: BatchCounts,
                     known: dict[str, list[int]], pending: "PendingRows") -> None:
         """Give one message its thread (creating ghosts, merging threads) and queue its rows."""
-        message = item.message
-        message_id = message.message_id
+        message_id = item.message_id
         provenance = _provenance_row(message_id, item.provenance, run_id, now)
         row = known.get(message_id)
         if row and not row[1]:  # already stored (or queued in this batch): only a new copy
@@ -237,7 +289,7 @@ class Store:
                 counts.unchanged += 1
             return
 
-        parents = message.parent_ids
+        parents = item.parent_ids
         thread_ids = {known[parent][0] for parent in parents if parent in known}
         if row:  # a ghost of this message exists: its thread id stays
             thread_id = row[0]
@@ -258,14 +310,7 @@ class Store:
                 known[parent_id] = [thread_id, 1]
             previous = parent_id
 
-        values = [
-            thread_id, message.parent_id, message.subject, message.base_subject,
-            json.dumps(message.patch_tags), message.patch_version, message.patch_index, message.patch_total,
-            int(message.is_patch), message.from_name, message.from_email, message.date,
-            int(message.date_flagged), message.list_id or item.provenance.list_id, message.in_reply_to,
-            json.dumps(message.references), message.body, message.prose, item.raw_size,
-            int(message.message_id_synthetic), now, message_id,
-        ]
+        values = [thread_id, *item.row, now, message_id]
         if row and message_id not in pending.ghosts:  # a ghost stored by an earlier batch
             pending.filled.append(values)
             counts.updated += 1
@@ -279,7 +324,7 @@ class Store:
         pending.stored_ids.add(message_id)
         pending.raw.append((message_id, item.raw_compressed, item.sha256))
         pending.add_provenance(provenance)
-        self._collect_people_and_trailers(message, counts, replace=bool(row))
+        self._collect_people_and_trailers(item, counts, replace=bool(row))
         counts.touched_threads.add(thread_id)
 
     def _write_pending(self, pending: "PendingRows") -> None:
@@ -330,23 +375,18 @@ class Store:
     def _insert_provenance(self, provenance: tuple) -> bool:
         return self.conn.execute(_INSERT_PROVENANCE, provenance).rowcount > 0
 
-    def _collect_people_and_trailers(self, message: Message, counts: "BatchCounts", replace: bool) -> None:
+    def _collect_people_and_trailers(self, item: ParsedMail, counts: "BatchCounts", replace: bool) -> None:
         """Queue people, trailer and patch-file rows; :meth:`_flush_rows` writes them per batch."""
-        if message.from_email:
-            counts.people.append((message.from_email, message.from_name, message.date, message.date))
+        message_id = item.message_id
         if replace:  # a ghost being filled in has no rows yet, but a re-parse would
-            self.conn.execute("DELETE FROM trailers WHERE message_id=?", (message.message_id,))
-        for position, trailer in enumerate(message.trailers):
-            counts.trailers.append((message.message_id, position, trailer.name, trailer.value,
-                                    trailer.person_name, trailer.person_email))
-            if trailer.person_email:
-                counts.people.append((trailer.person_email, trailer.person_name, message.date, message.date))
-        counts.patch_files.extend(
-            (message.message_id, f.path, subsystem_of(f.path), f.added, f.removed) for f in message.patch_files
-        )
+            self.conn.execute("DELETE FROM trailers WHERE message_id=?", (message_id,))
+        counts.people.extend((email, name, date, date) for email, name, date in item.people)
+        counts.trailers.extend((message_id, *trailer) for trailer in item.trailers)
+        counts.patch_files.extend((message_id, *patch_file) for patch_file in item.patch_files)
 
     def _flush_rows(self, counts: "BatchCounts") -> None:
         if counts.people:
+            counts.people = _merge_people(counts.people)
             self.conn.executemany(
                 "INSERT INTO people(email, name, first_seen, last_seen) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(email) DO UPDATE SET"
