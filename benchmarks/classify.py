@@ -25,7 +25,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bulk.db"
         run_measured([miner_command, "ingest", "--quiet", "--db", str(db), str(bulk_epoch())])
-        result, wall, peak = run_measured([miner_command, "classify", "--quiet", "--force", "--db", str(db)])
+        result, wall, _ = run_measured([miner_command, "classify", "--quiet", "--force", "--db", str(db)],
+                                       sample_memory=False)
+        _, _, peak = run_measured([miner_command, "classify", "--quiet", "--force", "--db", str(db)])
     print(result.stdout.strip())
     match = re.search(r"\((\d+) messages\).*\(([\d.]+) s,", result.stdout)
     messages, seconds = int(match.group(1)), float(match.group(2))

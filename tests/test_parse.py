@@ -134,3 +134,20 @@ def test_not_mail_is_a_parse_error():
         parse_message(b"")
     with pytest.raises(ParseError):
         parse_message(b"<html><body>Making sure you're not a bot!</body></html>\n")
+
+
+def test_fast_date_path_agrees_with_the_general_parser_on_real_mail():
+    from datetime import timezone
+    from email.utils import parsedate_to_datetime
+
+    from miner.parse import _parse_common_date, header_split, parse_header_block, raw_header
+
+    checked = 0
+    for path in sorted((SAMPLE / "mail").rglob("*.mbox")):
+        for mail in read_mbox(path):
+            date = raw_header(parse_header_block(mail.raw[: header_split(mail.raw)[0]]), "Date")
+            fast = _parse_common_date(date)
+            if fast is not None:
+                assert fast == parsedate_to_datetime(" ".join(date.split())).astimezone(timezone.utc), date
+                checked += 1
+    assert checked >= 150  # nearly every Date header of the sample takes the fast path

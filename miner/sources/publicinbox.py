@@ -6,6 +6,7 @@ The last ingested commit of each epoch is remembered, so the next run reads only
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -131,6 +132,14 @@ def commit_refs(epoch: Path, after: str | None = None, list_id: str | None = Non
 _readers: dict[str, subprocess.Popen] = {}
 
 
+@functools.cache
+def _git_has_batch_command() -> bool:
+    """git 2.36 and later take ``cat-file --batch-command``."""
+    version = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout
+    numbers = [int(part) for part in version.split()[-1].split(".")[:2] if part.isdigit()]
+    return numbers >= [2, 36]
+
+
 def read_commits(refs: list[CommitRef]) -> list[RawMail | Skipped]:
     """The messages of some commits of one epoch, through a ``git cat-file --batch`` kept open per
     epoch and process; all requests are written before the answers are read (one round trip)."""
@@ -139,8 +148,13 @@ def read_commits(refs: list[CommitRef]) -> list[RawMail | Skipped]:
     epoch = refs[0].epoch
     process = _readers.get(epoch)
     if process is None or process.poll() is not None:
-        process = _readers[epoch] = _git(Path(epoch), "cat-file", "--batch")
-    process.stdin.write("".join(f"{ref.commit}:m\n" for ref in refs).encode())
+        # --buffer: git writes the answers in large blocks, flushed once per chunk on request
+        options = ("--batch-command", "--buffer") if _git_has_batch_command() else ("--batch",)
+        process = _readers[epoch] = _git(Path(epoch), "cat-file", *options)
+    if _git_has_batch_command():
+        process.stdin.write("".join(f"contents {ref.commit}:m\n" for ref in refs).encode() + b"flush\n")
+    else:
+        process.stdin.write("".join(f"{ref.commit}:m\n" for ref in refs).encode())
     process.stdin.flush()
     return [_read_object(process.stdout, Path(epoch), ref) for ref in refs]
 
