@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import hashlib
 import itertools
@@ -29,7 +28,6 @@ BATCH_BYTES = 8 << 20  # a batch also ends at this much mail: memory follows byt
 PARALLEL_THRESHOLD = 2000  # below this many messages a worker pool costs more than it saves
 MAX_IN_FLIGHT = BATCH_SIZE
 CHUNK = 32  # messages sent to a parser worker at a time
-TRIM_EVERY = 32  # chunks between returning a parser worker's free memory to the system
 
 
 @dataclass
@@ -200,7 +198,6 @@ class Ingester:
     def _store(self, batch: list[ParsedMail], state_key: str | None, last_position: str | None) -> None:
         state = (state_key, last_position) if state_key and last_position else None
         counts: BatchCounts = self.store.add_batch(batch, self.run_id, state)
-        _release_free_memory()
         self.summary.new += counts.new
         self.summary.updated += counts.updated
         self.summary.unchanged += counts.unchanged
@@ -218,31 +215,8 @@ def _prepare_or_pass(item: RawMail | publicinbox.Skipped):
     return item if isinstance(item, publicinbox.Skipped) else prepare(item)
 
 
-def _release_free_memory() -> None:
-    """Give freed heap back to the system (glibc keeps it, and mail bodies fragment the heap)."""
-    if _malloc_trim is not None:
-        _malloc_trim(0)
-
-
-def _load_malloc_trim():
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        return None
-
-
-_malloc_trim = _load_malloc_trim()
-_chunks_parsed = 0
-
-
 def _prepare_chunk(items: list) -> list:
-    """Parse a chunk in a worker; CommitRefs are read from git first, all in one round trip."""
-    global _chunks_parsed
-    if _chunks_parsed == 0:
-        gc.disable()  # parsing makes no reference cycles; the collector would only cost time
-    _chunks_parsed += 1
-    if _chunks_parsed % TRIM_EVERY == 0:
-        _release_free_memory()
+    """Parse a chunk (in a worker: forked with the collector off); CommitRefs are read from git first."""
     refs = [item for item in items if isinstance(item, publicinbox.CommitRef)]
     if refs:
         read = iter(publicinbox.read_commits(refs))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-import shutil
+import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -163,6 +164,19 @@ def test_demo_builds_the_sample_database(tmp_path):
     assert '"deadlock"' in labelled.stdout
 
 
+def wait_for_first_batch(process: subprocess.Popen, db) -> None:
+    """Wait (at most a minute) until a running ingest has committed its first batch to ``db``."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with sqlite3.connect(db) as conn:
+                if conn.execute("SELECT count(*) FROM messages").fetchone()[0] > 0:
+                    return
+        except sqlite3.Error:
+            pass  # the database is being created
+        time.sleep(0.01)
+
+
 def test_interrupted_ingest_resumes_to_the_same_result(tmp_path):
     """Kill -9 in the middle of a real ingest, run it again: same messages as one clean run."""
     big = SHARED / "corpus" / "mail" / "linux-mailinglist-archives.io-uring" / "bulk-2021-03.mboxrd"
@@ -173,18 +187,7 @@ def test_interrupted_ingest_resumes_to_the_same_result(tmp_path):
     killed = tmp_path / "killed.db"
     process = subprocess.Popen([*command, "--db", str(killed), str(source)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import sqlite3
-    import time
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:  # wait until at least one batch is committed, then kill
-            with sqlite3.connect(killed) as conn:
-                if conn.execute("SELECT count(*) FROM messages").fetchone()[0] > 0:
-                    break
-        except sqlite3.Error:
-            pass
-        time.sleep(0.01)
+    wait_for_first_batch(process, killed)
     process.kill()
     assert process.wait() == -9, "the ingest finished before it could be interrupted"
     with sqlite3.connect(killed) as conn:
@@ -209,8 +212,6 @@ def test_interrupted_ingest_resumes_to_the_same_result(tmp_path):
 def test_ctrl_c_stops_cleanly_and_a_second_run_finishes(tmp_path):
     """SIGINT (Ctrl-C) mid-ingest: one line on stderr, exit 130, committed batches kept."""
     import signal
-    import sqlite3
-    import time
 
     big = SHARED / "corpus" / "mail" / "linux-mailinglist-archives.io-uring" / "bulk-2021-03.mboxrd"
     source = big if big.exists() else IO_URING
@@ -218,15 +219,7 @@ def test_ctrl_c_stops_cleanly_and_a_second_run_finishes(tmp_path):
     command = [sys.executable, "-m", "miner", "ingest", "--quiet", "--workers", "1", "--batch-size", "20",
                "--db", str(db), str(source)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with sqlite3.connect(db) as conn:
-                if conn.execute("SELECT count(*) FROM messages").fetchone()[0] > 0:
-                    break
-        except sqlite3.Error:
-            pass
-        time.sleep(0.01)
+    wait_for_first_batch(process, db)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
