@@ -166,3 +166,48 @@ def test_scrape_url_prefers_marc_raw_message_and_falls_back_to_page_text(httpser
                 progress=False, archive_name="marc")
     row = fallback.conn.execute("SELECT message_id, from_email FROM messages WHERE ghost=0").fetchone()
     assert row == ("Pine.LNX.4.64.0707312335200.14781@racer.site", "johannes.schindelin@gmx.de")
+
+
+def test_scrape_url_killed_midway_then_rerun_fetches_no_page_twice(mirror, tmp_path):
+    """kill -9 a `miner scrape url` run after a few pages, run it again: same messages, no page twice."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    urls = [mirror.url_for(urlsplit(expected(IU, page_id)["url"]).path) for page_id in iu_pages()]
+    command = [sys.executable, "-m", "miner", "scrape", "url", "--archive", "lkml-iu", "--max-pages", "17",
+               "--quiet", *urls]
+    whole = tmp_path / "whole.db"
+    assert subprocess.run([*command, "--rate", "0", "--db", str(whole)], capture_output=True).returncode == 0
+    mirror.clear_log()
+
+    killed = tmp_path / "killed.db"
+    process = subprocess.Popen([*command, "--rate", "4", "--db", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with sqlite3.connect(killed, timeout=0.1) as conn:
+                if conn.execute("SELECT count(*) FROM http_responses WHERE url LIKE '%/hypermail/%'").fetchone()[0] >= 3:
+                    os.kill(process.pid, signal.SIGKILL)
+                    break
+        except sqlite3.OperationalError:
+            pass  # not created yet
+        time.sleep(0.01)
+    assert process.wait() == -signal.SIGKILL, "the scrape finished before it could be killed"
+    with sqlite3.connect(killed) as conn:
+        stored_before = {urlsplit(row[0]).path for row in conn.execute("SELECT url FROM http_responses")}
+    pages_before = {path for path in stored_before if "/hypermail/" in path}
+    assert 3 <= len(pages_before) < len(urls)
+
+    mirror.clear_log()
+    assert subprocess.run([*command, "--rate", "0", "--db", str(killed)], capture_output=True).returncode == 0
+    asked_again = {r.path for r, _ in mirror.log} - {"/robots.txt"}  # each run reads robots.txt afresh
+    assert not asked_again & stored_before  # no page stored before the kill is fetched again
+    assert pages_before | asked_again >= {urlsplit(url).path for url in urls}
+    query = "SELECT message_id, subject, from_email, date FROM messages WHERE ghost = 0 ORDER BY message_id"
+    with sqlite3.connect(killed) as conn, sqlite3.connect(whole) as reference:
+        assert conn.execute(query).fetchall() == reference.execute(query).fetchall()
