@@ -7,8 +7,8 @@ The last ingested commit of each epoch is remembered, so the next run reads only
 from __future__ import annotations
 
 import functools
+import itertools
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -84,37 +84,18 @@ def new_commits(epoch: Path, after: str | None) -> list[tuple[str, str]]:
     return commits
 
 
-def read_epoch(epoch: Path, after: str | None = None, list_id: str | None = None) -> Iterator[RawMail | Skipped]:
+def read_epoch(epoch: Path, after: str | None = None, list_id: str | None = None,
+               chunk: int = 64) -> Iterator[RawMail | Skipped]:
     """Yield the message of every commit after ``after`` (a Skipped for commits without ``m``)."""
-    commits = new_commits(epoch, after)
-    if not commits:
-        return
-    process = _git(epoch, "cat-file", "--batch")
-
-    def feed() -> None:
-        try:
-            for commit, _ in commits:
-                process.stdin.write(f"{commit}:m\n".encode())
-            process.stdin.close()
-        except BrokenPipeError:
-            pass
-
-    writer = threading.Thread(target=feed, daemon=True)
-    writer.start()
-    location = str(epoch.resolve())
-    try:
-        for commit, when in commits:
-            yield _read_object(process.stdout, epoch, CommitRef(location, commit, when, list_id))
-    finally:
-        process.stdout.close()
-        process.kill()
-        process.wait()
-        writer.join(timeout=1)
+    refs = commit_refs(epoch, after, list_id)
+    with BlobReader(epoch) as reader:
+        while batch := list(itertools.islice(refs, chunk)):
+            yield from reader.read(batch)
 
 
 @dataclass(frozen=True)
 class CommitRef:
-    """One commit of an epoch, to be read later (by a parser process) with :func:`read_commit`."""
+    """One commit of an epoch, to be read later (by a parser process) with :func:`read_commits`."""
 
     epoch: str
     commit: str
@@ -129,9 +110,6 @@ def commit_refs(epoch: Path, after: str | None = None, list_id: str | None = Non
         yield CommitRef(location, commit, when, list_id)
 
 
-_readers: dict[str, subprocess.Popen] = {}
-
-
 @functools.cache
 def _git_has_batch_command() -> bool:
     """git 2.36 and later take ``cat-file --batch-command``."""
@@ -140,23 +118,55 @@ def _git_has_batch_command() -> bool:
     return numbers >= [2, 36]
 
 
+class BlobReader:
+    """A ``git cat-file`` process reading the ``m`` blob of commits, a chunk per round trip."""
+
+    def __init__(self, epoch: Path):
+        self.epoch = Path(epoch)
+        self.batch_command = _git_has_batch_command()
+        # --buffer: git writes the answers in large blocks, flushed once per chunk on request
+        options = ("--batch-command", "--buffer") if self.batch_command else ("--batch",)
+        self.process = _git(self.epoch, "cat-file", *options)
+
+    def read(self, refs: list[CommitRef]) -> list[RawMail | Skipped]:
+        """The messages of ``refs``: every request is written before the answers are read."""
+        if self.batch_command:
+            request = "".join(f"contents {ref.commit}:m\n" for ref in refs) + "flush\n"
+        else:
+            request = "".join(f"{ref.commit}:m\n" for ref in refs)
+        self.process.stdin.write(request.encode())
+        self.process.stdin.flush()
+        return [_read_object(self.process.stdout, self.epoch, ref) for ref in refs]
+
+    def alive(self) -> bool:
+        """False once git has exited."""
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        """Stop git."""
+        self.process.stdin.close()
+        self.process.stdout.close()
+        self.process.kill()
+        self.process.wait()
+
+    def __enter__(self) -> "BlobReader":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+_readers: dict[str, BlobReader] = {}  # one per epoch, kept for the life of a parser process
+
+
 def read_commits(refs: list[CommitRef]) -> list[RawMail | Skipped]:
-    """The messages of some commits of one epoch, through a ``git cat-file --batch`` kept open per
-    epoch and process; all requests are written before the answers are read (one round trip)."""
+    """The messages of some commits of one epoch, through a reader kept open in this process."""
     if not refs:
         return []
-    epoch = refs[0].epoch
-    process = _readers.get(epoch)
-    if process is None or process.poll() is not None:
-        # --buffer: git writes the answers in large blocks, flushed once per chunk on request
-        options = ("--batch-command", "--buffer") if _git_has_batch_command() else ("--batch",)
-        process = _readers[epoch] = _git(Path(epoch), "cat-file", *options)
-    if _git_has_batch_command():
-        process.stdin.write("".join(f"contents {ref.commit}:m\n" for ref in refs).encode() + b"flush\n")
-    else:
-        process.stdin.write("".join(f"{ref.commit}:m\n" for ref in refs).encode())
-    process.stdin.flush()
-    return [_read_object(process.stdout, Path(epoch), ref) for ref in refs]
+    reader = _readers.get(refs[0].epoch)
+    if reader is None or not reader.alive():
+        reader = _readers[refs[0].epoch] = BlobReader(Path(refs[0].epoch))
+    return reader.read(refs)
 
 
 def _read_object(stdout, epoch: Path, ref: CommitRef) -> RawMail | Skipped:
