@@ -157,14 +157,13 @@ class Ingester:
 
     def _prepared(self, mails: Iterable) -> Iterator:
         iterator = iter(mails)
-        head = []
-        for item in iterator:
-            head.append(item)
-            if len(head) >= PARALLEL_THRESHOLD:
-                break
-        if self.workers <= 1 or len(head) < PARALLEL_THRESHOLD:
-            pending = itertools.chain(head, iterator)
-            while chunk := list(itertools.islice(pending, CHUNK)):
+        head = list(itertools.islice(iterator, PARALLEL_THRESHOLD))
+        parallel = self.workers > 1 and len(head) >= PARALLEL_THRESHOLD
+        pending = itertools.chain(head, iterator)
+        del head  # the chain drops the list once it has been read
+        chunks = iter(lambda: list(itertools.islice(pending, CHUNK)), [])
+        if not parallel:
+            for chunk in chunks:
                 yield from _prepare_chunk(chunk)
             return
         # Workers are forked once, here, while this process is still small (forking it again
@@ -173,11 +172,9 @@ class Ingester:
         # Pool.imap reads its input as fast as it can: without a bound the whole archive would
         # sit in memory. Each message holds a slot from the time it is read until it is stored.
         slots = threading.BoundedSemaphore(MAX_IN_FLIGHT // CHUNK)
-        pending = itertools.chain(head, iterator)
-        del head  # the chain drops the list once it has been read
 
         def bounded_chunks() -> Iterator[list]:
-            while chunk := list(itertools.islice(pending, CHUNK)):
+            for chunk in chunks:
                 slots.acquire()
                 yield chunk
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from datetime import datetime, timezone
@@ -18,6 +19,13 @@ from miner.schema import FTS_COLUMNS, FTS_TABLE, SCHEMA_VERSION, TABLES
 
 DEFAULT_DB = Path("data/lkml.db")
 SQLITE_VARIABLE_CHUNK = 500
+
+
+def in_chunks(values: list) -> Iterator[tuple[list, str]]:
+    """(chunk, "?,?,...") pairs that keep an ``IN (...)`` list under SQLite's variable limit."""
+    for start in range(0, len(values), SQLITE_VARIABLE_CHUNK):
+        chunk = values[start:start + SQLITE_VARIABLE_CHUNK]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def _merge_people(rows: list[tuple]) -> list[tuple]:
@@ -73,6 +81,15 @@ MESSAGE_ROW_COLUMNS = (
 )
 
 
+# Rows queued by _thread_one are [thread_id, *row, added_at, message_id]; both statements take that order.
+_ROW_COLUMNS = ('"thread_id"', *(f'"{column}"' for column in MESSAGE_ROW_COLUMNS), '"added_at"')
+_INSERT_MESSAGE = (
+    f"INSERT INTO messages(ghost, {', '.join(_ROW_COLUMNS)}, message_id)"
+    f" VALUES (0, {', '.join('?' * (len(_ROW_COLUMNS) + 1))})"
+)
+_FILL_GHOST = f"UPDATE messages SET ghost=0, {', '.join(c + '=?' for c in _ROW_COLUMNS)} WHERE message_id=?"
+
+
 def rows_for(message: Message, provenance: Provenance, raw_compressed: bytes, sha256: str,
              raw_size: int) -> ParsedMail:
     """The rows of one parsed message, ready for :meth:`Store.add_batch`."""
@@ -105,12 +122,6 @@ class BatchCounts:
     people: list[tuple] = field(default_factory=list)
     trailers: list[tuple] = field(default_factory=list)
     patch_files: list[tuple] = field(default_factory=list)
-
-    def add(self, other: "BatchCounts") -> None:
-        """Accumulate another batch's counts."""
-        self.new += other.new
-        self.updated += other.updated
-        self.unchanged += other.unchanged
 
 
 _INSERT_PROVENANCE = (
@@ -262,9 +273,7 @@ class Store:
     def _lookup(self, message_ids: list[str]) -> dict[str, list[int]]:
         """message_id -> [thread_id, ghost] of those already stored."""
         known: dict[str, list[int]] = {}
-        for start in range(0, len(message_ids), SQLITE_VARIABLE_CHUNK):
-            chunk = message_ids[start:start + SQLITE_VARIABLE_CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(message_ids):
             for found_id, found_thread, found_ghost in self.conn.execute(
                 f"SELECT message_id, thread_id, ghost FROM messages WHERE message_id IN ({marks})", chunk
             ):
@@ -333,21 +342,8 @@ class Store:
             "INSERT INTO messages(message_id, thread_id, ghost, parent_id, added_at) VALUES (?, ?, 1, ?, ?)",
             list(pending.ghosts.values()),
         )
-        conn.executemany(
-            "INSERT INTO messages(thread_id, ghost, parent_id, subject, base_subject, patch_tags,"
-            " patch_version, patch_index, patch_total, is_patch, from_name, from_email, date,"
-            " date_flagged, list_id, in_reply_to, \"references\", body, prose, raw_size,"
-            " message_id_synthetic, added_at, message_id)"
-            " VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            pending.messages,
-        )
-        conn.executemany(
-            "UPDATE messages SET thread_id=?, ghost=0, parent_id=?, subject=?, base_subject=?,"
-            " patch_tags=?, patch_version=?, patch_index=?, patch_total=?, is_patch=?, from_name=?,"
-            " from_email=?, date=?, date_flagged=?, list_id=?, in_reply_to=?, \"references\"=?, body=?,"
-            " prose=?, raw_size=?, message_id_synthetic=?, added_at=? WHERE message_id=?",
-            pending.filled,
-        )
+        conn.executemany(_INSERT_MESSAGE, pending.messages)
+        conn.executemany(_FILL_GHOST, pending.filled)
         conn.executemany("INSERT OR REPLACE INTO raw_messages(message_id, raw, sha256) VALUES (?, ?, ?)",
                          pending.raw)
         conn.executemany(_INSERT_PROVENANCE, list(pending.provenance.values()))
@@ -356,16 +352,12 @@ class Store:
         """Add the subject and prose of newly stored messages to the full-text index."""
         rowids: list[int] = []
         ids = list(message_ids)
-        for start in range(0, len(ids), SQLITE_VARIABLE_CHUNK):
-            chunk = ids[start:start + SQLITE_VARIABLE_CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(ids):
             rowids += [row[0] for row in self.conn.execute(
                 f"SELECT rowid FROM {FTS_TABLE} WHERE message_id IN ({marks})", chunk)]
         rowids.sort()  # FTS5 flushes its pending terms whenever rowids go backwards
         columns = ", ".join(FTS_COLUMNS)
-        for start in range(0, len(rowids), SQLITE_VARIABLE_CHUNK):
-            chunk = rowids[start:start + SQLITE_VARIABLE_CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(rowids):
             self.conn.execute(
                 f"INSERT INTO {FTS_TABLE}_fts(rowid, {columns}) SELECT rowid, {columns} FROM {FTS_TABLE}"
                 f" WHERE rowid IN ({marks}) ORDER BY rowid",
@@ -428,9 +420,7 @@ class Store:
     def refresh_threads(self, thread_ids: set[int], now: str) -> None:
         """Recompute the summary row of each thread in ``thread_ids``."""
         ids = sorted(thread_ids)
-        for start in range(0, len(ids), SQLITE_VARIABLE_CHUNK):
-            chunk = ids[start:start + SQLITE_VARIABLE_CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(ids):
             self.conn.execute(
                 f"""
                 UPDATE threads SET
