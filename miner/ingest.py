@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import multiprocessing
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from miner import sources
-from miner.compress import compress
+from miner.compress import compress, decompress
 from miner.errors import MinerError
 from miner.model import RawMail
 from miner.parse import parse_message
@@ -28,6 +29,10 @@ BATCH_BYTES = 8 << 20  # a batch also ends at this much mail: memory follows byt
 PARALLEL_THRESHOLD = 2000  # below this many messages a worker pool costs more than it saves
 MAX_IN_FLIGHT = BATCH_SIZE
 CHUNK = 32  # messages sent to a parser worker at a time
+# What one bad message can make SQLite (or its driver) raise; disk full, a malformed file and I/O
+# errors are OperationalError/DatabaseError and stop the run instead, since no retry can help.
+STORE_FAILURES = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
+                  UnicodeEncodeError, ValueError, OverflowError)
 
 
 @dataclass
@@ -194,11 +199,27 @@ class Ingester:
 
     def _store(self, batch: list[ParsedMail], state_key: str | None, last_position: str | None) -> None:
         state = (state_key, last_position) if state_key and last_position else None
-        counts: BatchCounts = self.store.add_batch(batch, self.run_id, state)
+        try:
+            counts: BatchCounts = self.store.add_batch(batch, self.run_id, state)
+        except STORE_FAILURES:
+            # one message the database cannot take must not cost the batch: store them one by one
+            # (the batch's transaction was rolled back) and reject the ones that fail
+            counts = BatchCounts()
+            for item in batch:
+                try:
+                    self._count(self.store.add_batch([item], self.run_id))
+                except STORE_FAILURES as error:
+                    self._reject(Rejected(RawMail(decompress(item.raw_compressed), item.provenance),
+                                          f"cannot be stored: {type(error).__name__}: {error}"))
+            if state:
+                self.store.add_batch([], self.run_id, state)
+        self._count(counts)
+        self._save_run("running")
+
+    def _count(self, counts: BatchCounts) -> None:
         self.summary.new += counts.new
         self.summary.updated += counts.updated
         self.summary.unchanged += counts.unchanged
-        self._save_run("running")
 
     def finish(self) -> IngestSummary:
         """Close the run's numbers and return them."""

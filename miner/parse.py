@@ -16,7 +16,11 @@ from miner import body as body_split
 from miner.errors import MinerError
 from miner.model import Message
 
-MSGID = re.compile(r"<([^<>\s]+)>")
+# public-inbox's rule (MID.pm): an ID is what stands between "<" and the next ">", so "<" may be
+# part of it; white space (folding) is no part of an ID, and IDs are cut at 244 characters.
+MSGID = re.compile(r"<([^>]+)>")
+MAX_MSGID = 244
+WHITESPACE = re.compile(r"\s+")
 BRACKET = re.compile(r"^\s*\[([^\]]*)\]\s*")
 REPLY_PREFIX = re.compile(r"^\s*(?:re|fwd?|aw|sv|antw|odp)\s*(?:\[\d+\])?\s*:\s*", re.IGNORECASE)
 PATCH_COUNTER = re.compile(r"^(\d+)/(\d+)$")
@@ -57,20 +61,20 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
     if not any(name in headers for name in ("from", "subject", "message-id", "date")):
         raise ParseError("no From, Subject, Message-ID or Date header")
 
-    message_id = first_msgid(raw_header(headers, "Message-ID"))
+    message_id = first_msgid(id_header_text(raw_header(headers, "Message-ID")))
     synthetic = False
     if not message_id:
         message_id = "no-message-id-" + hashlib.sha256(raw).hexdigest()[:32] + "@lkml-miner.invalid"
         synthetic = True
-    references = all_msgids(raw_headers(headers, "References"))
-    in_reply_to = first_msgid(" ".join(raw_headers(headers, "In-Reply-To")))
+    references = all_msgids([id_header_text(value) for value in raw_headers(headers, "References")])
+    in_reply_to = first_msgid(id_header_text(" ".join(raw_headers(headers, "In-Reply-To"))))
 
     subject = decode_text_header(raw_header(headers, "Subject")) or ""
     subject = " ".join(subject.split())
     markers = subject_markers(subject)
     from_name, from_email = parse_from(decode_text_header(raw_header(headers, "From")) or "")
     date, flagged = normalise_date(raw_header(headers, "Date"), archive_date)
-    list_id_header = raw_header(headers, "List-Id")
+    list_id_header = id_header_text(raw_header(headers, "List-Id"))
     list_id = first_msgid(list_id_header) or (list_id_header or "").strip() or None
 
     text = decode_body(raw, headers, split[1] if split else len(raw))
@@ -145,16 +149,31 @@ def raw_header(headers: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+def id_header_text(value: str | None) -> str | None:
+    """An ID header (Message-ID, References, In-Reply-To, List-Id) as text without surrogates.
+
+    Old archives carry 8-bit bytes in IDs. public-inbox keeps the bytes; SQLite needs text, so the
+    canonical form is the bytes read as UTF-8, or as Latin-1 when they are not UTF-8: the same
+    bytes always give the same ID, wherever they appear.
+    """
+    return None if value is None else _recover_8bit(value)
+
+
+def _clean_msgid(text: str) -> str | None:
+    text = WHITESPACE.sub("", text)[:MAX_MSGID]
+    return text or None
+
+
 def first_msgid(value: str | None) -> str | None:
     """The first ``<id>`` in a header value, without angle brackets."""
     if not value:
         return None
     match = MSGID.search(str(value))
     if match:
-        return match.group(1)
+        return _clean_msgid(match.group(1))
     bare = str(value).strip().split()
     if len(bare) == 1 and "@" in bare[0]:
-        return bare[0].strip("<>")
+        return _clean_msgid(bare[0].strip("<>"))
     return None
 
 
@@ -163,7 +182,9 @@ def all_msgids(values: list[str]) -> list[str]:
     seen: dict[str, None] = {}
     for value in values:
         for match in MSGID.finditer(str(value)):
-            seen.setdefault(match.group(1), None)
+            cleaned = _clean_msgid(match.group(1))
+            if cleaned:
+                seen.setdefault(cleaned, None)
     return list(seen)
 
 
