@@ -47,6 +47,10 @@ def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | N
     store = open_store(db_path)
     summary = ingest_paths(store, paths, progress=not quiet, workers=workers, batch_size=batch_size)
     click.echo(summary.line())
+    for problem in summary.problems():
+        click.echo(f"miner: {problem}", err=True)
+    if summary.problems():
+        sys.exit(1)
 
 
 @cli.command()

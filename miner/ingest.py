@@ -7,11 +7,12 @@ import hashlib
 import itertools
 import multiprocessing
 import os
+import sys
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -22,13 +23,14 @@ from miner.errors import MinerError
 from miner.model import RawMail
 from miner.parse import parse_message
 from miner.sources import publicinbox
-from miner.store import BatchCounts, ParsedMail, Store, rows_for
+from miner.store import MESSAGE_ROW_COLUMNS, BatchCounts, ParsedMail, Store, rows_for
 
 BATCH_SIZE = 1000
 BATCH_BYTES = 8 << 20  # a batch also ends at this much mail: memory follows bytes, not messages
 PARALLEL_THRESHOLD = 2000  # below this many messages a worker pool costs more than it saves
 MAX_IN_FLIGHT = BATCH_SIZE
 CHUNK = 32  # messages sent to a parser worker at a time
+NOTES_COLUMN = MESSAGE_ROW_COLUMNS.index("notes")
 # What one bad message can make SQLite (or its driver) raise; disk full, a malformed file and I/O
 # errors are OperationalError/DatabaseError and stop the run instead, since no retry can help.
 STORE_FAILURES = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
@@ -45,15 +47,24 @@ class IngestSummary:
     unchanged: int = 0
     rejected: int = 0
     skipped: int = 0
+    noted: int = 0  # stored with notes: something was cut to the limits or kept with a doubt
     threads: int = 0
     seconds: float = 0.0
+    empty_paths: list[str] = field(default_factory=list)  # inputs in which no mail at all was found
+
+    def problems(self) -> list[str]:
+        """One line per input that gave nothing: the run did not do what was asked of it."""
+        return [f"{path}: no mail found (not an mbox, Maildir, .eml, public-inbox git or archive page,"
+                " or empty)" for path in self.empty_paths]
 
     def line(self) -> str:
         """The one-line summary printed at the end of a run."""
         rate = self.read / self.seconds if self.seconds > 0 else 0.0
         return (
             f"{self.read} messages read: {self.new} new, {self.updated} updated, {self.unchanged} unchanged,"
-            f" {self.rejected} rejected, {self.skipped} skipped; {self.threads} threads in the database"
+            f" {self.rejected} rejected, {self.skipped} skipped"
+            f"{f' ({self.noted} stored with notes: messages.notes)' if self.noted else ''};"
+            f" {self.threads} threads in the database"
             f" ({self.seconds:.1f} s, {rate:,.0f} msg/s)"
         )
 
@@ -68,10 +79,14 @@ class Rejected:
 
 def prepare(mail: RawMail) -> ParsedMail | Rejected:
     """Parse one raw message into what the store needs (runs in worker processes)."""
+    if mail.problem:
+        return Rejected(mail, mail.problem)
     try:
         message = mail.parsed or parse_message(mail.raw, mail.archive_date)
     except Exception as error:  # any parse failure rejects this message only
         return Rejected(mail, f"{type(error).__name__}: {error}")
+    if mail.notes:
+        message.notes = [*mail.notes, *message.notes]
     provenance = mail.provenance
     if provenance.list_id is None and message.list_id:
         provenance = provenance._replace(list_id=message.list_id)
@@ -115,11 +130,19 @@ class Ingester:
     def ingest_path(self, path: Path) -> None:
         """Ingest everything under ``path`` (format detected)."""
         kind = sources.detect_format(path)
+        before = self._items_seen()
+        resumed = False
         if kind == "public-inbox":
             for epoch in publicinbox.epochs(path):
+                resumed |= self.store.get_state(publicinbox.state_key(epoch)) is not None
                 self.ingest_epoch(epoch)
         else:
             self.ingest_mails(sources.read_path(path, kind))
+        if self._items_seen() == before and not resumed:  # an epoch read before may have nothing new
+            self.summary.empty_paths.append(str(path))
+
+    def _items_seen(self) -> int:
+        return self.summary.read + self.summary.skipped
 
     def ingest_epoch(self, epoch: Path, list_id: str | None = None) -> None:
         """Ingest the commits of a public-inbox epoch added since the last run.
@@ -153,6 +176,8 @@ class Ingester:
             else:
                 batch.append(item)
                 batch_bytes += item.raw_size
+                if item.row[NOTES_COLUMN] is not None:
+                    self.summary.noted += 1
             last_position = item.mail.provenance.position if isinstance(item, Rejected) else item.provenance.position
             if len(batch) >= self.batch_size or batch_bytes >= BATCH_BYTES:
                 self._store(batch, state_key, last_position)
@@ -195,7 +220,8 @@ class Ingester:
                                  rejected.mail.raw):
             self.summary.rejected += 1
             tqdm.write(f"miner: rejected {provenance.location}"
-                       f"{' @ ' + provenance.position if provenance.position else ''}: {rejected.reason}")
+                       f"{' @ ' + provenance.position if provenance.position else ''}: {rejected.reason}",
+                       file=sys.stderr)
 
     def _store(self, batch: list[ParsedMail], state_key: str | None, last_position: str | None) -> None:
         state = (state_key, last_position) if state_key and last_position else None

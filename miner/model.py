@@ -62,6 +62,7 @@ class Message:
     patch_files: list[PatchFile] = field(default_factory=list)
     prose: str = ""
     message_id_synthetic: bool = False
+    notes: list[str] = field(default_factory=list)  # what parsing cut or guessed (limits.py)
 
     @property
     def parent_ids(self) -> list[str]:
@@ -98,3 +99,5 @@ class RawMail:
     provenance: Provenance
     archive_date: str | None = None  # used when the Date header is unparsable
     parsed: Message | None = None  # set by sources that build the Message themselves
+    problem: str | None = None  # set by a source that could not read the message whole: a reject
+    notes: tuple[str, ...] = ()  # what the source noticed (kept on the stored message)

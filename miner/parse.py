@@ -14,6 +14,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from miner import body as body_split
 from miner.errors import MinerError
+from miner.limits import MAX_HEADER_CHARS, MAX_REFERENCES
 from miner.model import Message
 
 # public-inbox's rule (MID.pm): an ID is what stands between "<" and the next ">", so "<" may be
@@ -51,6 +52,8 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
     """Parse one message; ``archive_date`` (UTC ISO) is used if the Date header is unusable."""
     if not raw or not raw.strip():
         raise ParseError("empty message")
+    if b"\n" not in raw and b"\r" in raw:  # old Mac line ends: CR alone
+        raw = raw.replace(b"\r", b"\n")
     if raw.startswith(b"From ") or raw.startswith(b">From "):
         first_newline = raw.find(b"\n")
         raw = raw[first_newline + 1:] if first_newline >= 0 else b""
@@ -66,13 +69,18 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
     if not message_id:
         message_id = "no-message-id-" + hashlib.sha256(raw).hexdigest()[:32] + "@lkml-miner.invalid"
         synthetic = True
+    notes: list[str] = []
     references = all_msgids([id_header_text(value) for value in raw_headers(headers, "References")])
+    if len(references) > MAX_REFERENCES:
+        # the first is the root and the last the nearest ancestors: the ones threading needs
+        notes.append(f"references: {len(references)} Message-IDs, {MAX_REFERENCES} kept (the first and the latest)")
+        references = references[:1] + references[-(MAX_REFERENCES - 1):]
     in_reply_to = first_msgid(id_header_text(" ".join(raw_headers(headers, "In-Reply-To"))))
 
-    subject = decode_text_header(raw_header(headers, "Subject")) or ""
+    subject = decode_text_header(_bounded(raw_header(headers, "Subject"), "subject", notes)) or ""
     subject = " ".join(subject.split())
     markers = subject_markers(subject)
-    from_name, from_email = parse_from(decode_text_header(raw_header(headers, "From")) or "")
+    from_name, from_email = parse_from(decode_text_header(_bounded(raw_header(headers, "From"), "from", notes)) or "")
     date, flagged = normalise_date(raw_header(headers, "Date"), archive_date)
     list_id_header = id_header_text(raw_header(headers, "List-Id"))
     list_id = first_msgid(list_id_header) or (list_id_header or "").strip() or None
@@ -100,7 +108,16 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
         patch_files=body_split.patch_files(scanned),
         prose=body_split.prose_text(scanned),
         message_id_synthetic=synthetic,
+        notes=notes,
     )
+
+
+def _bounded(value: str | None, name: str, notes: list[str]) -> str | None:
+    """A text header cut to MAX_HEADER_CHARS (decoding a million encoded words takes minutes)."""
+    if value is None or len(value) <= MAX_HEADER_CHARS:
+        return value
+    notes.append(f"{name}: {len(value)} characters, cut to {MAX_HEADER_CHARS} before decoding")
+    return value[:MAX_HEADER_CHARS]
 
 
 # Only these headers are used: one regex finds every header line (Received/DKIM blocks included,

@@ -82,6 +82,8 @@ TABLES: tuple[Table, ...] = (
             C("prose", "TEXT", "New prose only: no quoted lines, no diffs, no signature (full-text indexed)"),
             C("raw_size", "INTEGER", "Size in bytes of the raw message"),
             C("message_id_synthetic", "INTEGER", "1 if the mail had no Message-ID and one was derived"),
+            C("notes", "TEXT", "JSON array of what reading or parsing cut or noticed (limits on References,"
+              " header size; separator-shaped lines kept in an mbox body), empty when nothing was"),
             C("added_at", "TEXT", "When this message was first stored (UTC)"),
         ),
         pk="message_id",

@@ -64,7 +64,7 @@ class ParsedMail(NamedTuple):
 
     message_id: str
     parent_ids: tuple[str, ...]
-    row: tuple  # the messages columns from parent_id to message_id_synthetic (MESSAGE_ROW_COLUMNS)
+    row: tuple  # the messages columns from parent_id to notes (MESSAGE_ROW_COLUMNS)
     raw_compressed: bytes
     sha256: str
     raw_size: int
@@ -77,7 +77,7 @@ class ParsedMail(NamedTuple):
 MESSAGE_ROW_COLUMNS = (
     "parent_id", "subject", "base_subject", "patch_tags", "patch_version", "patch_index", "patch_total",
     "is_patch", "from_name", "from_email", "date", "date_flagged", "list_id", "in_reply_to", "references",
-    "body", "prose", "raw_size", "message_id_synthetic",
+    "body", "prose", "raw_size", "message_id_synthetic", "notes",
 )
 
 
@@ -99,6 +99,7 @@ def rows_for(message: Message, provenance: Provenance, raw_compressed: bytes, sh
         message.from_name, message.from_email, message.date, int(message.date_flagged),
         message.list_id or provenance.list_id, message.in_reply_to, json.dumps(message.references),
         message.body, message.prose, raw_size, int(message.message_id_synthetic),
+        json.dumps(message.notes) if message.notes else None,
     )
     people = [(message.from_email, message.from_name, message.date)] if message.from_email else []
     trailers = []
@@ -179,6 +180,7 @@ class Store:
         existing = set(self.db.table_names())
         for table in TABLES:
             if table.name in existing:
+                self._add_missing_columns(table)
                 continue
             self.db[table.name].create(
                 {column.name: _PY_TYPES[column.type] for column in table.columns},
@@ -198,6 +200,13 @@ class Store:
             "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
         self.conn.commit()
+
+    def _add_missing_columns(self, table) -> None:
+        """Columns added to the schema since the database was made are added to it (NULL in old rows)."""
+        present = set(self.db[table.name].columns_dict)
+        for column in table.columns:
+            if column.name not in present:
+                self.db[table.name].add_column(column.name, _PY_TYPES[column.type])
 
     def close(self) -> None:
         """Close the connection."""

@@ -9,6 +9,7 @@ from email.policy import compat32
 from pathlib import Path
 
 from miner.model import Provenance, RawMail
+from miner.sources.maildir import read_bounded
 
 HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*:[ \t]")
 DIGEST = re.compile(rb"^content-type:\s*multipart/digest", re.IGNORECASE | re.MULTILINE)
@@ -22,7 +23,11 @@ def looks_like_message(head: bytes) -> bool:
 
 def read_eml(path: Path) -> Iterator[RawMail]:
     """Yield the message in ``path``; a multipart/digest yields each enclosed message."""
-    raw = path.read_bytes()
+    mail = read_bounded(path, Provenance("eml", str(path)))
+    if mail.problem:
+        yield mail
+        return
+    raw = mail.raw
     header_end = raw.find(b"\n\n")
     if DIGEST.search(raw[: header_end if header_end > 0 else len(raw)]):
         parts = list(digest_parts(raw))
@@ -30,7 +35,7 @@ def read_eml(path: Path) -> Iterator[RawMail]:
             for index, part in enumerate(parts):
                 yield RawMail(part, Provenance("eml-digest", str(path), f"part {index + 1}"))
             return
-    yield RawMail(raw, Provenance("eml", str(path)))
+    yield mail
 
 
 def digest_parts(raw: bytes) -> Iterator[bytes]:
