@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -343,15 +345,28 @@ def _date(value: str | None) -> str | None:
     return value
 
 
+INTERRUPTED = "miner: interrupted; run the same command again to resume"
+
+
+def _late_interrupt(signum, frame) -> None:
+    """Ctrl-C after the work is done: one line and exit 130, no traceback from clean-up code."""
+    sys.stdout.flush()
+    os.write(2, (INTERRUPTED + "\n").encode())
+    os._exit(130)
+
+
 def main() -> None:
     """Console entry point: run the CLI, turning MinerError into a one-line error."""
     try:
-        code = cli.main(standalone_mode=False)
+        try:
+            code = cli.main(standalone_mode=False)
+        finally:
+            signal.signal(signal.SIGINT, _late_interrupt)
     except MinerError as error:
         click.echo(f"miner: error: {error}", err=True)
         sys.exit(1)
     except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
-        click.echo("miner: interrupted; run the same command again to resume", err=True)
+        click.echo(INTERRUPTED, err=True)
         sys.exit(130)
     except click.ClickException as error:
         error.show()

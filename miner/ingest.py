@@ -5,11 +5,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import itertools
-import multiprocessing
 import os
 import sys
 import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from miner.errors import MinerError
 from miner.model import RawMail
 from miner.parse import parse_message
 from miner.sources import publicinbox
+from miner.workers import bounded_imap
 from miner.store import MESSAGE_ROW_COLUMNS, BatchCounts, ParsedMail, Store, rows_for
 
 BATCH_SIZE = 1000
@@ -160,10 +159,17 @@ class Ingester:
 
     def ingest_mails(self, mails: Iterable[RawMail | publicinbox.Skipped], state_key: str | None = None) -> None:
         """Parse and store ``mails`` in batches; ``state_key`` records the last commit per batch."""
+        prepared = self._prepared(mails)
+        try:
+            self._consume(prepared, state_key)
+        finally:
+            prepared.close()  # stops the parser processes now, not when the generator is collected
+
+    def _consume(self, prepared: Iterator, state_key: str | None) -> None:
         batch: list[ParsedMail] = []
         batch_bytes = 0
         last_position: str | None = None
-        for item in self._prepared(mails):
+        for item in prepared:
             if isinstance(item, publicinbox.Skipped):
                 self.summary.skipped += 1
                 last_position = item.commit
@@ -196,23 +202,14 @@ class Ingester:
             for chunk in chunks:
                 yield from _prepare_chunk(chunk)
             return
-        # Workers are forked once, here, while this process is still small (forking it again
-        # later to replace them costs more: Python's reference counts unshare the copied pages).
-        context = multiprocessing.get_context("fork")
         # Pool.imap reads its input as fast as it can: without a bound the whole archive would
         # sit in memory. Each message holds a slot from the time it is read until it is stored.
-        slots = threading.BoundedSemaphore(MAX_IN_FLIGHT // CHUNK)
-
-        def bounded_chunks() -> Iterator[list]:
-            for chunk in chunks:
-                slots.acquire()
-                yield chunk
-
-        gc.freeze()  # keep the garbage collector off the pages the workers share with us
-        with context.Pool(self.workers) as pool:
-            for results in pool.imap(_prepare_chunk, bounded_chunks()):
-                slots.release()
+        parsed = bounded_imap(_prepare_chunk, chunks, self.workers, MAX_IN_FLIGHT // CHUNK, freeze_parent=True)
+        try:
+            for results in parsed:
                 yield from results
+        finally:
+            parsed.close()
 
     def _reject(self, rejected: Rejected) -> None:
         provenance = rejected.mail.provenance

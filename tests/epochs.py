@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
+
+SAMPLE_MAIL = Path(__file__).resolve().parent.parent / "data" / "sample" / "mail"
 
 
 def _git(repo: Path, *args: str, data: bytes | None = None) -> str:
@@ -49,3 +52,36 @@ def _commit(repo: Path, entries: list[tuple[str, bytes]], parent: str | None) ->
     if parent:
         args += ["-p", parent]
     return _git(repo, *args)
+
+
+_ID_IN_HEADER = re.compile(rb"^((?:Message-ID|In-Reply-To|References):.*(?:\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+_ID = re.compile(rb"<([^>@]+)@")
+
+
+def replicated_sample(copies: int) -> list[bytes]:
+    """The bundled sample's real messages ``copies`` times, each copy with its own Message-IDs.
+
+    IDs in Message-ID, In-Reply-To and References get a ``.cN`` suffix, so every copy threads
+    like the original: a large, realistic input that needs no ../shared.
+    """
+    from miner.sources.mbox import read_mbox
+
+    originals = [mail.raw for path in sorted(SAMPLE_MAIL.rglob("*.mbox")) for mail in read_mbox(path)]
+    raws = []
+    for copy in range(copies):
+        suffix = f".c{copy}@".encode()
+        for raw in originals:
+            head, sep, body = raw.partition(b"\n\n")
+            head = _ID_IN_HEADER.sub(lambda m: _ID.sub(lambda i: b"<" + i.group(1) + suffix, m.group(1)), head)
+            raws.append(head + sep + body)
+    return raws
+
+
+def write_mbox(path: Path, raws: list[bytes]) -> Path:
+    """An mboxrd file of ``raws`` (as public-inbox writes them)."""
+    from miner.export.writers import mboxrd_entry
+
+    with open(path, "wb") as handle:
+        for raw in raws:
+            handle.write(mboxrd_entry(raw))
+    return path

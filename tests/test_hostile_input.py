@@ -213,3 +213,30 @@ def test_reject_lines_go_to_stderr(tmp_path):
     result = CliRunner().invoke(cli, ["ingest", "--quiet", "--db", str(tmp_path / "x.db"), str(path)])
     assert result.exit_code == 0
     assert "rejected" in result.stderr and "rejected " + str(path) not in result.stdout
+
+
+def test_ctrl_c_during_a_parallel_classify_is_one_line_and_no_worker_tracebacks(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from epochs import replicated_sample, write_mbox
+
+    db = tmp_path / "c.db"
+    source = write_mbox(tmp_path / "big.mbox", replicated_sample(60))  # 9,780 real messages
+    subprocess.run([sys.executable, "-m", "miner", "ingest", "--quiet", "--db", str(db), str(source)],
+                   check=True, capture_output=True)
+    process = subprocess.Popen([sys.executable, "-m", "miner", "classify", "--force", "--db", str(db)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        with sqlite3.connect(db) as conn:
+            if conn.execute("SELECT count(*) FROM classify_state").fetchone()[0] > 0:
+                break
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 130, "classify finished before the interrupt" if process.returncode == 0 else stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "miner: interrupted; run the same command again to resume"

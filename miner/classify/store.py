@@ -8,7 +8,6 @@ classifier version differs. Work is spread over processes that read the database
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import sqlite3
 import time
@@ -16,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tqdm import tqdm
+
+from miner.workers import bounded_imap
 
 from miner.classify import CLASSIFIER_VERSION, LABELS, classify_thread
 from miner.classify.score import Result
@@ -91,9 +92,8 @@ def _classified_chunks(db_path: str, chunks: list, workers: int, total_messages:
         for chunk in chunks:
             yield classify_chunk(db_path, chunk)
         return
-    context = multiprocessing.get_context("fork")
-    with context.Pool(workers) as pool:
-        yield from pool.imap(_classify_chunk_star, [(db_path, chunk) for chunk in chunks])
+    yield from bounded_imap(_classify_chunk_star, [(db_path, chunk) for chunk in chunks], workers,
+                            in_flight=4 * workers)
 
 
 def _classify_chunk_star(args: tuple[str, list]) -> list:

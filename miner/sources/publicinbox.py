@@ -58,6 +58,7 @@ def _git(epoch: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         ["git", *GIT_MEMORY_OPTIONS, f"--git-dir={epoch}", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        process_group=0,  # out of the terminal's group: Ctrl-C reaches miner, which then stops git
     )
 
 

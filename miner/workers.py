@@ -1,0 +1,55 @@
+"""Worker processes for ingest and classify that a Ctrl-C stops within a second, without tracebacks.
+
+Ctrl-C in a terminal signals the whole process group. Workers ignore SIGINT: the parent alone
+turns it into KeyboardInterrupt and terminates them. The feeding side waits on a semaphore with a
+timeout, so the pool's task-handler thread never stays blocked when the pool is torn down (that
+blocked thread used to hang ``Pool.__exit__`` forever).
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator
+
+FEED_POLL_SECONDS = 0.1
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def bounded_imap(function: Callable, tasks: Iterable, workers: int, in_flight: int,
+                 freeze_parent: bool = False) -> Iterator:
+    """``Pool.imap(function, tasks)`` over forked workers with at most ``in_flight`` tasks read ahead.
+
+    The pool is terminated and joined whenever the caller stops iterating: at the end, on an
+    exception (KeyboardInterrupt included) or when the generator is closed.
+    """
+    slots = threading.BoundedSemaphore(in_flight)
+    stop = threading.Event()
+
+    def fed() -> Iterator:
+        for task in tasks:
+            while not slots.acquire(timeout=FEED_POLL_SECONDS):
+                if stop.is_set():
+                    return
+            if stop.is_set():
+                return
+            yield task
+
+    if freeze_parent:
+        gc.freeze()  # keep the garbage collector off the pages the workers share with us
+    # Workers are forked once, here, while this process is still small (forking it again later to
+    # replace them costs more: Python's reference counts unshare the copied pages).
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_sigint)
+    try:
+        for result in pool.imap(function, fed()):
+            slots.release()
+            yield result
+    finally:
+        stop.set()
+        pool.terminate()
+        pool.join()
