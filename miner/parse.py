@@ -52,8 +52,9 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
     """Parse one message; ``archive_date`` (UTC ISO) is used if the Date header is unusable."""
     if not raw or not raw.strip():
         raise ParseError("empty message")
-    if b"\n" not in raw and b"\r" in raw:  # old Mac line ends: CR alone
-        raw = raw.replace(b"\r", b"\n")
+    first_line_end = raw.find(b"\n")
+    if b"\r" in raw[:first_line_end if first_line_end >= 0 else len(raw)].rstrip(b"\r"):
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")  # old Mac line ends: CR alone
     if raw.startswith(b"From ") or raw.startswith(b">From "):
         first_newline = raw.find(b"\n")
         raw = raw[first_newline + 1:] if first_newline >= 0 else b""

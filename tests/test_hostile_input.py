@@ -240,3 +240,13 @@ def test_ctrl_c_during_a_parallel_classify_is_one_line_and_no_worker_tracebacks(
     assert process.returncode == 130, "classify finished before the interrupt" if process.returncode == 0 else stderr
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1] == "miner: interrupted; run the same command again to resume"
+
+
+def test_cr_only_mail_inside_an_mbox_is_stored(tmp_path, store, ingest):
+    cr_only = with_header(real_message(), b"Message-ID", b"<cr@x>").replace(b"\n", b"\r")
+    path = tmp_path / "cr.mbox"
+    path.write_bytes(mbox_of(real_message(), cr_only))
+    summary = ingest(path)
+    assert (summary.new, summary.rejected) == (2, 0)
+    assert store.conn.execute("SELECT subject FROM messages WHERE message_id='cr@x'").fetchone()[0].startswith(
+        "[syzbot] possible deadlock")
