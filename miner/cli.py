@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -44,8 +45,8 @@ def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | N
     for path in paths:  # check before creating a database
         if not path.exists():
             raise MinerError(f"{path}: no such file or directory")
-    store = open_store(db_path)
-    summary = ingest_paths(store, paths, progress=not quiet, workers=workers, batch_size=batch_size)
+    with open_store(db_path) as store:
+        summary = ingest_paths(store, paths, progress=not quiet, workers=workers, batch_size=batch_size)
     click.echo(summary.line())
 
 
@@ -61,7 +62,8 @@ def threads(db_path: Path, label: str | None, since: str | None, until: str | No
     """List threads, most recently active first."""
     from miner.reading import THREAD_KEYS, list_threads
 
-    rows = list_threads(open_store(db_path, create=False), label, _date(since), _date(until), limit)
+    with open_store(db_path, create=False) as store:
+        rows = list_threads(store, label, _date(since), _date(until), limit)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
@@ -75,13 +77,14 @@ def show(message_id: str, db_path: Path) -> None:
     """Print the thread of MESSAGE_ID as an indented tree, with labels and evidence."""
     from miner.reading import render_labels, render_tree, thread_labels, thread_tree
 
-    store = open_store(db_path, create=False)
     message_id = message_id.strip().strip("<>")
-    thread_id, roots = thread_tree(store, message_id)
+    with open_store(db_path, create=False) as store:
+        thread_id, roots = thread_tree(store, message_id)
+        labels = thread_labels(store, thread_id)
     click.echo(f"thread {thread_id}")
     for line in render_tree(roots, mark=message_id):
         click.echo(line)
-    for line in render_labels(thread_labels(store, thread_id)):
+    for line in render_labels(labels):
         click.echo(line)
 
 
@@ -117,7 +120,9 @@ def query(name: str | None, db_path: Path, params: tuple[str, ...], fmt: str) ->
         if not sep:
             raise MinerError(f"--param {param!r}: expected KEY=VALUE")
         values[key.strip()] = value
-    columns, rows = run_query(open_store(db_path, create=False).path, name, values)
+    with open_store(db_path, create=False) as store:
+        path = store.path
+    columns, rows = run_query(path, name, values)
     click.echo(render(columns, rows, fmt))
 
 
@@ -174,8 +179,8 @@ def classify(db_path: Path, quiet: bool, force: bool, workers: int | None) -> No
     """Tag every new or changed thread deadlock / race / ordering, with evidence."""
     from miner.classify.store import classify_database
 
-    summary = classify_database(open_store(db_path, create=False), progress=not quiet, force=force,
-                                workers=workers)
+    with open_store(db_path, create=False) as store:
+        summary = classify_database(store, progress=not quiet, force=force, workers=workers)
     click.echo(summary.line())
 
 
@@ -245,14 +250,20 @@ def http_options(command):
     return command
 
 
+@contextmanager
 def _session(db_path: Path, rate: float, user_agent: str | None, timeout: float, retries: int, offline: bool):
+    """The store and a polite HTTP session on its cache, both closed when the command ends (or fails)."""
     from miner.scrape import open_session
     from miner.sources.http import DEFAULT_USER_AGENT, HttpConfig
 
     config = HttpConfig(user_agent=user_agent or DEFAULT_USER_AGENT, rate=rate, timeout=timeout, retries=retries,
                         offline=offline)
-    store = open_store(db_path)
-    return store, open_session(store, config)
+    with open_store(db_path) as store:
+        session = open_session(store, config)
+        try:
+            yield store, session
+        finally:
+            session.close()
 
 
 @cli.group()
@@ -275,12 +286,12 @@ def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, 
     from miner.scrape import LoreScrape, scrape_lore, scrape_lore_thread
     from miner.sources.lore import LoreTarget
 
-    store, session = _session(db_path, rate, user_agent, timeout, retries, offline)
-    if msgid:
-        summary = scrape_lore_thread(store, session, LoreTarget(base_url, list_name), msgid, progress=not quiet)
-    else:
-        wanted = LoreScrape(base_url, list_name, query or "", _date(since) or "", _date(until) or "", limit)
-        summary = scrape_lore(store, session, wanted, progress=not quiet)
+    with _session(db_path, rate, user_agent, timeout, retries, offline) as (store, session):
+        if msgid:
+            summary = scrape_lore_thread(store, session, LoreTarget(base_url, list_name), msgid, progress=not quiet)
+        else:
+            wanted = LoreScrape(base_url, list_name, query or "", _date(since) or "", _date(until) or "", limit)
+            summary = scrape_lore(store, session, wanted, progress=not quiet)
     click.echo(summary.line())
 
 
@@ -297,9 +308,9 @@ def scrape_lore_git_command(list_name, epoch, base_url, mirrors, rate, user_agen
     from miner.scrape import scrape_lore_git
     from miner.sources.lore import LoreTarget
 
-    store, session = _session(db_path, rate, user_agent, timeout, retries, offline)
-    summary = scrape_lore_git(store, session, LoreTarget(base_url, list_name), epoch,
-                              mirrors or db_path.parent / "mirrors", progress=not quiet)
+    with _session(db_path, rate, user_agent, timeout, retries, offline) as (store, session):
+        summary = scrape_lore_git(store, session, LoreTarget(base_url, list_name), epoch,
+                                  mirrors or db_path.parent / "mirrors", progress=not quiet)
     click.echo(summary.line())
 
 
@@ -313,8 +324,9 @@ def scrape_url_command(urls, max_pages, archive, rate, user_agent, timeout, retr
     """Store the messages of archive pages (lkml.iu.edu, marc.info, mail-archive.com, lkml.org) and their threads."""
     from miner.scrape import scrape_urls
 
-    store, session = _session(db_path, rate, user_agent, timeout, retries, offline)
-    click.echo(scrape_urls(store, session, list(urls), max_pages, progress=not quiet, archive_name=archive).line())
+    with _session(db_path, rate, user_agent, timeout, retries, offline) as (store, session):
+        summary = scrape_urls(store, session, list(urls), max_pages, progress=not quiet, archive_name=archive)
+    click.echo(summary.line())
 
 
 @cli.command(name="sync")
@@ -323,9 +335,9 @@ def sync_command(rate, user_agent, timeout, retries, offline, quiet, db_path) ->
     """Re-run every saved scrape, fetching only threads that are new or grew."""
     from miner.scrape import sync
 
-    store, session = _session(db_path, rate, user_agent, timeout, retries, offline)
-    for summary in sync(store, session, progress=not quiet):
-        click.echo(summary.line())
+    with _session(db_path, rate, user_agent, timeout, retries, offline) as (store, session):
+        for summary in sync(store, session, progress=not quiet):
+            click.echo(summary.line())
 
 
 def _date(value: str | None) -> str | None:

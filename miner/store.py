@@ -171,6 +171,7 @@ class Store:
         self.db = db
         self.conn: sqlite3.Connection = db.conn
         self.path = path
+        self.closed = False
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -200,8 +201,28 @@ class Store:
         self.conn.commit()
 
     def close(self) -> None:
-        """Close the connection."""
-        self.conn.close()
+        """Fold the write-ahead log into the database file and close: a copy of the .db alone is whole.
+
+        Safe to call twice. A failing checkpoint (another reader holds the log, the disk is full)
+        leaves the log for the next connection to fold; the connection is closed in any case.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self.conn.in_transaction:
+                self.conn.rollback()
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass
+        finally:
+            self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.close()
 
     # -- runs, rejects, resume state -------------------------------------------------------
 
