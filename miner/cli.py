@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,21 +14,49 @@ import click
 from miner import __version__
 from miner.errors import MinerError
 from miner.output import FORMATS, render
-from miner.store import DEFAULT_DB, open_store
+from miner.store import DEFAULT_DB, database_error, open_store
 
 LABEL_CHOICES = ("deadlock", "race", "ordering")
 
 
-@click.group()
+class MinerGroup(click.Group):
+    """The command group; any SQLite or file-system failure of a command becomes a one-line MinerError."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except sqlite3.Error as error:
+            raise database_error(ctx.meta.get(DB_PATH_KEY, "database"), error) from error
+        except OSError as error:
+            if isinstance(error, BrokenPipeError):
+                raise
+            where = error.filename or ctx.meta.get(DB_PATH_KEY, "miner")
+            raise MinerError(f"{where}: {error.strerror or error}") from error
+
+
+@click.group(cls=MinerGroup)
 @click.version_option(__version__, prog_name="miner")
 def cli() -> None:
     """lkml-miner: LKML threads in SQLite, tagged deadlock / race / ordering."""
 
 
+DB_PATH_KEY = "miner.db_path"
+SQLITE_MAX_INTEGER = 2**63 - 1
+
+
+def _remember_db(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """Keep the --db path where the error guard of MinerGroup finds it, to name it in one-line errors."""
+    ctx.meta[DB_PATH_KEY] = value
+    return value
+
+
 db_option = click.option(
     "--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DB, show_default=True,
-    help="SQLite database file.",
+    help="SQLite database file.", callback=_remember_db,
 )
+limit_option = click.option("--limit", type=click.IntRange(1, SQLITE_MAX_INTEGER), help="At most this many threads.")
+workers_option = click.option("--workers", type=click.IntRange(1, 64), default=None,
+                              help="Worker processes (default: up to 2).")
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 
 
@@ -35,7 +64,7 @@ format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), defa
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @db_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--workers", type=int, default=None, help="Parser processes (default: up to 2).")
+@workers_option
 @click.option("--batch-size", type=click.IntRange(1), default=1000, show_default=True,
               help="Messages stored per transaction (an interrupted run loses at most one batch).")
 def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | None, batch_size: int) -> None:
@@ -45,7 +74,7 @@ def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | N
     for path in paths:  # check before creating a database
         if not path.exists():
             raise MinerError(f"{path}: no such file or directory")
-    with open_store(db_path) as store:
+    with open_store(db_path, check=True) as store:
         summary = ingest_paths(store, paths, progress=not quiet, workers=workers, batch_size=batch_size)
     click.echo(summary.line())
 
@@ -55,7 +84,7 @@ def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | N
 @click.option("--label", type=click.Choice(LABEL_CHOICES), help="Only threads with this label.")
 @click.option("--since", help="Only threads active on or after this date (YYYY-MM-DD).")
 @click.option("--until", help="Only threads started before this date (YYYY-MM-DD).")
-@click.option("--limit", type=int, help="At most this many threads.")
+@limit_option
 @format_option
 def threads(db_path: Path, label: str | None, since: str | None, until: str | None, limit: int | None,
             fmt: str) -> None:
@@ -129,7 +158,7 @@ def query(name: str | None, db_path: Path, params: tuple[str, ...], fmt: str) ->
 @cli.command()
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=8001, show_default=True, help="Port to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True, help="Port to listen on.")
 def serve(db_path: Path, host: str, port: int) -> None:
     """Browse the database in Datasette (read-only), with thread pages at /-/thread/<Message-ID>."""
     from miner.serve import serve as run_server
@@ -174,12 +203,12 @@ def report(db_path: Path, out_dir: Path) -> None:
 @db_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--force", is_flag=True, help="Re-tag every thread, changed or not.")
-@click.option("--workers", type=int, default=None, help="Classifier processes (default: up to 2).")
+@workers_option
 def classify(db_path: Path, quiet: bool, force: bool, workers: int | None) -> None:
     """Tag every new or changed thread deadlock / race / ordering, with evidence."""
     from miner.classify.store import classify_database
 
-    with open_store(db_path, create=False) as store:
+    with open_store(db_path, create=False, check=True) as store:
         summary = classify_database(store, progress=not quiet, force=force, workers=workers)
     click.echo(summary.line())
 
@@ -240,7 +269,7 @@ def http_options(command):
                      help="Requests per second per host (0 = no limit)."),
         click.option("--user-agent", default=None, help="User-Agent header (default: lkml-miner/<version> (+URL))."),
         click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for a reply."),
-        click.option("--retries", type=int, default=5, show_default=True, help="Retries on errors, 429 and 5xx."),
+        click.option("--retries", type=click.IntRange(0), default=5, show_default=True, help="Retries on errors, 429 and 5xx."),
         click.option("--offline", is_flag=True, help="No network: re-parse responses from the raw cache."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
         db_option,
@@ -258,7 +287,7 @@ def _session(db_path: Path, rate: float, user_agent: str | None, timeout: float,
 
     config = HttpConfig(user_agent=user_agent or DEFAULT_USER_AGENT, rate=rate, timeout=timeout, retries=retries,
                         offline=offline)
-    with open_store(db_path) as store:
+    with open_store(db_path, check=True) as store:
         session = open_session(store, config)
         try:
             yield store, session
@@ -276,7 +305,8 @@ def scrape() -> None:
 @click.option("--query", default="", help="public-inbox search, e.g. 's:deadlock' (see /_/text/help/).")
 @click.option("--since", help="Messages dated on or after YYYY-MM-DD.")
 @click.option("--until", help="Messages dated up to YYYY-MM-DD (inclusive).")
-@click.option("--limit", type=int, help="At most this many search results (newest first).")
+@click.option("--limit", type=click.IntRange(1, SQLITE_MAX_INTEGER),
+              help="At most this many search results (newest first).")
 @click.option("--msgid", help="Fetch the one thread holding this Message-ID instead of searching.")
 @click.option("--base-url", default="https://lore.kernel.org", show_default=True)
 @http_options
@@ -297,7 +327,7 @@ def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, 
 
 @scrape.command(name="lore-git")
 @click.option("--list", "list_name", required=True, help="Inbox name, e.g. lkml.")
-@click.option("--epoch", type=int, required=True, help="Epoch number (the N of <list>/N).")
+@click.option("--epoch", type=click.IntRange(0), required=True, help="Epoch number (the N of <list>/N).")
 @click.option("--base-url", default="https://lore.kernel.org", show_default=True)
 @click.option("--mirrors", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where git mirrors are kept (default: mirrors/ beside the database).")
@@ -316,7 +346,7 @@ def scrape_lore_git_command(list_name, epoch, base_url, mirrors, rate, user_agen
 
 @scrape.command(name="url")
 @click.argument("urls", nargs=-1, required=True)
-@click.option("--max-pages", type=int, default=50, show_default=True, help="Pages to fetch at most.")
+@click.option("--max-pages", type=click.IntRange(1), default=50, show_default=True, help="Pages to fetch at most.")
 @click.option("--archive", type=click.Choice(("lkml-iu", "marc", "mail-archive", "lkml-org")), default=None,
               help="Page layout, for mirrors on other hosts (default: from the URL's host).")
 @http_options

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from miner.errors import MinerError
-from miner.store import Store
+from miner.store import Store, database_error, is_storage_error
 
 THREAD_KEYS = ("thread_id", "subject", "messages", "first_date", "last_date", "labels")
 
@@ -31,8 +31,9 @@ def list_threads(store: Store, label: str | None = None, since: str | None = Non
         "SELECT t.thread_id, t.subject, t.message_count, t.first_date, t.last_date, t.labels"
         f" FROM threads t WHERE {' AND '.join(where)} ORDER BY t.last_date DESC, t.thread_id DESC"
     )
-    if limit:
-        sql += f" LIMIT {int(limit)}"
+    if limit is not None:  # 0 means no rows, as in SQL; None means every row
+        sql += " LIMIT ?"
+        params.append(int(limit))
     rows = store.conn.execute(sql, params).fetchall()
     return [dict(zip(THREAD_KEYS, (r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "[]")))) for r in rows]
 
@@ -149,6 +150,8 @@ def run_readonly_sql(db_path: str | Path, sql: str, params: dict | None = None) 
         columns = [d[0] for d in cursor.description] if cursor.description else []
         return columns, cursor.fetchall()
     except sqlite3.Error as error:
+        if is_storage_error(error):
+            raise database_error(path, error) from error
         raise MinerError(f"SQL refused: {error}") from error
     finally:
         conn.close()

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BULK_BUNDLE, need_shared
+from conftest import BULK_BUNDLE, SAMPLE, need_shared
 
 MINER = [sys.executable, "-m", "miner"]
+SAMPLE_MAIL = SAMPLE / "mail" / "cgroups" / "patch-fix-AA-deadlock-cgroup_bpf_release.mbox"
 PARALLEL_COMMITS = 2500  # above the ingest's PARALLEL_THRESHOLD (2,000): the forked-worker path
 
 
@@ -53,3 +54,109 @@ def test_a_parallel_ingest_leaves_no_write_ahead_log_and_the_db_file_alone_is_wh
     assert commits == PARALLEL_COMMITS
     assert stored == PARALLEL_COMMITS  # measured: the first 2,500 commits carry 2,500 distinct Message-IDs
     assert runs == [("done", PARALLEL_COMMITS)]
+
+
+# -- one line instead of a traceback ------------------------------------------------------------
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """A failed command: non-zero exit, no traceback, one 'miner: error:' line holding every fragment."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("miner: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    """The demo database (ingested and classified bundled sample), shared read-only by this module."""
+    from demo_db import build_demo_db
+
+    return build_demo_db(tmp_path_factory.mktemp("cli") / "demo.db", hostile=False)
+
+
+def damaged_copy(demo_db: Path, directory: Path) -> Path:
+    """A copy of the demo database whose every page but the first (header, schema root) is overwritten."""
+    import random
+
+    damaged = directory / "damaged.db"
+    data = bytearray(demo_db.read_bytes())
+    page_size = int.from_bytes(data[16:18], "big")
+    noise = random.Random(7)
+    for start in range(page_size, len(data), page_size):
+        data[start:start + page_size] = noise.randbytes(page_size)
+    damaged.write_bytes(bytes(data))
+    return damaged
+
+
+def test_a_damaged_database_is_one_line_naming_it_for_readers_and_writers(demo_db, tmp_path):
+    damaged = damaged_copy(demo_db, tmp_path)
+    before = damaged.read_bytes()
+    for args in (["threads"], ["show", "000000000000430bf505bcef3b00@google.com"],
+                 ["export", "--format", "csv", "--out", tmp_path / "out"], ["sql", "SELECT count(*) FROM messages"],
+                 ["query", "threads_per_label_year"]):
+        assert_one_line_error(run_miner(*args, "--db", damaged), str(damaged), "damaged", "malformed")
+    # writers check the file first (PRAGMA quick_check) and leave it as it was
+    for args in (["ingest", "--quiet", SAMPLE_MAIL], ["classify", "--quiet"]):
+        assert_one_line_error(run_miner(*args, "--db", damaged), str(damaged), "damaged", "quick_check")
+    assert damaged.read_bytes() == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_db_whose_parent_is_a_file_is_one_line(tmp_path):
+    parent = tmp_path / "not-a-folder"
+    parent.write_text("a file\n")
+    db = parent / "lkml.db"
+    assert_one_line_error(run_miner("ingest", "--quiet", "--db", db, SAMPLE_MAIL), str(db), "File exists")
+    assert_one_line_error(run_miner("threads", "--db", db), str(db), "no such database")
+
+
+def test_limits_and_ports_out_of_range_are_refused_by_click(demo_db):
+    from click.testing import CliRunner
+
+    from miner.cli import cli
+
+    runner = CliRunner()
+    for args, option in ((["threads", "--limit", "99999999999999999999999"], "--limit"),
+                         (["threads", "--limit", "0"], "--limit"), (["threads", "--limit", "-3"], "--limit"),
+                         (["serve", "--port", "99999"], "--port"), (["ingest", "--workers", "0", "x"], "--workers")):
+        result = runner.invoke(cli, [*args, "--db", str(demo_db)])
+        assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    every = runner.invoke(cli, ["threads", "--db", str(demo_db), "--format", "csv"])
+    two = runner.invoke(cli, ["threads", "--db", str(demo_db), "--format", "csv", "--limit", "2"])
+    assert every.exit_code == 0 and two.exit_code == 0
+    assert two.output.splitlines() == every.output.splitlines()[:3]  # header + the two newest threads
+    assert len(every.output.splitlines()) == 1 + 17
+
+
+def test_list_threads_with_limit_zero_returns_no_rows(demo_db):
+    from miner.reading import list_threads
+    from miner.store import open_store
+
+    with open_store(demo_db, create=False) as store:
+        assert list_threads(store, limit=0) == []
+        assert len(list_threads(store)) == 17
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB tmpfs mounted on a fresh folder (needs root and mount permission; skipped otherwise)."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True, check=False) if shutil.which("mount") else None
+    if mounted is None or mounted.returncode != 0:
+        pytest.skip(f"cannot mount a 1 MiB tmpfs here ({mounted.stderr.strip() if mounted else 'no mount'})")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_disk_full_during_ingest_is_one_line_naming_the_database(tiny_disk):
+    db = tiny_disk / "lkml.db"
+    result = run_miner("ingest", "--quiet", "--db", db, SAMPLE)  # 1.4 MB of mail: the database outgrows 1 MiB
+    assert_one_line_error(result, str(db), "disk full")
