@@ -177,15 +177,16 @@ def serve(db_path: Path, host: str, port: int) -> None:
 @click.option("--pseudonymize", is_flag=True, help="Replace names and addresses by salted hashes (not for mbox).")
 @click.option("--salt", help="Salt for --pseudonymize (same salt, same pseudonyms; default: random).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to write into.")
+              help="Folder to write into (absent or empty, unless --force).")
+@click.option("--force", is_flag=True, help="Replace the whole content of a non-empty --out folder.")
 def export(db_path: Path, fmt: str, label: str | None, since: str | None, until: str | None,
-           list_id: str | None, pseudonymize: bool, salt: str | None, out_dir: Path) -> None:
+           list_id: str | None, pseudonymize: bool, salt: str | None, out_dir: Path, force: bool) -> None:
     """Export threads, messages, labels and evidence (or the raw mail as mbox), with a dataset card."""
     from miner.export import Selection, export_dataset
 
     selection = Selection(label, _date(since), _date(until), list_id)
     command = "miner export " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["export"] else None
-    click.echo(export_dataset(db_path, out_dir, fmt, selection, pseudonymize, salt, command).line())
+    click.echo(export_dataset(db_path, out_dir, fmt, selection, pseudonymize, salt, command, force=force).line())
 
 
 @cli.command()

@@ -6,6 +6,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -141,22 +142,45 @@ def test_list_threads_with_limit_zero_returns_no_rows(demo_db):
         assert len(list_threads(store)) == 17
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 1 MiB tmpfs mounted on a fresh folder (needs root and mount permission; skipped otherwise)."""
-    mount_point = tmp_path / "tiny"
+def mounted_tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted on ``mount_point`` with ``options`` (needs root and mount permission; skips otherwise)."""
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
                              capture_output=True, text=True, check=False) if shutil.which("mount") else None
     if mounted is None or mounted.returncode != 0:
-        pytest.skip(f"cannot mount a 1 MiB tmpfs here ({mounted.stderr.strip() if mounted else 'no mount'})")
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip() if mounted else 'no mount command'})")
     try:
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB file system: writing more than that fails with ENOSPC, as on a full disk."""
+    yield from mounted_tmpfs(tmp_path / "tiny", "size=1m")
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    """A read-only file system: even root cannot create a folder there."""
+    yield from mounted_tmpfs(tmp_path / "read-only", "ro,size=64k")
+
+
 def test_disk_full_during_ingest_is_one_line_naming_the_database(tiny_disk):
     db = tiny_disk / "lkml.db"
     result = run_miner("ingest", "--quiet", "--db", db, SAMPLE)  # 1.4 MB of mail: the database outgrows 1 MiB
     assert_one_line_error(result, str(db), "disk full")
+
+
+def test_disk_full_during_export_is_one_line_and_leaves_no_folder(demo_db, tiny_disk):
+    out = tiny_disk / "export"
+    result = run_miner("export", "--db", demo_db, "--format", "jsonl", "--out", out)  # ~1.1 MB of JSON
+    assert_one_line_error(result, str(out), "No space left on device", "nothing was changed")
+    assert list(tiny_disk.iterdir()) == []  # neither the folder nor the hidden partial one
+
+
+def test_an_unwritable_export_folder_is_one_line(demo_db, read_only_disk):
+    out = read_only_disk / "export"
+    result = run_miner("export", "--db", demo_db, "--format", "csv", "--out", out)
+    assert_one_line_error(result, str(out), "cannot write an export here", "Read-only file system")
