@@ -117,15 +117,21 @@ def show(message_id: str, db_path: Path) -> None:
         click.echo(line)
 
 
+query_timeout_option = click.option(
+    "--timeout", type=click.FloatRange(0), default=30.0, show_default=True,
+    help="Stop the query after this many seconds (0: no limit).")
+
+
 @cli.command()
 @click.argument("query")
 @db_option
 @format_option
-def sql(query: str, db_path: Path, fmt: str) -> None:
+@query_timeout_option
+def sql(query: str, db_path: Path, fmt: str, timeout: float) -> None:
     """Run read-only SQL (writes are refused)."""
     from miner.reading import run_readonly_sql
 
-    columns, rows = run_readonly_sql(db_path, query)
+    columns, rows = run_readonly_sql(db_path, query, timeout=timeout)
     click.echo(render(columns, rows, fmt))
 
 
@@ -134,7 +140,8 @@ def sql(query: str, db_path: Path, fmt: str) -> None:
 @db_option
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A :parameter of the query.")
 @format_option
-def query(name: str | None, db_path: Path, params: tuple[str, ...], fmt: str) -> None:
+@query_timeout_option
+def query(name: str | None, db_path: Path, params: tuple[str, ...], fmt: str, timeout: float) -> None:
     """Without NAME: list the canned queries (queries/*.sql). With NAME: run that one."""
     from miner.queries import load_queries, run_query
 
@@ -151,7 +158,7 @@ def query(name: str | None, db_path: Path, params: tuple[str, ...], fmt: str) ->
         values[key.strip()] = value
     with open_store(db_path, create=False) as store:
         path = store.path
-    columns, rows = run_query(path, name, values)
+    columns, rows = run_query(path, name, values, timeout=timeout)
     click.echo(render(columns, rows, fmt))
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,18 +140,53 @@ def render_labels(labels: list[LabelEvidence]) -> list[str]:
     return lines
 
 
-def run_readonly_sql(db_path: str | Path, sql: str, params: dict | None = None) -> tuple[list[str], list[tuple]]:
-    """Run ``sql`` on a read-only connection; writes are refused by SQLite itself."""
+DEFAULT_QUERY_TIMEOUT = 30.0  # seconds: `miner sql` and `miner query` stop a query that runs longer
+MAX_SQL_CHARS = 100_000
+# FTS5 ranks and snippets each row against every phrase: 400 ORed terms took 26 s on 7 messages.
+MAX_FTS_TOKENS = 200
+PROGRESS_STEPS = 200  # SQLite VM steps between two looks at the clock (one snippet() call is a single step)
+_MATCH_PARAMETER = re.compile(r"\bMATCH\s+:(\w+)", re.IGNORECASE)
+_MATCH_LITERAL = re.compile(r"\bMATCH\s+'((?:[^']|'')*)'", re.IGNORECASE)
+_FTS_TOKEN = re.compile(r'"(?:[^"]|"")*"|[^\s()"]+')
+
+
+def check_query_size(sql: str, params: dict | None = None) -> None:
+    """Refuse SQL text over MAX_SQL_CHARS and full-text queries (MATCH) over MAX_FTS_TOKENS terms."""
+    if len(sql) > MAX_SQL_CHARS:
+        raise MinerError(f"SQL of {len(sql):,} characters: at most {MAX_SQL_CHARS:,}")
+    matched = [("MATCH '...'", text.replace("''", "'")) for text in _MATCH_LITERAL.findall(sql)]
+    matched += [(f"parameter '{name}'", str((params or {}).get(name, ""))) for name in _MATCH_PARAMETER.findall(sql)]
+    for where, text in matched:
+        terms = len(_FTS_TOKEN.findall(text))
+        if terms > MAX_FTS_TOKENS:
+            raise MinerError(f"full-text query ({where}) of {terms} terms and operators: at most {MAX_FTS_TOKENS}"
+                             " (each term multiplies the work of ranking and snippets); split it into smaller queries")
+
+
+def run_readonly_sql(db_path: str | Path, sql: str, params: dict | None = None,
+                     timeout: float | None = None) -> tuple[list[str], list[tuple]]:
+    """Run ``sql`` on a read-only connection; writes are refused by SQLite itself.
+
+    ``timeout`` (seconds; None or 0: no limit) stops a query that runs longer, through SQLite's
+    progress handler, with a one-line error saying how to raise the limit.
+    """
     path = Path(db_path)
     if not path.exists():
         raise MinerError(f"{path}: no such database")
+    check_query_size(sql, params)
     conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    deadline = time.monotonic() + timeout if timeout else None
+    if deadline is not None:
+        conn.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
     try:
         conn.execute("PRAGMA query_only=ON")
         cursor = conn.execute(sql, params or {})
         columns = [d[0] for d in cursor.description] if cursor.description else []
         return columns, cursor.fetchall()
     except sqlite3.Error as error:
+        if deadline is not None and time.monotonic() > deadline and "interrupted" in str(error):
+            raise MinerError(f"the query ran over {timeout:g} s and was stopped; give it longer with"
+                             f" --timeout SECONDS (0: no limit)") from error
         if is_storage_error(error):
             raise database_error(path, error) from error
         raise MinerError(f"SQL refused: {error}") from error
