@@ -163,9 +163,23 @@ def check_query_size(sql: str, params: dict | None = None) -> None:
                              " (each term multiplies the work of ranking and snippets); split it into smaller queries")
 
 
+class _FileGuard:
+    """SQLite authorizer denying ATTACH (and so VACUUM INTO, which attaches its target): both create files,
+    even on a read-only connection with query_only on."""
+
+    def __init__(self) -> None:
+        self.denied: str | None = None
+
+    def __call__(self, action: int, target: str | None, *_rest) -> int:
+        if action == sqlite3.SQLITE_ATTACH:
+            self.denied = target or "?"
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+
 def run_readonly_sql(db_path: str | Path, sql: str, params: dict | None = None,
                      timeout: float | None = None) -> tuple[list[str], list[tuple]]:
-    """Run ``sql`` on a read-only connection; writes are refused by SQLite itself.
+    """Run ``sql`` on a read-only connection; writes are refused by SQLite itself, ATTACH by an authorizer.
 
     ``timeout`` (seconds; None or 0: no limit) stops a query that runs longer, through SQLite's
     progress handler, with a one-line error saying how to raise the limit.
@@ -175,11 +189,13 @@ def run_readonly_sql(db_path: str | Path, sql: str, params: dict | None = None,
         raise MinerError(f"{path}: no such database")
     check_query_size(sql, params)
     conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    guard = _FileGuard()
     deadline = time.monotonic() + timeout if timeout else None
     if deadline is not None:
         conn.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
     try:
         conn.execute("PRAGMA query_only=ON")
+        conn.set_authorizer(guard)
         cursor = conn.execute(sql, params or {})
         columns = [d[0] for d in cursor.description] if cursor.description else []
         return columns, cursor.fetchall()
@@ -187,6 +203,9 @@ def run_readonly_sql(db_path: str | Path, sql: str, params: dict | None = None,
         if deadline is not None and time.monotonic() > deadline and "interrupted" in str(error):
             raise MinerError(f"the query ran over {timeout:g} s and was stopped; give it longer with"
                              f" --timeout SECONDS (0: no limit)") from error
+        if guard.denied is not None:
+            raise MinerError(f"SQL refused: ATTACH and VACUUM INTO are not allowed (they create files;"
+                             f" here {guard.denied!r})") from error
         if is_storage_error(error):
             raise database_error(path, error) from error
         raise MinerError(f"SQL refused: {error}") from error

@@ -192,3 +192,20 @@ def test_full_text_queries_with_hundreds_of_terms_are_refused_before_they_run(de
         run_readonly_sql(demo_db, "SELECT 1" + " " * 99_993)
     assert time.monotonic() - started < 2  # refused at once (400 terms ran 26 s on 7 messages)
     assert run_query(demo_db, "search_messages", {"q": "uring_lock"})[1]  # an ordinary search still runs
+
+
+def test_attach_and_vacuum_into_are_refused_and_create_no_file(demo_db, tmp_path):
+    runner = CliRunner()
+    for statement, target in (("ATTACH '{}' AS other", tmp_path / "attached.db"),
+                              ("VACUUM INTO '{}'", tmp_path / "copy.db"),
+                              ("ATTACH 'file:{}?mode=rwc' AS other", tmp_path / "uri.db")):
+        result = runner.invoke(cli, ["sql", "--db", str(demo_db), statement.format(target)])
+        assert isinstance(result.exception, MinerError), (statement, result.output)
+        assert str(result.exception).startswith("SQL refused: ATTACH and VACUUM INTO are not allowed")
+        assert list(tmp_path.iterdir()) == [], statement
+    for statement, refusal in (("DELETE FROM messages", "readonly database"),
+                               ("DROP TABLE labels", "readonly database"),
+                               ("CREATE TABLE t(x)", "readonly database")):
+        result = runner.invoke(cli, ["sql", "--db", str(demo_db), statement])
+        assert isinstance(result.exception, MinerError) and refusal in str(result.exception), statement
+    assert sql(demo_db, "SELECT count(*) FROM labels") == [(24,)]
