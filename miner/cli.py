@@ -6,7 +6,6 @@ import json
 import sqlite3
 import sys
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 
 import click
@@ -82,8 +81,8 @@ def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | N
 @cli.command()
 @db_option
 @click.option("--label", type=click.Choice(LABEL_CHOICES), help="Only threads with this label.")
-@click.option("--since", help="Only threads active on or after this date (YYYY-MM-DD).")
-@click.option("--until", help="Only threads started before this date (YYYY-MM-DD).")
+@click.option("--since", help="Only threads active on or after this date (YYYY-MM-DD or ISO 8601 with offset).")
+@click.option("--until", help="Only threads started before this date (YYYY-MM-DD or ISO 8601 with offset).")
 @limit_option
 @format_option
 def threads(db_path: Path, label: str | None, since: str | None, until: str | None, limit: int | None,
@@ -92,7 +91,7 @@ def threads(db_path: Path, label: str | None, since: str | None, until: str | No
     from miner.reading import THREAD_KEYS, list_threads
 
     with open_store(db_path, create=False) as store:
-        rows = list_threads(store, label, _date(since), _date(until), limit)
+        rows = list_threads(store, label, _date(since, "--since"), _date(until, "--until"), limit)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
@@ -178,8 +177,8 @@ def serve(db_path: Path, host: str, port: int) -> None:
 @db_option
 @click.option("--format", "fmt", type=click.Choice(("csv", "jsonl", "parquet", "mbox")), required=True)
 @click.option("--label", type=click.Choice(LABEL_CHOICES), help="Only threads with this label.")
-@click.option("--since", help="Only threads active on or after this date (YYYY-MM-DD).")
-@click.option("--until", help="Only threads started before this date (YYYY-MM-DD).")
+@click.option("--since", help="Only threads active on or after this date (YYYY-MM-DD or ISO 8601 with offset).")
+@click.option("--until", help="Only threads started before this date (YYYY-MM-DD or ISO 8601 with offset).")
 @click.option("--list", "list_id", help="Only threads seen on this List-Id (e.g. io-uring.vger.kernel.org).")
 @click.option("--pseudonymize", is_flag=True, help="Replace names and addresses by salted hashes (not for mbox).")
 @click.option("--salt", help="Salt for --pseudonymize (same salt, same pseudonyms; default: random).")
@@ -191,7 +190,7 @@ def export(db_path: Path, fmt: str, label: str | None, since: str | None, until:
     """Export threads, messages, labels and evidence (or the raw mail as mbox), with a dataset card."""
     from miner.export import Selection, export_dataset
 
-    selection = Selection(label, _date(since), _date(until), list_id)
+    selection = Selection(label, _date(since, "--since"), _date(until, "--until"), list_id)
     command = "miner export " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["export"] else None
     click.echo(export_dataset(db_path, out_dir, fmt, selection, pseudonymize, salt, command, force=force).line())
 
@@ -328,7 +327,8 @@ def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, 
         if msgid:
             summary = scrape_lore_thread(store, session, LoreTarget(base_url, list_name), msgid, progress=not quiet)
         else:
-            wanted = LoreScrape(base_url, list_name, query or "", _date(since) or "", _date(until) or "", limit)
+            wanted = LoreScrape(base_url, list_name, query or "", _day(since, "--since") or "",
+                                _day(until, "--until") or "", limit)
             summary = scrape_lore(store, session, wanted, progress=not quiet)
     click.echo(summary.line())
 
@@ -378,15 +378,22 @@ def sync_command(rate, user_agent, timeout, retries, offline, quiet, db_path) ->
             click.echo(summary.line())
 
 
-def _date(value: str | None) -> str | None:
-    """Validate a YYYY-MM-DD (or full ISO) date option."""
+def _date(value: str | None, option: str) -> str | None:
+    """A --since/--until bound in the stored form of dates (UTC, ``...Z``); one-line error naming the option."""
+    from miner.reading import utc_date_bound
+
     if value is None:
         return None
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise MinerError(f"{value!r}: not a date (expected YYYY-MM-DD)") from error
-    return value
+        return utc_date_bound(value)
+    except MinerError as error:
+        raise MinerError(f"{option} {error}") from error
+
+
+def _day(value: str | None, option: str) -> str | None:
+    """A --since/--until bound as the UTC day ``YYYY-MM-DD`` (what a public-inbox ``d:`` range takes)."""
+    bound = _date(value, option)
+    return bound[:10] if bound else None
 
 
 def main() -> None:

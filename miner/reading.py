@@ -7,12 +7,31 @@ import re
 import sqlite3
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from miner.errors import MinerError
 from miner.store import Store, database_error, is_storage_error
 
 THREAD_KEYS = ("thread_id", "subject", "messages", "first_date", "last_date", "labels")
+DATE_FORMS = "YYYY-MM-DD or ISO 8601 such as 2021-03-07T10:00:00+02:00"
+
+
+def utc_date_bound(value: str) -> str:
+    """A date bound as given to --since/--until, in the stored form of dates (UTC, ``YYYY-MM-DDTHH:MM:SSZ``).
+
+    Accepts YYYY-MM-DD and ISO 8601 date-times with ``Z`` or any offset; a time without an offset
+    is read as UTC. Stored dates compare as strings, so a bound must be in their exact form:
+    ``2021-03-07T10:00:00+02:00`` compared as given would sort after ``2021-03-07T09:00:00Z``.
+    """
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" and text else text)
+    except ValueError as error:
+        raise MinerError(f"{value!r}: not a date (expected {DATE_FORMS})") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def list_threads(store: Store, label: str | None = None, since: str | None = None,

@@ -184,3 +184,57 @@ def test_an_unwritable_export_folder_is_one_line(demo_db, read_only_disk):
     out = read_only_disk / "export"
     result = run_miner("export", "--db", demo_db, "--format", "csv", "--out", out)
     assert_one_line_error(result, str(out), "cannot write an export here", "Read-only file system")
+
+
+# -- dates given to --since / --until ------------------------------------------------------------
+
+
+def listed_threads(demo_db: Path, *args: str) -> list[dict]:
+    """`miner threads --format json` with more options, through click."""
+    import json
+
+    from click.testing import CliRunner
+
+    from miner.cli import cli
+
+    result = CliRunner().invoke(cli, ["threads", "--db", str(demo_db), "--format", "json", *args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return json.loads(result.output)
+
+
+def test_since_and_until_with_offsets_are_compared_in_utc(demo_db):
+    every = listed_threads(demo_db)
+    latest = max(every, key=lambda thread: thread["last_date"])  # 'YYYY-MM-DDTHH:MM:SSZ', as stored
+    day, clock = latest["last_date"][:10], latest["last_date"][11:19]
+    hour = int(clock[:2])
+    assert 1 <= hour <= 21, latest  # room for the offsets below on the same day
+    # one hour before its last message, written in UTC+02:00: the same moment as (hour - 1):MM:SS Z
+    east = f"{day}T{hour + 1:02d}{clock[2:]}+02:00"
+    assert latest["thread_id"] in [t["thread_id"] for t in listed_threads(demo_db, "--since", east)]
+    # one hour after it, written in UTC-05:00 (a string that sorts before the stored date)
+    west = f"{day}T{hour - 4:02d}{clock[2:]}-05:00"
+    assert latest["thread_id"] not in [t["thread_id"] for t in listed_threads(demo_db, "--since", west)]
+    assert listed_threads(demo_db, "--since", day) == listed_threads(demo_db, "--since", f"{day}T00:00:00Z")
+    earliest = min(every, key=lambda thread: thread["first_date"])
+    just_after = earliest["first_date"].replace("Z", "+00:00")
+    before = [t["thread_id"] for t in listed_threads(demo_db, "--until", just_after)]
+    assert earliest["thread_id"] not in before  # --until is exclusive, at the second
+    assert len(listed_threads(demo_db, "--until", "2100-01-01T00:00:00+14:00")) == len(every)
+
+
+def test_a_bad_date_is_one_line_naming_the_option(demo_db):
+    for option, value in (("--since", "2021-13-01"), ("--until", "yesterday"), ("--since", "2021-03-07T25:00")):
+        result = run_miner("threads", "--db", demo_db, option, value)
+        assert_one_line_error(result, f"{option} '{value}': not a date (expected YYYY-MM-DD or ISO 8601")
+    result = run_miner("export", "--db", demo_db, "--format", "csv", "--out", demo_db.parent / "x", "--since", "x")
+    assert_one_line_error(result, "--since 'x': not a date")
+
+
+def test_utc_date_bound_normalises_every_accepted_form():
+    from miner.reading import utc_date_bound
+
+    assert utc_date_bound("2021-03-07") == "2021-03-07T00:00:00Z"
+    assert utc_date_bound("2021-03-07T10:00:00+02:00") == "2021-03-07T08:00:00Z"
+    assert utc_date_bound("2021-03-07T23:30-05:00") == "2021-03-08T04:30:00Z"
+    assert utc_date_bound("2021-03-07T10:00:00Z") == "2021-03-07T10:00:00Z"
+    assert utc_date_bound("2021-03-07 10:00:00.5") == "2021-03-07T10:00:00Z"  # no offset: UTC
