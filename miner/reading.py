@@ -83,14 +83,52 @@ def thread_tree(store: Store, message_id: str) -> tuple[int, list[TreeNode]]:
         (thread_id,),
     ).fetchall()
     nodes = {r[0]: TreeNode(r[0], bool(r[1]), r[3], r[4], r[5], r[6], []) for r in rows}
+    parent_of: dict[str, str] = {}
     roots = []
     for r in rows:
         parent = r[2]
         if parent and parent in nodes and parent != r[0]:
             nodes[parent].children.append(nodes[r[0]])
+            parent_of[r[0]] = parent
         else:
             roots.append(nodes[r[0]])
-    return thread_id, roots
+    return thread_id, _root_every_cycle(nodes, parent_of, roots)
+
+
+def _root_every_cycle(nodes: dict[str, TreeNode], parent_of: dict[str, str], roots: list[TreeNode]) -> list[TreeNode]:
+    """The roots, plus one root per reply cycle (A replies to B, B to A): its earliest message.
+
+    A message no root reaches has a parent, and so does that parent: climbing from it ends in a
+    cycle. Cutting the earliest message of the cycle from its parent makes the cycle a tree, so
+    every message of the thread is shown exactly once. ``nodes`` is in date order.
+    """
+    order = {message_id: index for index, message_id in enumerate(nodes)}
+    reached: set[str] = set()
+
+    def reach(node: TreeNode) -> None:
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            if current.message_id not in reached:
+                reached.add(current.message_id)
+                stack.extend(current.children)
+
+    for root in roots:
+        reach(root)
+    for message_id in nodes:
+        if message_id in reached:
+            continue
+        climbed: list[str] = []
+        current = message_id
+        while current not in climbed:
+            climbed.append(current)
+            current = parent_of[current]
+        cycle = climbed[climbed.index(current):]
+        root = min(cycle, key=order.__getitem__)
+        nodes[parent_of.pop(root)].children.remove(nodes[root])
+        roots.append(nodes[root])
+        reach(nodes[root])
+    return sorted(roots, key=lambda node: order[node.message_id])
 
 
 def render_tree(roots: list[TreeNode], mark: str | None = None) -> list[str]:

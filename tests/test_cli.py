@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BULK_BUNDLE, SAMPLE, need_shared
+from conftest import BULK_BUNDLE, SAMPLE, SHARED, need_shared
 
 MINER = [sys.executable, "-m", "miner"]
 SAMPLE_MAIL = SAMPLE / "mail" / "cgroups" / "patch-fix-AA-deadlock-cgroup_bpf_release.mbox"
@@ -238,3 +238,50 @@ def test_utc_date_bound_normalises_every_accepted_form():
     assert utc_date_bound("2021-03-07T23:30-05:00") == "2021-03-08T04:30:00Z"
     assert utc_date_bound("2021-03-07T10:00:00Z") == "2021-03-07T10:00:00Z"
     assert utc_date_bound("2021-03-07 10:00:00.5") == "2021-03-07T10:00:00Z"  # no offset: UTC
+
+
+# -- reply cycles ------------------------------------------------------------------------------
+
+CYCLE_THREAD = SHARED / "corpus" / "mail" / "linux-mailinglist-archives.cgroups" / \
+    "syzbot-kcsan-data-race-cgroup_migrate_execute"
+CYCLE_REPORT = "686bb62b.a00a0220.c7b3.0083.GAE@google.com"  # the syzbot report (001)
+CYCLE_REPLY = "wuoepqhwfz3akami7wigstoszqhmb6t5tflnso47kedxrtg23m@qofn6qxq3tyn"  # the reply to it (002)
+
+
+def cyclic_pair(directory: Path) -> Path:
+    """The real report and its reply, the report's headers made to answer the reply: A replies to B, B to A."""
+    report = need_shared(CYCLE_THREAD / "001-a588c8a34979.eml").read_bytes()
+    reply = (CYCLE_THREAD / "002-2e0ac58fddcf.eml").read_bytes()
+    marker = f"Message-ID: <{CYCLE_REPORT}>\n".encode()
+    assert marker in report and f"In-Reply-To: <{CYCLE_REPORT}>".encode() in reply
+    report = report.replace(marker, marker + f"In-Reply-To: <{CYCLE_REPLY}>\nReferences: <{CYCLE_REPLY}>\n".encode())
+    folder = directory / "cycle"
+    folder.mkdir()
+    (folder / "001.eml").write_bytes(report)
+    (folder / "002.eml").write_bytes(reply)
+    return folder
+
+
+def test_a_reply_cycle_shows_every_message_once_in_show_and_the_thread_page(tmp_path):
+    from click.testing import CliRunner
+
+    from miner.cli import cli
+    from miner.serve.thread_page import load_thread_page
+
+    db = tmp_path / "cycle.db"
+    runner = CliRunner()
+    ingested = runner.invoke(cli, ["ingest", "--quiet", "--db", str(db), str(cyclic_pair(tmp_path))])
+    assert ingested.exit_code == 0, (ingested.output, ingested.exception)
+    conn = sqlite3.connect(db)
+    parents = dict(conn.execute("SELECT message_id, parent_id FROM messages"))
+    assert parents == {CYCLE_REPORT: CYCLE_REPLY, CYCLE_REPLY: CYCLE_REPORT}  # the cycle is in the database
+    for asked in (CYCLE_REPORT, CYCLE_REPLY):
+        shown = runner.invoke(cli, ["show", "--db", str(db), asked])
+        assert shown.exit_code == 0, (shown.output, shown.exception)
+        tree = [line for line in shown.output.splitlines() if line.rstrip().endswith(">")]
+        assert len(tree) == 2, shown.output
+        assert f"<{CYCLE_REPORT}>" in tree[0] and "[syzbot]" in tree[0]  # the earlier message is the root
+        assert tree[1].startswith(("     ", "->   ")) and f"<{CYCLE_REPLY}>" in tree[1]  # its reply, indented
+        page = load_thread_page(conn, asked)
+        assert [(m.message_id, m.depth) for m in page.messages] == [(CYCLE_REPORT, 0), (CYCLE_REPLY, 1)]
+    conn.close()
