@@ -164,7 +164,8 @@ def test_header_must_declare_the_parameters_the_sql_uses(tmp_path):
 
 
 def test_a_query_over_its_time_budget_is_stopped_with_a_one_line_error(demo_db):
-    counting = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000000) SELECT count(*) FROM c"
+    counting = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000000)"
+                " SELECT count(*) FROM c")
     started = time.monotonic()
     result = CliRunner().invoke(cli, ["sql", "--db", str(demo_db), "--timeout", "0.5", counting])
     assert time.monotonic() - started < 10  # unbounded, it counts for about a minute
