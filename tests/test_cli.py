@@ -57,6 +57,34 @@ def test_a_parallel_ingest_leaves_no_write_ahead_log_and_the_db_file_alone_is_wh
     assert runs == [("done", PARALLEL_COMMITS)]
 
 
+def test_ctrl_c_during_an_ingest_still_folds_the_log_into_the_db_file(tmp_path):
+    import signal
+
+    from test_ingest import wait_for_first_batch
+
+    epoch = bulk_epoch(tmp_path, 20000)
+    db = tmp_path / "lkml.db"
+    # one process: Ctrl-C on the parallel path waits in the ingest's worker pool (see miner/ingest.py)
+    ingest = subprocess.Popen([*MINER, "ingest", "--quiet", "--workers", "1", "--db", str(db), str(epoch)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_first_batch(ingest, db)
+    ingest.send_signal(signal.SIGINT)
+    _, stderr = ingest.communicate(timeout=120)
+    assert ingest.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
+    wal = db.with_name("lkml.db-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(db, copy)
+    conn = sqlite3.connect(copy)
+    try:
+        (status, new), = conn.execute("SELECT status, messages_new FROM ingest_runs").fetchall()
+        stored = conn.execute("SELECT count(*) FROM messages WHERE ghost = 0").fetchone()[0]
+    finally:
+        conn.close()
+    assert status == "interrupted" and 0 < new < 20000
+    assert stored == new  # every committed batch is in the .db file alone
+
+
 # -- one line instead of a traceback ------------------------------------------------------------
 
 
