@@ -514,6 +514,7 @@ class Store:
 _PY_TYPES = {"INTEGER": int, "TEXT": str, "REAL": float, "BLOB": bytes}
 
 
+_DAMAGED = "the database file is damaged ({}); restore a copy, or build a new database with 'miner ingest'"
 _STORAGE_PROBLEMS = ("disk is full", "malformed", "not a database", "corrupt", "i/o error", "unable to open")
 
 
@@ -529,8 +530,7 @@ def database_error(db_path: str | Path, error: sqlite3.Error) -> MinerError:
     if "disk is full" in lowered:
         return MinerError(f"{db_path}: disk full ({text}); free some space and run the command again")
     if "malformed" in lowered or "not a database" in lowered or "corrupt" in lowered:
-        return MinerError(f"{db_path}: the database file is damaged ({text}); restore a copy or build it again"
-                          " with 'miner ingest'")
+        return MinerError(f"{db_path}: {_DAMAGED.format(text)}")
     if "locked" in lowered or "busy" in lowered:
         return MinerError(f"{db_path}: the database is locked by another process ({text}); try again when it is done")
     if "unable to open" in lowered or "readonly" in lowered or "i/o error" in lowered:
@@ -546,8 +546,7 @@ def check_integrity(conn: sqlite3.Connection, db_path: Path) -> None:
     except sqlite3.DatabaseError as error:
         raise database_error(db_path, error) from error
     if problems != ["ok"]:
-        raise MinerError(f"{db_path}: the database file is damaged (quick_check: {problems[0]}); restore a copy"
-                         " or build it again with 'miner ingest'")
+        raise MinerError(f"{db_path}: {_DAMAGED.format('quick_check: ' + problems[0])}")
 
 
 def open_store(path: str | Path | None = None, create: bool = True, check: bool = False) -> Store:
