@@ -29,8 +29,9 @@ class MinerGroup(click.Group):
         except OSError as error:
             if isinstance(error, BrokenPipeError):
                 raise
-            where = error.filename or ctx.meta.get(DB_PATH_KEY, "miner")
-            raise MinerError(f"{where}: {error.strerror or error}") from error
+            where = error.filename or ctx.meta.get(DB_PATH_KEY)
+            text = error.strerror or str(error)
+            raise MinerError(f"{where}: {text}" if where else text) from error
 
 
 @click.group(cls=MinerGroup)
