@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import sys
-from datetime import datetime
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -14,21 +15,50 @@ import click
 from miner import __version__
 from miner.errors import MinerError
 from miner.output import FORMATS, render
-from miner.store import DEFAULT_DB, open_store
+from miner.store import DEFAULT_DB, database_error, open_store
 
 LABEL_CHOICES = ("deadlock", "race", "ordering")
 
 
-@click.group()
+class MinerGroup(click.Group):
+    """The command group; any SQLite or file-system failure of a command becomes a one-line MinerError."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except sqlite3.Error as error:
+            raise database_error(ctx.meta.get(DB_PATH_KEY, "database"), error) from error
+        except OSError as error:
+            if isinstance(error, BrokenPipeError):
+                raise
+            where = error.filename or ctx.meta.get(DB_PATH_KEY)
+            text = error.strerror or str(error)
+            raise MinerError(f"{where}: {text}" if where else text) from error
+
+
+@click.group(cls=MinerGroup)
 @click.version_option(__version__, prog_name="miner")
 def cli() -> None:
     """lkml-miner: LKML threads in SQLite, tagged deadlock / race / ordering."""
 
 
+DB_PATH_KEY = "miner.db_path"
+SQLITE_MAX_INTEGER = 2**63 - 1
+
+
+def _remember_db(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """Keep the --db path where the error guard of MinerGroup finds it, to name it in one-line errors."""
+    ctx.meta[DB_PATH_KEY] = value
+    return value
+
+
 db_option = click.option(
     "--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DB, show_default=True,
-    help="SQLite database file.",
+    help="SQLite database file.", callback=_remember_db,
 )
+limit_option = click.option("--limit", type=click.IntRange(1, SQLITE_MAX_INTEGER), help="At most this many threads.")
+workers_option = click.option("--workers", type=click.IntRange(1, 64), default=None,
+                              help="Worker processes (default: up to 2).")
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 
 
@@ -36,7 +66,7 @@ format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), defa
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @db_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--workers", type=int, default=None, help="Parser processes (default: up to 2).")
+@workers_option
 @click.option("--batch-size", type=click.IntRange(1), default=1000, show_default=True,
               help="Messages stored per transaction (an interrupted run loses at most one batch).")
 def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | None, batch_size: int) -> None:
@@ -46,8 +76,8 @@ def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | N
     for path in paths:  # check before creating a database
         if not path.exists():
             raise MinerError(f"{path}: no such file or directory")
-    store = open_store(db_path)
-    summary = ingest_paths(store, paths, progress=not quiet, workers=workers, batch_size=batch_size)
+    with open_store(db_path, check=True) as store:
+        summary = ingest_paths(store, paths, progress=not quiet, workers=workers, batch_size=batch_size)
     click.echo(summary.line())
     for problem in summary.problems():
         click.echo(f"miner: {problem}", err=True)
@@ -58,16 +88,17 @@ def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | N
 @cli.command()
 @db_option
 @click.option("--label", type=click.Choice(LABEL_CHOICES), help="Only threads with this label.")
-@click.option("--since", help="Only threads active on or after this date (YYYY-MM-DD).")
-@click.option("--until", help="Only threads started before this date (YYYY-MM-DD).")
-@click.option("--limit", type=int, help="At most this many threads.")
+@click.option("--since", help="Only threads active on or after this date (YYYY-MM-DD or ISO 8601 with offset).")
+@click.option("--until", help="Only threads started before this date (YYYY-MM-DD or ISO 8601 with offset).")
+@limit_option
 @format_option
 def threads(db_path: Path, label: str | None, since: str | None, until: str | None, limit: int | None,
             fmt: str) -> None:
     """List threads, most recently active first."""
     from miner.reading import THREAD_KEYS, list_threads
 
-    rows = list_threads(open_store(db_path, create=False), label, _date(since), _date(until), limit)
+    with open_store(db_path, create=False) as store:
+        rows = list_threads(store, label, _date(since, "--since"), _date(until, "--until"), limit)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
@@ -81,25 +112,32 @@ def show(message_id: str, db_path: Path) -> None:
     """Print the thread of MESSAGE_ID as an indented tree, with labels and evidence."""
     from miner.reading import render_labels, render_tree, thread_labels, thread_tree
 
-    store = open_store(db_path, create=False)
     message_id = message_id.strip().strip("<>")
-    thread_id, roots = thread_tree(store, message_id)
+    with open_store(db_path, create=False) as store:
+        thread_id, roots = thread_tree(store, message_id)
+        labels = thread_labels(store, thread_id)
     click.echo(f"thread {thread_id}")
     for line in render_tree(roots, mark=message_id):
         click.echo(line)
-    for line in render_labels(thread_labels(store, thread_id)):
+    for line in render_labels(labels):
         click.echo(line)
+
+
+query_timeout_option = click.option(
+    "--timeout", type=click.FloatRange(0), default=30.0, show_default=True,
+    help="Stop the query after this many seconds (0: no limit).")
 
 
 @cli.command()
 @click.argument("query")
 @db_option
 @format_option
-def sql(query: str, db_path: Path, fmt: str) -> None:
+@query_timeout_option
+def sql(query: str, db_path: Path, fmt: str, timeout: float) -> None:
     """Run read-only SQL (writes are refused)."""
     from miner.reading import run_readonly_sql
 
-    columns, rows = run_readonly_sql(db_path, query)
+    columns, rows = run_readonly_sql(db_path, query, timeout=timeout)
     click.echo(render(columns, rows, fmt))
 
 
@@ -108,7 +146,8 @@ def sql(query: str, db_path: Path, fmt: str) -> None:
 @db_option
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A :parameter of the query.")
 @format_option
-def query(name: str | None, db_path: Path, params: tuple[str, ...], fmt: str) -> None:
+@query_timeout_option
+def query(name: str | None, db_path: Path, params: tuple[str, ...], fmt: str, timeout: float) -> None:
     """Without NAME: list the canned queries (queries/*.sql). With NAME: run that one."""
     from miner.queries import load_queries, run_query
 
@@ -123,14 +162,16 @@ def query(name: str | None, db_path: Path, params: tuple[str, ...], fmt: str) ->
         if not sep:
             raise MinerError(f"--param {param!r}: expected KEY=VALUE")
         values[key.strip()] = value
-    columns, rows = run_query(open_store(db_path, create=False).path, name, values)
+    with open_store(db_path, create=False) as store:
+        path = store.path
+    columns, rows = run_query(path, name, values, timeout=timeout)
     click.echo(render(columns, rows, fmt))
 
 
 @cli.command()
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=8001, show_default=True, help="Port to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True, help="Port to listen on.")
 def serve(db_path: Path, host: str, port: int) -> None:
     """Browse the database in Datasette (read-only), with thread pages at /-/thread/<Message-ID>."""
     from miner.serve import serve as run_server
@@ -143,21 +184,22 @@ def serve(db_path: Path, host: str, port: int) -> None:
 @db_option
 @click.option("--format", "fmt", type=click.Choice(("csv", "jsonl", "parquet", "mbox")), required=True)
 @click.option("--label", type=click.Choice(LABEL_CHOICES), help="Only threads with this label.")
-@click.option("--since", help="Only threads active on or after this date (YYYY-MM-DD).")
-@click.option("--until", help="Only threads started before this date (YYYY-MM-DD).")
+@click.option("--since", help="Only threads active on or after this date (YYYY-MM-DD or ISO 8601 with offset).")
+@click.option("--until", help="Only threads started before this date (YYYY-MM-DD or ISO 8601 with offset).")
 @click.option("--list", "list_id", help="Only threads seen on this List-Id (e.g. io-uring.vger.kernel.org).")
 @click.option("--pseudonymize", is_flag=True, help="Replace names and addresses by salted hashes (not for mbox).")
 @click.option("--salt", help="Salt for --pseudonymize (same salt, same pseudonyms; default: random).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to write into.")
+              help="Folder to write into (absent or empty, unless --force).")
+@click.option("--force", is_flag=True, help="Replace the whole content of a non-empty --out folder.")
 def export(db_path: Path, fmt: str, label: str | None, since: str | None, until: str | None,
-           list_id: str | None, pseudonymize: bool, salt: str | None, out_dir: Path) -> None:
+           list_id: str | None, pseudonymize: bool, salt: str | None, out_dir: Path, force: bool) -> None:
     """Export threads, messages, labels and evidence (or the raw mail as mbox), with a dataset card."""
     from miner.export import Selection, export_dataset
 
-    selection = Selection(label, _date(since), _date(until), list_id)
+    selection = Selection(label, _date(since, "--since"), _date(until, "--until"), list_id)
     command = "miner export " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["export"] else None
-    click.echo(export_dataset(db_path, out_dir, fmt, selection, pseudonymize, salt, command).line())
+    click.echo(export_dataset(db_path, out_dir, fmt, selection, pseudonymize, salt, command, force=force).line())
 
 
 @cli.command()
@@ -175,13 +217,13 @@ def report(db_path: Path, out_dir: Path) -> None:
 @db_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--force", is_flag=True, help="Re-tag every thread, changed or not.")
-@click.option("--workers", type=int, default=None, help="Classifier processes (default: up to 2).")
+@workers_option
 def classify(db_path: Path, quiet: bool, force: bool, workers: int | None) -> None:
     """Tag every new or changed thread deadlock / race / ordering, with evidence."""
     from miner.classify.store import classify_database
 
-    summary = classify_database(open_store(db_path, create=False), progress=not quiet, force=force,
-                                workers=workers)
+    with open_store(db_path, create=False, check=True) as store:
+        summary = classify_database(store, progress=not quiet, force=force, workers=workers)
     click.echo(summary.line())
 
 
@@ -241,7 +283,8 @@ def http_options(command):
                      help="Requests per second per host (0 = no limit)."),
         click.option("--user-agent", default=None, help="User-Agent header (default: lkml-miner/<version> (+URL))."),
         click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for a reply."),
-        click.option("--retries", type=int, default=5, show_default=True, help="Retries on errors, 429 and 5xx."),
+        click.option("--retries", type=click.IntRange(0), default=5, show_default=True,
+                     help="Retries on errors, 429 and 5xx."),
         click.option("--offline", is_flag=True, help="No network: re-parse responses from the raw cache."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
         db_option,
@@ -251,14 +294,20 @@ def http_options(command):
     return command
 
 
+@contextmanager
 def _session(db_path: Path, rate: float, user_agent: str | None, timeout: float, retries: int, offline: bool):
+    """The store and a polite HTTP session on its cache, both closed when the command ends (or fails)."""
     from miner.scrape import open_session
     from miner.sources.http import DEFAULT_USER_AGENT, HttpConfig
 
     config = HttpConfig(user_agent=user_agent or DEFAULT_USER_AGENT, rate=rate, timeout=timeout, retries=retries,
                         offline=offline)
-    store = open_store(db_path)
-    return store, open_session(store, config)
+    with open_store(db_path, check=True) as store:
+        session = open_session(store, config)
+        try:
+            yield store, session
+        finally:
+            session.close()
 
 
 @cli.group()
@@ -271,7 +320,8 @@ def scrape() -> None:
 @click.option("--query", default="", help="public-inbox search, e.g. 's:deadlock' (see /_/text/help/).")
 @click.option("--since", help="Messages dated on or after YYYY-MM-DD.")
 @click.option("--until", help="Messages dated up to YYYY-MM-DD (inclusive).")
-@click.option("--limit", type=int, help="At most this many search results (newest first).")
+@click.option("--limit", type=click.IntRange(1, SQLITE_MAX_INTEGER),
+              help="At most this many search results (newest first).")
 @click.option("--msgid", help="Fetch the one thread holding this Message-ID instead of searching.")
 @click.option("--base-url", default="https://lore.kernel.org", show_default=True)
 @http_options
@@ -281,18 +331,19 @@ def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, 
     from miner.scrape import LoreScrape, scrape_lore, scrape_lore_thread
     from miner.sources.lore import LoreTarget
 
-    store, session = _session(db_path, rate, user_agent, timeout, retries, offline)
-    if msgid:
-        summary = scrape_lore_thread(store, session, LoreTarget(base_url, list_name), msgid, progress=not quiet)
-    else:
-        wanted = LoreScrape(base_url, list_name, query or "", _date(since) or "", _date(until) or "", limit)
-        summary = scrape_lore(store, session, wanted, progress=not quiet)
+    with _session(db_path, rate, user_agent, timeout, retries, offline) as (store, session):
+        if msgid:
+            summary = scrape_lore_thread(store, session, LoreTarget(base_url, list_name), msgid, progress=not quiet)
+        else:
+            wanted = LoreScrape(base_url, list_name, query or "", _day(since, "--since") or "",
+                                _day(until, "--until") or "", limit)
+            summary = scrape_lore(store, session, wanted, progress=not quiet)
     click.echo(summary.line())
 
 
 @scrape.command(name="lore-git")
 @click.option("--list", "list_name", required=True, help="Inbox name, e.g. lkml.")
-@click.option("--epoch", type=int, required=True, help="Epoch number (the N of <list>/N).")
+@click.option("--epoch", type=click.IntRange(0), required=True, help="Epoch number (the N of <list>/N).")
 @click.option("--base-url", default="https://lore.kernel.org", show_default=True)
 @click.option("--mirrors", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where git mirrors are kept (default: mirrors/ beside the database).")
@@ -303,15 +354,15 @@ def scrape_lore_git_command(list_name, epoch, base_url, mirrors, rate, user_agen
     from miner.scrape import scrape_lore_git
     from miner.sources.lore import LoreTarget
 
-    store, session = _session(db_path, rate, user_agent, timeout, retries, offline)
-    summary = scrape_lore_git(store, session, LoreTarget(base_url, list_name), epoch,
-                              mirrors or db_path.parent / "mirrors", progress=not quiet)
+    with _session(db_path, rate, user_agent, timeout, retries, offline) as (store, session):
+        summary = scrape_lore_git(store, session, LoreTarget(base_url, list_name), epoch,
+                                  mirrors or db_path.parent / "mirrors", progress=not quiet)
     click.echo(summary.line())
 
 
 @scrape.command(name="url")
 @click.argument("urls", nargs=-1, required=True)
-@click.option("--max-pages", type=int, default=50, show_default=True, help="Pages to fetch at most.")
+@click.option("--max-pages", type=click.IntRange(1), default=50, show_default=True, help="Pages to fetch at most.")
 @click.option("--archive", type=click.Choice(("lkml-iu", "marc", "mail-archive", "lkml-org")), default=None,
               help="Page layout, for mirrors on other hosts (default: from the URL's host).")
 @http_options
@@ -319,8 +370,9 @@ def scrape_url_command(urls, max_pages, archive, rate, user_agent, timeout, retr
     """Store the messages of archive pages (lkml.iu.edu, marc.info, mail-archive.com, lkml.org) and their threads."""
     from miner.scrape import scrape_urls
 
-    store, session = _session(db_path, rate, user_agent, timeout, retries, offline)
-    click.echo(scrape_urls(store, session, list(urls), max_pages, progress=not quiet, archive_name=archive).line())
+    with _session(db_path, rate, user_agent, timeout, retries, offline) as (store, session):
+        summary = scrape_urls(store, session, list(urls), max_pages, progress=not quiet, archive_name=archive)
+    click.echo(summary.line())
 
 
 @cli.command(name="sync")
@@ -329,20 +381,27 @@ def sync_command(rate, user_agent, timeout, retries, offline, quiet, db_path) ->
     """Re-run every saved scrape, fetching only threads that are new or grew."""
     from miner.scrape import sync
 
-    store, session = _session(db_path, rate, user_agent, timeout, retries, offline)
-    for summary in sync(store, session, progress=not quiet):
-        click.echo(summary.line())
+    with _session(db_path, rate, user_agent, timeout, retries, offline) as (store, session):
+        for summary in sync(store, session, progress=not quiet):
+            click.echo(summary.line())
 
 
-def _date(value: str | None) -> str | None:
-    """Validate a YYYY-MM-DD (or full ISO) date option."""
+def _date(value: str | None, option: str) -> str | None:
+    """A --since/--until bound in the stored form of dates (UTC, ``...Z``); one-line error naming the option."""
+    from miner.reading import utc_date_bound
+
     if value is None:
         return None
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise MinerError(f"{value!r}: not a date (expected YYYY-MM-DD)") from error
-    return value
+        return utc_date_bound(value)
+    except MinerError as error:
+        raise MinerError(f"{option} {error}") from error
+
+
+def _day(value: str | None, option: str) -> str | None:
+    """A --since/--until bound as the UTC day ``YYYY-MM-DD`` (what a public-inbox ``d:`` range takes)."""
+    bound = _date(value, option)
+    return bound[:10] if bound else None
 
 
 INTERRUPTED = "miner: interrupted; run the same command again to resume"

@@ -22,15 +22,15 @@ def sample_dir() -> Path:
 
 def run_demo(db_path: Path, progress: bool = True) -> Iterator[str]:
     """Ingest and classify the sample into ``db_path``; yields lines to print."""
-    store = open_store(db_path)
-    summary = ingest_paths(store, [sample_dir()], progress=progress)
-    yield summary.line()
     try:
         from miner.classify.store import classify_database
     except ImportError:
         classify_database = None
-    if classify_database is not None:
-        yield classify_database(store, progress=progress).line()
+    with open_store(db_path) as store:  # closed (and its log folded) before the lines are shown
+        lines = [ingest_paths(store, [sample_dir()], progress=progress).line()]
+        if classify_database is not None:
+            lines.append(classify_database(store, progress=progress).line())
+    yield from lines
     db = str(db_path)
     yield ""
     yield f"Database ready: {db}. Try:"

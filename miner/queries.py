@@ -112,11 +112,14 @@ def bind_params(query: CannedQuery, given: dict[str, str]) -> dict[str, str]:
 
 
 def run_query(db_path: str | Path, name: str, params: dict[str, str] | None = None,
-              directory: Path | None = None) -> tuple[list[str], list[tuple]]:
-    """Run the canned query ``name`` read-only on ``db_path``: its column names and rows."""
+              directory: Path | None = None, timeout: float | None = None) -> tuple[list[str], list[tuple]]:
+    """Run the canned query ``name`` read-only on ``db_path``: its column names and rows.
+
+    ``timeout`` (seconds; None: no limit) stops it when it runs longer (see ``run_readonly_sql``).
+    """
     query = get_query(name, directory)
     values = bind_params(query, params or {})
     try:
-        return run_readonly_sql(db_path, query.sql, values)
+        return run_readonly_sql(db_path, query.sql, values, timeout=timeout)
     except MinerError as error:
         raise MinerError(f"{name}: {error}") from error

@@ -3,14 +3,35 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from miner.errors import MinerError
-from miner.store import Store
+from miner.store import Store, database_error, is_storage_error
 
 THREAD_KEYS = ("thread_id", "subject", "messages", "first_date", "last_date", "labels")
+DATE_FORMS = "YYYY-MM-DD or ISO 8601 such as 2021-03-07T10:00:00+02:00"
+
+
+def utc_date_bound(value: str) -> str:
+    """A date bound as given to --since/--until, in the stored form of dates (UTC, ``YYYY-MM-DDTHH:MM:SSZ``).
+
+    Accepts YYYY-MM-DD and ISO 8601 date-times with ``Z`` or any offset; a time without an offset
+    is read as UTC. Stored dates compare as strings, so a bound must be in their exact form:
+    ``2021-03-07T10:00:00+02:00`` compared as given would sort after ``2021-03-07T09:00:00Z``.
+    """
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" and text else text)
+    except ValueError as error:
+        raise MinerError(f"{value!r}: not a date (expected {DATE_FORMS})") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def list_threads(store: Store, label: str | None = None, since: str | None = None,
@@ -31,8 +52,9 @@ def list_threads(store: Store, label: str | None = None, since: str | None = Non
         "SELECT t.thread_id, t.subject, t.message_count, t.first_date, t.last_date, t.labels"
         f" FROM threads t WHERE {' AND '.join(where)} ORDER BY t.last_date DESC, t.thread_id DESC"
     )
-    if limit:
-        sql += f" LIMIT {int(limit)}"
+    if limit is not None:  # 0 means no rows, as in SQL; None means every row
+        sql += " LIMIT ?"
+        params.append(int(limit))
     rows = store.conn.execute(sql, params).fetchall()
     return [dict(zip(THREAD_KEYS, (r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "[]")))) for r in rows]
 
@@ -61,14 +83,52 @@ def thread_tree(store: Store, message_id: str) -> tuple[int, list[TreeNode]]:
         (thread_id,),
     ).fetchall()
     nodes = {r[0]: TreeNode(r[0], bool(r[1]), r[3], r[4], r[5], r[6], []) for r in rows}
+    parent_of: dict[str, str] = {}
     roots = []
     for r in rows:
         parent = r[2]
         if parent and parent in nodes and parent != r[0]:
             nodes[parent].children.append(nodes[r[0]])
+            parent_of[r[0]] = parent
         else:
             roots.append(nodes[r[0]])
-    return thread_id, roots
+    return thread_id, _root_every_cycle(nodes, parent_of, roots)
+
+
+def _root_every_cycle(nodes: dict[str, TreeNode], parent_of: dict[str, str], roots: list[TreeNode]) -> list[TreeNode]:
+    """The roots, plus one root per reply cycle (A replies to B, B to A): its earliest message.
+
+    A message no root reaches has a parent, and so does that parent: climbing from it ends in a
+    cycle. Cutting the earliest message of the cycle from its parent makes the cycle a tree, so
+    every message of the thread is shown exactly once. ``nodes`` is in date order.
+    """
+    order = {message_id: index for index, message_id in enumerate(nodes)}
+    reached: set[str] = set()
+
+    def reach(node: TreeNode) -> None:
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            if current.message_id not in reached:
+                reached.add(current.message_id)
+                stack.extend(current.children)
+
+    for root in roots:
+        reach(root)
+    for message_id in nodes:
+        if message_id in reached:
+            continue
+        climbed: list[str] = []
+        current = message_id
+        while current not in climbed:
+            climbed.append(current)
+            current = parent_of[current]
+        cycle = climbed[climbed.index(current):]
+        root = min(cycle, key=order.__getitem__)
+        nodes[parent_of.pop(root)].children.remove(nodes[root])
+        roots.append(nodes[root])
+        reach(nodes[root])
+    return sorted(roots, key=lambda node: order[node.message_id])
 
 
 def render_tree(roots: list[TreeNode], mark: str | None = None) -> list[str]:
@@ -137,18 +197,74 @@ def render_labels(labels: list[LabelEvidence]) -> list[str]:
     return lines
 
 
-def run_readonly_sql(db_path: str | Path, sql: str, params: dict | None = None) -> tuple[list[str], list[tuple]]:
-    """Run ``sql`` on a read-only connection; writes are refused by SQLite itself."""
+DEFAULT_QUERY_TIMEOUT = 30.0  # seconds: `miner sql` and `miner query` stop a query that runs longer
+MAX_SQL_CHARS = 100_000
+# FTS5 ranks and snippets each row against every phrase: 400 ORed terms took 26 s on 7 messages.
+MAX_FTS_TOKENS = 200
+PROGRESS_STEPS = 200  # SQLite VM steps between two looks at the clock (one snippet() call is a single step)
+_MATCH_PARAMETER = re.compile(r"\bMATCH\s+:(\w+)", re.IGNORECASE)
+_MATCH_LITERAL = re.compile(r"\bMATCH\s+'((?:[^']|'')*)'", re.IGNORECASE)
+_FTS_TOKEN = re.compile(r'"(?:[^"]|"")*"|[^\s()"]+')
+
+
+def check_query_size(sql: str, params: dict | None = None) -> None:
+    """Refuse SQL text over MAX_SQL_CHARS and full-text queries (MATCH) over MAX_FTS_TOKENS terms."""
+    if len(sql) > MAX_SQL_CHARS:
+        raise MinerError(f"SQL of {len(sql):,} characters: at most {MAX_SQL_CHARS:,}")
+    matched = [("MATCH '...'", text.replace("''", "'")) for text in _MATCH_LITERAL.findall(sql)]
+    matched += [(f"parameter '{name}'", str((params or {}).get(name, ""))) for name in _MATCH_PARAMETER.findall(sql)]
+    for where, text in matched:
+        terms = len(_FTS_TOKEN.findall(text))
+        if terms > MAX_FTS_TOKENS:
+            raise MinerError(f"full-text query ({where}) of {terms} terms and operators: at most {MAX_FTS_TOKENS}"
+                             " (each term multiplies the work of ranking and snippets); split it into smaller queries")
+
+
+class _FileGuard:
+    """SQLite authorizer denying ATTACH (and so VACUUM INTO, which attaches its target): both create files,
+    even on a read-only connection with query_only on."""
+
+    def __init__(self) -> None:
+        self.denied: str | None = None
+
+    def __call__(self, action: int, target: str | None, *_rest) -> int:
+        if action == sqlite3.SQLITE_ATTACH:
+            self.denied = target or "?"
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+
+def run_readonly_sql(db_path: str | Path, sql: str, params: dict | None = None,
+                     timeout: float | None = None) -> tuple[list[str], list[tuple]]:
+    """Run ``sql`` on a read-only connection; writes are refused by SQLite itself, ATTACH by an authorizer.
+
+    ``timeout`` (seconds; None or 0: no limit) stops a query that runs longer, through SQLite's
+    progress handler, with a one-line error saying how to raise the limit.
+    """
     path = Path(db_path)
     if not path.exists():
         raise MinerError(f"{path}: no such database")
+    check_query_size(sql, params)
     conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    guard = _FileGuard()
+    deadline = time.monotonic() + timeout if timeout else None
+    if deadline is not None:
+        conn.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
     try:
         conn.execute("PRAGMA query_only=ON")
+        conn.set_authorizer(guard)
         cursor = conn.execute(sql, params or {})
         columns = [d[0] for d in cursor.description] if cursor.description else []
         return columns, cursor.fetchall()
     except sqlite3.Error as error:
+        if deadline is not None and time.monotonic() > deadline and "interrupted" in str(error):
+            raise MinerError(f"the query ran over {timeout:g} s and was stopped; give it longer with"
+                             f" --timeout SECONDS (0: no limit)") from error
+        if guard.denied is not None:
+            raise MinerError(f"SQL refused: ATTACH and VACUUM INTO are not allowed (they create files;"
+                             f" here {guard.denied!r})") from error
+        if is_storage_error(error):
+            raise database_error(path, error) from error
         raise MinerError(f"SQL refused: {error}") from error
     finally:
         conn.close()

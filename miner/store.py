@@ -172,6 +172,7 @@ class Store:
         self.db = db
         self.conn: sqlite3.Connection = db.conn
         self.path = path
+        self.closed = False
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -209,8 +210,28 @@ class Store:
                 self.db[table.name].add_column(column.name, _PY_TYPES[column.type])
 
     def close(self) -> None:
-        """Close the connection."""
-        self.conn.close()
+        """Fold the write-ahead log into the database file and close: a copy of the .db alone is whole.
+
+        Safe to call twice. A failing checkpoint (another reader holds the log, the disk is full)
+        leaves the log for the next connection to fold; the connection is closed in any case.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self.conn.in_transaction:
+                self.conn.rollback()
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass
+        finally:
+            self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.close()
 
     # -- runs, rejects, resume state -------------------------------------------------------
 
@@ -471,7 +492,10 @@ class Store:
             parent = conn.execute(
                 "SELECT parent_id FROM messages WHERE message_id=? AND thread_id=?", (root, thread_id)
             ).fetchone()
-            if not parent or not parent[0] or parent[0] in seen:
+            if not parent or not parent[0]:
+                break
+            if parent[0] in seen:  # a reply cycle (A answers B, B answers A): its earliest message is the root
+                root = earliest[0]
                 break
             exists = conn.execute("SELECT 1 FROM messages WHERE message_id=?", (parent[0],)).fetchone()
             if not exists:
@@ -502,25 +526,78 @@ class Store:
 _PY_TYPES = {"INTEGER": int, "TEXT": str, "REAL": float, "BLOB": bytes}
 
 
-def open_store(path: str | Path | None = None, create: bool = True) -> Store:
-    """Open (and if needed create) the database at ``path`` with WAL and foreign keys on."""
+_DAMAGED = "the database file is damaged ({}); restore a copy, or build a new database with 'miner ingest'"
+_STORAGE_PROBLEMS = ("disk is full", "malformed", "not a database", "corrupt", "i/o error", "unable to open")
+
+
+def is_storage_error(error: sqlite3.Error) -> bool:
+    """True when SQLite failed because of the file or the disk, not because of the SQL it was given."""
+    return any(problem in str(error).lower() for problem in _STORAGE_PROBLEMS)
+
+
+def database_error(db_path: str | Path, error: sqlite3.Error) -> MinerError:
+    """One line a user can act on for an SQLite failure on ``db_path`` (disk full, damaged file, I/O)."""
+    text = str(error)
+    lowered = text.lower()
+    if "disk is full" in lowered:
+        return MinerError(f"{db_path}: disk full ({text}); free some space and run the command again")
+    if "malformed" in lowered or "not a database" in lowered or "corrupt" in lowered:
+        return MinerError(f"{db_path}: {_DAMAGED.format(text)}")
+    if "locked" in lowered or "busy" in lowered:
+        return MinerError(f"{db_path}: the database is locked by another process ({text}); try again when it is done")
+    if "unable to open" in lowered or "readonly" in lowered or "i/o error" in lowered:
+        return MinerError(f"{db_path}: cannot read or write the database file ({text})")
+    return MinerError(f"{db_path}: SQLite error: {text}")
+
+
+def check_integrity(conn: sqlite3.Connection, db_path: Path) -> None:
+    """``PRAGMA quick_check``: refuse to write into a damaged database (writing would damage it more)."""
+    try:
+        problems = [line for row in conn.execute("PRAGMA quick_check(1)") for line in str(row[0]).splitlines()
+                    if not line.startswith("***")]  # "*** in database main ***" heads the list of problems
+    except sqlite3.DatabaseError as error:
+        raise database_error(db_path, error) from error
+    if problems != ["ok"]:
+        raise MinerError(f"{db_path}: {_DAMAGED.format('quick_check: ' + problems[0])}")
+
+
+def open_store(path: str | Path | None = None, create: bool = True, check: bool = False) -> Store:
+    """Open (and if needed create) the database at ``path`` with WAL and foreign keys on.
+
+    ``check`` runs ``PRAGMA quick_check`` on an existing database first: commands that write ask for it.
+    """
     db_path = Path(path) if path else DEFAULT_DB
-    if not create and not db_path.exists():
+    existed = db_path.exists()
+    if not create and not existed:
         raise MinerError(f"{db_path}: no such database (run 'miner ingest' or 'miner demo' first)")
     if create:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise MinerError(f"{db_path}: cannot create its folder {db_path.parent}"
+                             f" ({error.strerror or error})") from error
+    if existed and db_path.is_dir():
+        raise MinerError(f"{db_path}: is a directory, not a database file")
     try:
         conn = sqlite3.connect(str(db_path), timeout=30)
+    except sqlite3.Error as error:
+        raise database_error(db_path, error) from error
+    try:
+        if check and existed:
+            check_integrity(conn, db_path)
         conn.execute("PRAGMA page_size=16384")
         conn.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.DatabaseError as error:
-        raise MinerError(f"{db_path}: not a usable SQLite database ({error})") from error
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA cache_size=-8192")  # 8 MiB page cache: bulk ingest keeps indexes hot
-    store = Store(sqlite_utils.Database(conn), db_path)
-    try:
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-8192")  # 8 MiB page cache: bulk ingest keeps indexes hot
+        store = Store(sqlite_utils.Database(conn), db_path)
         store.ensure_schema()
     except sqlite3.DatabaseError as error:
-        raise MinerError(f"{db_path}: not a usable SQLite database ({error})") from error
+        conn.close()
+        if "not a database" in str(error):
+            raise MinerError(f"{db_path}: not a usable SQLite database ({error})") from error
+        raise database_error(db_path, error) from error
+    except BaseException:
+        conn.close()
+        raise
     return store

@@ -202,3 +202,67 @@ def test_pseudonymized_mbox_is_refused_with_a_clear_message(demo_db, tmp_path):
     with pytest.raises(MinerError, match="--pseudonymize: not possible with --format mbox"):
         export_dataset(demo_db, tmp_path / "m", "mbox", pseudonymize=True)
     assert not (tmp_path / "m").exists()
+
+
+def folder_snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file of a folder (relative name -> bytes)."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_a_non_empty_folder_is_refused_without_force_and_replaced_wholly_with_it(demo_db, tmp_path):
+    out = tmp_path / "export"
+    runner = CliRunner()
+    first = runner.invoke(cli, ["export", "--db", str(demo_db), "--format", "jsonl", "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    before = folder_snapshot(out)
+    assert set(before) == {"threads.jsonl", "messages.jsonl", "labels.jsonl", "evidence.jsonl", "README.md",
+                           "lineage.json"}
+    refused = runner.invoke(cli, ["export", "--db", str(demo_db), "--format", "csv", "--out", str(out)])
+    assert isinstance(refused.exception, MinerError)
+    assert str(refused.exception).startswith(f"{out}: folder is not empty (6 entries: README.md, evidence.jsonl,")
+    assert "--force" in str(refused.exception) and "\n" not in str(refused.exception)
+    assert folder_snapshot(out) == before
+    forced = runner.invoke(cli, ["export", "--db", str(demo_db), "--format", "csv", "--out", str(out), "--force"])
+    assert forced.exit_code == 0, (forced.output, forced.exception)
+    assert {path.name for path in out.iterdir()} == {"threads.csv", "messages.csv", "labels.csv", "evidence.csv",
+                                                     "README.md", "lineage.json"}
+    assert "csv" in json.loads((out / "lineage.json").read_text())["format"]
+    assert [path.name for path in tmp_path.iterdir()] == ["export"]  # no hidden partial or old folder is left
+
+
+def test_an_empty_existing_folder_is_filled_without_force(demo_db, tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    summary = export_dataset(demo_db, out, "csv", Selection(label="race"))
+    assert summary.out_dir == out and (out / "messages.csv").is_file() and (out / "README.md").is_file()
+
+
+def test_force_refuses_a_folder_holding_the_database(demo_db, tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    db = folder / "lkml.db"
+    shutil.copyfile(demo_db, db)
+    with pytest.raises(MinerError, match="holds the database"):
+        export_dataset(db, folder, "csv", force=True)
+    assert db.stat().st_size == demo_db.stat().st_size
+
+
+def test_an_export_killed_while_replacing_an_earlier_one_leaves_the_earlier_one_whole(demo_db, tmp_path):
+    out = tmp_path / "export"
+    export_dataset(demo_db, out, "jsonl")
+    before = folder_snapshot(out)
+    # kill -9 the export when every data file is written, just before the dataset card
+    script = (
+        "import os, signal, sys\n"
+        "import miner.export as export\n"
+        "export.write_card = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "export.export_dataset(sys.argv[1], sys.argv[2], 'csv', force=True)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script, str(demo_db), str(out)], capture_output=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    assert folder_snapshot(out) == before
+    partial = [path for path in tmp_path.iterdir() if path.name.startswith(".export.partial-")]
+    assert len(partial) == 1 and (partial[0] / "messages.csv").is_file()  # the new files never reached out/
+    export_dataset(demo_db, out, "csv", force=True)  # the next export clears the leftover
+    assert [path.name for path in tmp_path.iterdir()] == ["export"]
+    assert (out / "messages.csv").is_file() and not (out / "messages.jsonl").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from demo_db import build_demo_db
 from miner.cli import cli
 from miner.errors import MinerError
 from miner.queries import bind_params, get_query, load_queries, parse_query, run_query
+from miner.reading import run_readonly_sql
 
 REQUIRED_QUERIES = {
     "threads_per_label_year", "threads_per_label_list_year", "top_files_per_label", "top_subsystems_per_label",
@@ -159,3 +161,52 @@ def test_header_must_declare_the_parameters_the_sql_uses(tmp_path):
         parse_query("t", text, tmp_path / "t.sql")
     declared = parse_query("t", "-- title: T\n-- param label: a label\n" + text.split("\n", 2)[2], tmp_path / "t.sql")
     assert [p.name for p in declared.params] == ["label"]
+
+
+def test_a_query_over_its_time_budget_is_stopped_with_a_one_line_error(demo_db):
+    counting = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000000)"
+                " SELECT count(*) FROM c")
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["sql", "--db", str(demo_db), "--timeout", "0.5", counting])
+    assert time.monotonic() - started < 10  # unbounded, it counts for about a minute
+    assert isinstance(result.exception, MinerError)
+    assert str(result.exception) == ("the query ran over 0.5 s and was stopped; give it longer with --timeout"
+                                     " SECONDS (0: no limit)")
+    # full-text search: the clock is read between rows, even when each snippet() is slow
+    terms = " AND ".join(["lock"] * 100)  # about 1.5 s here: snippets of 100 phrases for 20 messages
+    result = CliRunner().invoke(cli, ["query", "search_messages", "--db", str(demo_db), "--timeout", "0.2",
+                                      "--param", f"q={terms}"])
+    assert isinstance(result.exception, MinerError)
+    assert str(result.exception).startswith("search_messages: the query ran over 0.2 s and was stopped")
+    quick = CliRunner().invoke(cli, ["sql", "--db", str(demo_db), "--timeout", "5", "SELECT count(*) FROM labels"])
+    assert quick.exit_code == 0 and "24" in quick.output
+
+
+def test_full_text_queries_with_hundreds_of_terms_are_refused_before_they_run(demo_db):
+    terms = " OR ".join(["lock"] * 400)
+    started = time.monotonic()
+    with pytest.raises(MinerError, match=r"^search_messages: full-text query \(parameter 'q'\) of 799 terms"):
+        run_query(demo_db, "search_messages", {"q": terms})
+    with pytest.raises(MinerError, match=r"^full-text query \(MATCH '...'\) of 799 terms"):
+        run_readonly_sql(demo_db, f"SELECT rowid FROM messages_fts WHERE messages_fts MATCH '{terms}'")
+    with pytest.raises(MinerError, match="^SQL of 100,001 characters: at most 100,000"):
+        run_readonly_sql(demo_db, "SELECT 1" + " " * 99_993)
+    assert time.monotonic() - started < 2  # refused at once (400 terms ran 26 s on 7 messages)
+    assert run_query(demo_db, "search_messages", {"q": "uring_lock"})[1]  # an ordinary search still runs
+
+
+def test_attach_and_vacuum_into_are_refused_and_create_no_file(demo_db, tmp_path):
+    runner = CliRunner()
+    for statement, target in (("ATTACH '{}' AS other", tmp_path / "attached.db"),
+                              ("VACUUM INTO '{}'", tmp_path / "copy.db"),
+                              ("ATTACH 'file:{}?mode=rwc' AS other", tmp_path / "uri.db")):
+        result = runner.invoke(cli, ["sql", "--db", str(demo_db), statement.format(target)])
+        assert isinstance(result.exception, MinerError), (statement, result.output)
+        assert str(result.exception).startswith("SQL refused: ATTACH and VACUUM INTO are not allowed")
+        assert list(tmp_path.iterdir()) == [], statement
+    for statement, refusal in (("DELETE FROM messages", "readonly database"),
+                               ("DROP TABLE labels", "readonly database"),
+                               ("CREATE TABLE t(x)", "readonly database")):
+        result = runner.invoke(cli, ["sql", "--db", str(demo_db), statement])
+        assert isinstance(result.exception, MinerError) and refusal in str(result.exception), statement
+    assert sql(demo_db, "SELECT count(*) FROM labels") == [(24,)]

@@ -52,9 +52,13 @@ def test_metadata_describes_every_table_and_column_from_the_schema(demo_db):
     assert set(database["queries"]) == set(load_queries())
 
 
-def test_database_is_served_immutable(get, demo_db):
-    datasette = make_datasette(demo_db)
-    assert datasette.get_database("demo").is_mutable is False
+def test_database_is_served_read_only_but_not_immutable(get, demo_db):
+    database = make_datasette(demo_db).get_database("demo")
+    assert database.is_mutable  # it may change while served: read with mode=ro, not immutable=1
+    conn = database.connect()
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        conn.execute("DELETE FROM threads")
+    conn.close()
     status, text = get("/demo.json?sql=" + quote("DELETE FROM threads"))
     assert status != 200 or "error" in text.lower()
     assert sqlite3.connect(demo_db).execute("SELECT count(*) FROM threads").fetchone()[0] > 0
@@ -133,3 +137,44 @@ def test_load_thread_page_rejects_unknown_ids(demo_db):
     page = load_thread_page(conn, HOSTILE_MESSAGE_ID)
     assert "deadlock" in [label.label for label in page.labels]
     assert all(e.anchor for label in page.labels for e in label.evidence if e.message_id)
+
+
+def test_every_request_answers_200_while_another_process_ingests_into_the_database(tmp_path):
+    """The served file changes under Datasette: opened immutable, pages read mid-write were 'malformed'."""
+    import subprocess
+    import sys
+    import time
+
+    from test_cli import bulk_epoch
+
+    epoch = bulk_epoch(tmp_path, 6000)
+    commits = subprocess.run(["git", f"--git-dir={epoch}", "rev-list", "--reverse", "HEAD"], check=True,
+                             capture_output=True, text=True).stdout.split()
+    db = tmp_path / "lkml.db"
+    miner = [sys.executable, "-m", "miner", "ingest", "--quiet", "--db", str(db), str(epoch)]
+    subprocess.run(["git", f"--git-dir={epoch}", "update-ref", "HEAD", commits[499]], check=True)
+    subprocess.run(miner, check=True, capture_output=True)  # the first 500 messages: a database to serve
+    first = sqlite3.connect(db).execute("SELECT root_message_id FROM threads WHERE message_count > 1"
+                                        " ORDER BY thread_id LIMIT 1").fetchone()[0]
+    datasette = make_datasette(db)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(datasette.invoke_startup())
+    paths = ["/lkml/threads.json?_size=5&_sort_desc=last_date", "/lkml/messages.json?_size=3&_col=subject",
+             "/lkml.json?sql=" + quote("SELECT count(*) FROM messages"), "/lkml/messages?_search=deadlock",
+             "/-/thread/" + quote(first, safe=""), "/lkml/threads?_facet_array=labels"]
+    subprocess.run(["git", f"--git-dir={epoch}", "update-ref", "HEAD", commits[-1]], check=True)
+    writer = subprocess.Popen(miner, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    answers: list[tuple[int, str]] = []
+    try:
+        while writer.poll() is None:
+            for path in paths:
+                response = loop.run_until_complete(datasette.client.get(path))
+                answers.append((response.status_code, path if response.status_code == 200 else response.text[:200]))
+            time.sleep(0.02)
+    finally:
+        writer.wait(timeout=300)
+        loop.close()
+    assert writer.returncode == 0, writer.stderr.read()
+    assert len(answers) >= 24, answers  # the ingest ran long enough to be read during its writes
+    assert [answer for answer in answers if answer[0] != 200] == []
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM provenance").fetchone()[0] == 6000

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from miner.errors import MinerError
 from miner.export.card import write_card
+from miner.export.folder import check_target, staged_folder
 from miner.export.pseudonym import Pseudonymizer, new_salt
 from miner.export.writers import TABLE_FORMATS, write_mbox, write_table
 from miner.reading import list_threads
@@ -114,36 +115,45 @@ def raw_mails(store: Store, thread_ids: list[int]) -> list[bytes]:
 
 
 def export_dataset(db_path: str | Path, out_dir: str | Path, fmt: str, selection: Selection = Selection(),
-                   pseudonymize: bool = False, salt: str | None = None, command: str | None = None) -> ExportSummary:
-    """Export the selected threads from ``db_path`` into ``out_dir`` in ``fmt``, with README.md and lineage.json."""
+                   pseudonymize: bool = False, salt: str | None = None, command: str | None = None,
+                   force: bool = False) -> ExportSummary:
+    """Export the selected threads from ``db_path`` into ``out_dir`` in ``fmt``, with README.md and lineage.json.
+
+    ``out_dir`` must be absent or empty unless ``force``, which replaces its whole content. The files
+    are written into a hidden sibling folder that is renamed into place at the end, so an export
+    that fails or is killed leaves the earlier content of ``out_dir`` as it was (or no ``out_dir``).
+    """
     if fmt not in EXPORT_FORMATS:
         raise MinerError(f"{fmt}: unknown export format (choose from {', '.join(EXPORT_FORMATS)})")
     if fmt == "mbox" and pseudonymize:
         raise MinerError("--pseudonymize: not possible with --format mbox (the mbox holds the raw mail"
                          " byte for byte); use csv, jsonl or parquet")
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise MinerError(f"{out}: exists and is not a directory")
-    store = open_store(db_path, create=False)
-    try:
+    check_target(out, Path(db_path), force)
+    with open_store(db_path, create=False) as store:
         thread_ids = select_threads(store, selection)
-        out.mkdir(parents=True, exist_ok=True)
-        summary = ExportSummary(out, fmt, selection, pseudonymize, thread_ids)
-        if fmt == "mbox":
-            count = write_mbox(out / "messages.mbox", raw_mails(store, thread_ids))
-            summary.files.append(ExportedFile("messages.mbox", "messages", count))
-            summary.counts = {"threads": len(thread_ids), "messages": count}
-        else:
-            pseudonymizer = Pseudonymizer.from_database(store.conn, salt or new_salt()) if pseudonymize else None
-            for table in EXPORT_TABLES:
-                columns, rows = table_rows(store, table, thread_ids)
-                if pseudonymizer:
-                    rows = [pseudonymizer.row(table, columns, row) for row in rows]
-                name = f"{table}.{fmt}"
-                count = write_table(fmt, out / name, columns, rows, table)
-                summary.files.append(ExportedFile(name, table, count))
-                summary.counts[table] = count
-        write_card(store, summary, command=command, salt_given=salt is not None)
-    finally:
-        store.close()
+        with staged_folder(out) as staging:
+            summary = ExportSummary(staging, fmt, selection, pseudonymize, thread_ids)
+            _write_files(store, summary, salt)
+            write_card(store, summary, command=command, salt_given=salt is not None)
+    summary.out_dir = out
     return summary
+
+
+def _write_files(store: Store, summary: ExportSummary, salt: str | None) -> None:
+    """The data files of the export, into ``summary.out_dir``; fills ``summary.files`` and ``summary.counts``."""
+    out, thread_ids = summary.out_dir, summary.thread_ids
+    if summary.fmt == "mbox":
+        count = write_mbox(out / "messages.mbox", raw_mails(store, thread_ids))
+        summary.files.append(ExportedFile("messages.mbox", "messages", count))
+        summary.counts = {"threads": len(thread_ids), "messages": count}
+        return
+    pseudonymizer = Pseudonymizer.from_database(store.conn, salt or new_salt()) if summary.pseudonymized else None
+    for table in EXPORT_TABLES:
+        columns, rows = table_rows(store, table, thread_ids)
+        if pseudonymizer:
+            rows = [pseudonymizer.row(table, columns, row) for row in rows]
+        name = f"{table}.{summary.fmt}"
+        count = write_table(summary.fmt, out / name, columns, rows, table)
+        summary.files.append(ExportedFile(name, table, count))
+        summary.counts[table] = count

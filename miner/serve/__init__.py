@@ -1,8 +1,7 @@
-"""Serve the database with Datasette: read-only, described from the schema, with the thread page."""
+"""Serve the database with Datasette: read-only (not immutable), described from the schema, with the thread page."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from miner.errors import MinerError
@@ -20,28 +19,21 @@ def register_plugin() -> None:
 
 
 def make_datasette(db_path: str | Path):
-    """A Datasette instance on ``db_path`` opened immutable (read-only), with generated metadata."""
+    """A Datasette instance on ``db_path`` opened read-only (``mode=ro``), with generated metadata.
+
+    Not immutable: an ingest, classify or scrape may write to the file while it is served, and an
+    immutable reader (``immutable=1``) trusts the file never to change. It ignores the write-ahead
+    log and other writers' locks, so pages read mid-write answered "database disk image is
+    malformed". A read-only reader sees each committed state, the log included, and never writes.
+    """
     from datasette.app import Datasette
 
     path = Path(db_path)
     if not path.is_file():
         raise MinerError(f"{path}: no such database (run 'miner ingest' or 'miner demo' first)")
-    fold_wal(path)
     register_plugin()
-    return Datasette(immutables=[str(path)], metadata=build_metadata(path),
+    return Datasette(files=[str(path)], metadata=build_metadata(path),
                      settings={"sql_time_limit_ms": 5000, "facet_time_limit_ms": 1000})
-
-
-def fold_wal(path: Path) -> None:
-    """Checkpoint a leftover write-ahead log into the file: an immutable reader ignores the -wal file."""
-    wal = path.with_name(path.name + "-wal")
-    if wal.exists() and wal.stat().st_size:
-        try:
-            conn = sqlite3.connect(str(path), timeout=30)
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.close()
-        except sqlite3.Error as error:
-            raise MinerError(f"{path}: could not fold its write-ahead log before serving ({error})") from error
 
 
 def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001) -> None:
