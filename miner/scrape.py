@@ -77,20 +77,26 @@ def open_session(store: Store, config: HttpConfig) -> PoliteSession:
 
 
 class _Progress:
-    """A terminal progress bar for a scrape: requests made, threads fetched, messages new."""
+    """A terminal progress bar for a scrape: requests made, threads fetched, messages new, and long waits."""
 
     def __init__(self, summary: ScrapeSummary, session: PoliteSession, ingester: Ingester, enabled: bool,
                  unit: str = " thread"):
         self.summary, self.session, self.ingester = summary, session, ingester
         self.bar = tqdm(desc=summary.label, unit=unit, disable=not enabled, dynamic_ncols=True)
+        session.on_wait = self.waiting
 
     def update(self, threads: int = 0) -> None:
         """Advance by ``threads`` and refresh the counters shown."""
         self.bar.update(threads)
         self.bar.set_postfix(requests=self.session.stats.requests, new=self.ingester.summary.new, refresh=False)
 
+    def waiting(self, notice: str) -> None:
+        """Show why the scrape is standing still (a Retry-After, a backoff, a Crawl-delay)."""
+        self.bar.set_postfix_str(notice)
+
     def close(self) -> None:
         """Remove the bar."""
+        self.session.on_wait = None
         self.bar.close()
 
 
@@ -179,12 +185,17 @@ def scrape_lore_thread(store: Store, session: PoliteSession, target: lore.LoreTa
     summary = ScrapeSummary(f"lore {target.list_name} thread <{message_id}>")
     started = time.monotonic()
     before = (session.stats.requests, session.stats.cache_hits)
-    with Ingester(store, f"scrape lore --msgid {message_id}", progress=progress) as ingester:
-        url, mails = lore.fetch_thread(session, target, message_id, prefer_cache=session.config.offline)
-        if not mails:
-            raise MinerError(f"{url}: no such thread on {target.base_url} (HTTP 404)")
-        ingester.ingest_mails(mails)
-        summary.threads_fetched = 1
+    with Ingester(store, f"scrape lore --msgid {message_id}", progress=False) as ingester:
+        bar = _Progress(summary, session, ingester, progress)
+        try:
+            url, mails = lore.fetch_thread(session, target, message_id, prefer_cache=session.config.offline)
+            if not mails:
+                raise MinerError(f"{url}: no such thread on {target.base_url} (HTTP 404)")
+            ingester.ingest_mails(mails)
+            summary.threads_fetched = 1
+            bar.update(1)
+        finally:
+            bar.close()
         ingester.finish()
         return _finish_summary(summary, session, ingester, started, *before)
 

@@ -226,3 +226,45 @@ def test_a_body_that_should_be_gzip_but_is_not_is_an_error(httpserver, session):
     httpserver.expect_request("/not-gzip.mbox.gz").respond_with_data(b"From mboxrd@z Thu Jan  1 00:00:00 1970\n")
     with pytest.raises(MinerError, match="not-gzip.mbox.gz: not gzip data"):
         session.fetch(httpserver.url_for("/not-gzip.mbox.gz"), gunzip=True)
+
+
+# -- deadline and long waits (reliability items 6) ------------------------------------------------
+
+def test_a_trickling_body_meets_the_overall_deadline(httpserver):
+    def trickle(request):
+        def body():
+            for _ in range(40):  # 40 bytes, one every 0.25 s: each gap is far below --timeout 5
+                yield b"x"
+                time.sleep(0.25)
+        return Response(body(), headers={"Content-Length": "40"})
+
+    httpserver.expect_request("/trickle").respond_with_handler(trickle)
+    session = PoliteSession(fast_config(timeout=5, deadline=1.0, retries=1), None)
+    started = time.monotonic()
+    with pytest.raises(MinerError, match=r"/trickle: not complete within the deadline of 1 s \(\d+ bytes so far\)"
+                                         r" \(gave up after 2 attempts\)"):
+        session.fetch(httpserver.url_for("/trickle"))
+    assert time.monotonic() - started < 4  # two attempts of about one second, not 10 s of trickle each
+
+
+def test_a_retry_after_beyond_the_maximum_wait_gives_up_at_once(httpserver):
+    httpserver.expect_request("/later").respond_with_data("come back tomorrow", status=429,
+                                                          headers={"Retry-After": "100000"})
+    session = PoliteSession(fast_config(retries=5), None)
+    started = time.monotonic()
+    with pytest.raises(MinerError, match=r"/later: HTTP 429 with Retry-After of 100000 s, more than the maximum wait"
+                                         r" of 300 s; gave up"):
+        session.fetch(httpserver.url_for("/later"))
+    assert time.monotonic() - started < 2 and session.stats.requests == 1 and session.stats.waits == []
+
+
+def test_long_waits_are_announced(httpserver):
+    handler = sequence(Response("slow down", status=429, headers={"Retry-After": "1"}), Response("fine"))
+    httpserver.expect_request("/busy").respond_with_handler(handler)
+    session = PoliteSession(fast_config(), None)
+    notices = []
+    session.on_wait = notices.append
+    assert session.fetch(httpserver.url_for("/busy")).body == b"fine"
+    host = httpserver.url_for("/").split("/")[2]
+    assert notices == [f"waiting 1 s: HTTP 429 from {host}, retry 1 of 2"]
+

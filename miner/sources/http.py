@@ -1,8 +1,9 @@
 """One polite HTTP layer for every network source.
 
 An honest User-Agent, robots.txt, a per-host rate limit, retries with exponential backoff and
-jitter (connection errors, 429, 5xx; ``Retry-After`` honoured), timeouts, a maximum response size,
-bounded gzip decompression, and detection of anti-bot challenge pages (Anubis on lore.kernel.org).
+jitter (connection errors, 429, 5xx; ``Retry-After`` honoured up to a maximum wait), timeouts and an
+overall deadline per response, a maximum response size, bounded gzip decompression, and detection
+of anti-bot challenge pages (Anubis on lore.kernel.org).
 Every final response goes to the raw cache (:mod:`miner.sources.cache`), so ``--offline`` re-parses
 without the network and refreshes use conditional requests.
 """
@@ -13,6 +14,7 @@ import random
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
@@ -30,6 +32,7 @@ DEFAULT_USER_AGENT = f"lkml-miner/{__version__} (+{PROJECT_URL})"
 ROBOTS_AGENT = "lkml-miner"
 CHUNK = 64 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+WAIT_NOTICE_SECONDS = 1.0  # waits at least this long are announced (on the progress line)
 CHALLENGE_MARKERS = (b'id="anubis_challenge"', b"Making sure you&#39;re not a bot", b"/.within.website/",
                      b"Making sure you're not a bot")
 
@@ -49,11 +52,12 @@ class HttpConfig:
     user_agent: str = DEFAULT_USER_AGENT
     rate: float = 1.0  # requests per second per host; 0 means no limit
     timeout: float = 60.0  # seconds to connect and between bytes
+    deadline: float = 600.0  # seconds for one whole response, however steadily its bytes trickle in
     max_bytes: int = 256 * 1024 * 1024  # largest body accepted, as received
     max_decompressed: int = 1024 * 1024 * 1024  # largest body accepted after gunzip
     retries: int = 5
     backoff: float = 1.0  # first retry delay in seconds, doubled each time, plus jitter
-    max_backoff: float = 300.0  # cap on any one wait, Retry-After included
+    max_wait: float = 300.0  # longest wait before a retry; a Retry-After asking for more gives up
     robots: bool = True
     offline: bool = False
 
@@ -152,6 +156,7 @@ class PoliteSession:
         self._last_request: dict[str, float] = {}
         self._robots: dict[str, RobotFileParser | None] = {}
         self._lock = threading.Lock()
+        self.on_wait: Callable[[str], None] | None = None  # told about long waits, e.g. by a progress bar
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -225,20 +230,29 @@ class PoliteSession:
                 problem = _describe(error)
             if attempt + 1 >= attempts:
                 break
-            wait = delay if delay is not None else config.backoff * (2 ** attempt) * (1 + random.random())
-            wait = min(wait, config.max_backoff)
+            if delay is not None and delay > config.max_wait:
+                raise MinerError(f"{url}: {problem} with Retry-After of {delay:.0f} s, more than the maximum wait"
+                                 f" of {config.max_wait:.0f} s; gave up (try later, or raise --max-wait)")
+            if delay is None:
+                delay = min(config.backoff * (2 ** attempt) * (1 + random.random()), config.max_wait)
             self.stats.retries += 1
-            self.stats.waits.append(wait)
-            time.sleep(wait)
+            self.stats.waits.append(delay)
+            self._announce(delay, f"{problem} from {urlsplit(url).netloc}, retry {attempt + 1} of {config.retries}")
+            time.sleep(delay)
         raise MinerError(f"{url}: {problem} (gave up after {attempts} attempts)")
+
+    def _announce(self, seconds: float, why: str) -> None:
+        if self.on_wait is not None and seconds >= WAIT_NOTICE_SECONDS:
+            self.on_wait(f"waiting {seconds:.0f} s: {why}")
 
     def _send(self, method: str, url: str, request_body: bytes | None, headers: dict[str, str]) -> Response:
         self._wait_turn(urlsplit(url).netloc)
         self.stats.requests += 1
         fetched_at = _utc_now()
+        started = time.monotonic()
         with self.session.request(method, url, data=request_body, headers=headers, stream=True,
                                   timeout=(self.config.timeout, self.config.timeout)) as reply:
-            received = self._read_limited(reply, url)
+            received = self._read_limited(reply, url, started + self.config.deadline)
             response_headers = {k.lower(): v for k, v in reply.headers.items()}
             encoding = response_headers.pop("content-encoding", "").strip().lower()
             if encoding in ("gzip", "x-gzip", "deflate"):
@@ -248,17 +262,22 @@ class PoliteSession:
             response_headers.pop("content-length", None)
             return Response(reply.url or url, reply.status_code, response_headers, received, fetched_at)
 
-    def _read_limited(self, reply: requests.Response, url: str) -> bytes:
+    def _read_limited(self, reply: requests.Response, url: str, deadline: float) -> bytes:
+        """The body as received, within the size limit and before ``deadline`` (a ``time.monotonic()``)."""
         declared = reply.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.config.max_bytes:
             raise MinerError(f"{url}: response of {declared} bytes exceeds the limit of {self.config.max_bytes}")
         parts = []
         size = 0
-        for chunk in reply.raw.stream(CHUNK, decode_content=False):
+        # read1: whatever one socket read brings, so a body trickling in still meets the deadline check
+        while chunk := reply.raw.read1(CHUNK, decode_content=False):
             size += len(chunk)
             if size > self.config.max_bytes:
                 raise MinerError(f"{url}: response exceeds the limit of {self.config.max_bytes} bytes")
             parts.append(chunk)
+            if time.monotonic() > deadline:
+                raise TransferError(f"{url}: not complete within the deadline of {self.config.deadline:g} s"
+                                    f" ({size} bytes so far)")
         return b"".join(parts)
 
     def _wait_turn(self, host: str) -> None:
@@ -272,6 +291,7 @@ class PoliteSession:
             now = time.monotonic()
             ready = self._last_request.get(host, 0.0) + interval
             if ready > now:
+                self._announce(ready - now, f"rate limit for {host}")
                 time.sleep(ready - now)
             self._last_request[host] = time.monotonic()
 
@@ -313,7 +333,7 @@ def _from_cached(cached: CachedResponse) -> Response:
 
 
 def _describe(error: Exception) -> str:
-    if isinstance(error, requests.Timeout):
+    if isinstance(error, (requests.Timeout, urllib3.exceptions.TimeoutError)):
         return "timed out"
     if isinstance(error, TransferError):
         return str(error).split(": ", 1)[-1]
