@@ -240,6 +240,8 @@ def http_options(command):
         click.option("--retries", type=int, default=5, show_default=True, help="Retries on errors, 429 and 5xx."),
         click.option("--max-wait", type=float, default=300.0, show_default=True,
                      help="Longest wait before a retry; a Retry-After asking for more gives up."),
+        click.option("--allow-host", "allow_hosts", multiple=True, metavar="HOST",
+                     help="Another host that redirects may lead to (repeatable; default: the same host only)."),
         click.option("--offline", is_flag=True, help="No network: re-parse responses from the raw cache."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
         db_option,
@@ -249,12 +251,12 @@ def http_options(command):
     return command
 
 
-def _session(db_path: Path, user_agent: str | None, **http):
+def _session(db_path: Path, user_agent: str | None, allow_hosts: tuple[str, ...], **http):
     """The store and a polite session configured by the ``http_options``."""
     from miner.scrape import open_session
     from miner.sources.http import DEFAULT_USER_AGENT, HttpConfig
 
-    config = HttpConfig(user_agent=user_agent or DEFAULT_USER_AGENT, **http)
+    config = HttpConfig(user_agent=user_agent or DEFAULT_USER_AGENT, allow_hosts=allow_hosts, **http)
     store = open_store(db_path)
     return store, open_session(store, config)
 

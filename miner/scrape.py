@@ -311,7 +311,7 @@ def _raw_messages(session: PoliteSession, raw_urls: list[str]) -> list[RawMail]:
         raw = session.fetch(raw_url, prefer_cache=True)
         if raw.status != 200 or not eml.looks_like_message(raw.body.lstrip()[:4096]):
             return []
-        mails.append(RawMail(raw.body, Provenance("url", raw_url, None, None, raw.fetched_at)))
+        mails.append(RawMail(raw.body, Provenance("url", raw.url, None, None, raw.fetched_at)))
     return mails
 
 

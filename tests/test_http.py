@@ -268,3 +268,67 @@ def test_long_waits_are_announced(httpserver):
     host = httpserver.url_for("/").split("/")[2]
     assert notices == [f"waiting 1 s: HTTP 429 from {host}, retry 1 of 2"]
 
+
+# -- redirects (items 9 and 14) ------------------------------------------------------------------
+
+def redirect(location: str, status: int = 302) -> Response:
+    return Response("moved", status=status, headers={"Location": location})
+
+
+def test_redirects_are_followed_on_the_same_host_and_cached_under_the_asked_url(httpserver, store, session):
+    httpserver.expect_request("/old").respond_with_response(redirect("/new", 301))
+    httpserver.expect_request("/new").respond_with_data("the mail")
+    response = session.fetch(httpserver.url_for("/old"))
+    assert (response.status, response.body, response.url) == (200, b"the mail", httpserver.url_for("/new"))
+    assert session.stats.requests == 2
+    assert session.cache.get("GET", httpserver.url_for("/old")).body == b"the mail"
+
+
+def test_a_redirect_loop_is_one_error(httpserver, session):
+    httpserver.expect_request("/a").respond_with_response(redirect("/b"))
+    httpserver.expect_request("/b").respond_with_response(redirect("/a"))
+    with pytest.raises(MinerError, match=r"/a: more than 5 redirects \(the last to http://[^ ]+/[ab]\); not followed"):
+        session.fetch(httpserver.url_for("/a"))
+    assert session.stats.requests == 6
+
+
+def test_a_redirect_to_another_scheme_is_refused(httpserver, session):
+    httpserver.expect_request("/to-file").respond_with_response(redirect("file:///etc/passwd"))
+    with pytest.raises(MinerError, match=r"/to-file: redirected to file:///etc/passwd, another scheme; not followed"):
+        session.fetch(httpserver.url_for("/to-file"))
+
+
+@pytest.mark.parametrize("location", ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:{port}/page",
+                                      "http://localhost:1/page"])
+def test_a_redirect_to_another_host_is_refused(httpserver, session, store, location):
+    location = location.format(port=httpserver.port)
+    httpserver.expect_request("/away").respond_with_response(redirect(location, 307))
+    before = len(httpserver.log)
+    with pytest.raises(MinerError, match=r"/away: redirected to .*, another host; not followed \(--allow-host "):
+        session.fetch(httpserver.url_for("/away"))
+    assert len(httpserver.log) - before == 1  # nothing asked of the other host
+    assert store.conn.execute("SELECT count(*) FROM http_responses").fetchone()[0] == 0
+
+
+def test_an_allowed_host_is_followed_with_its_own_robots_txt(httpserver):
+    httpserver.expect_request("/robots.txt").respond_with_data("User-agent: *\nDisallow: /private/\n")
+    httpserver.expect_request("/away").respond_with_response(redirect(f"http://127.0.0.1:{httpserver.port}/page"))
+    httpserver.expect_request("/page").respond_with_data("served by the allowed host")
+    session = PoliteSession(fast_config(robots=True, allow_hosts=("127.0.0.1",)), None)
+    before = len(httpserver.log)
+    assert session.fetch(httpserver.url_for("/away")).body == b"served by the allowed host"
+    asked = [(r.host, r.path) for r, _ in httpserver.log[before:]]
+    host = f"localhost:{httpserver.port}"  # the name url_for() gives
+    other = f"127.0.0.1:{httpserver.port}"
+    assert asked == [(host, "/robots.txt"), (host, "/away"), (other, "/robots.txt"), (other, "/page")]
+
+
+def test_each_hop_is_checked_against_robots_txt(httpserver):
+    httpserver.expect_request("/robots.txt").respond_with_data("User-agent: *\nDisallow: /private/\n")
+    httpserver.expect_request("/public").respond_with_response(redirect("/private/page"))
+    httpserver.expect_request("/private/page").respond_with_data("secret")
+    session = PoliteSession(fast_config(robots=True), None)
+    with pytest.raises(MinerError, match=r"/private/page: disallowed by http://[^/]+/robots\.txt"):
+        session.fetch(httpserver.url_for("/public"))
+    assert [r.path for r, _ in httpserver.log].count("/private/page") == 0
+

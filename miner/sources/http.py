@@ -2,8 +2,9 @@
 
 An honest User-Agent, robots.txt, a per-host rate limit, retries with exponential backoff and
 jitter (connection errors, 429, 5xx; ``Retry-After`` honoured up to a maximum wait), timeouts and an
-overall deadline per response, a maximum response size, bounded gzip decompression, and detection
-of anti-bot challenge pages (Anubis on lore.kernel.org).
+overall deadline per response, a maximum response size, bounded gzip decompression, redirects
+followed only within the same scheme and host (or hosts the user allowed), each hop checked against
+robots.txt and paced, and detection of anti-bot challenge pages (Anubis on lore.kernel.org).
 Every final response goes to the raw cache (:mod:`miner.sources.cache`), so ``--offline`` re-parses
 without the network and refreshes use conditional requests.
 """
@@ -17,7 +18,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 import requests
@@ -32,6 +33,8 @@ DEFAULT_USER_AGENT = f"lkml-miner/{__version__} (+{PROJECT_URL})"
 ROBOTS_AGENT = "lkml-miner"
 CHUNK = 64 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+DEFAULT_PORTS = {"http": 80, "https": 443}
 WAIT_NOTICE_SECONDS = 1.0  # waits at least this long are announced (on the progress line)
 CHALLENGE_MARKERS = (b'id="anubis_challenge"', b"Making sure you&#39;re not a bot", b"/.within.website/",
                      b"Making sure you're not a bot")
@@ -58,6 +61,8 @@ class HttpConfig:
     retries: int = 5
     backoff: float = 1.0  # first retry delay in seconds, doubled each time, plus jitter
     max_wait: float = 300.0  # longest wait before a retry; a Retry-After asking for more gives up
+    max_redirects: int = 5  # hops followed for one request
+    allow_hosts: tuple[str, ...] = ()  # other hosts (name or name:port) that redirects may lead to
     robots: bool = True
     offline: bool = False
 
@@ -228,6 +233,8 @@ class PoliteSession:
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                     urllib3.exceptions.HTTPError, TransferError) as error:
                 problem = _describe(error)
+            except requests.RequestException as error:  # not worth retrying: a malformed URL or header
+                raise MinerError(f"{url}: {type(error).__name__}: {error}") from error
             if attempt + 1 >= attempts:
                 break
             if delay is not None and delay > config.max_wait:
@@ -246,11 +253,44 @@ class PoliteSession:
             self.on_wait(f"waiting {seconds:.0f} s: {why}")
 
     def _send(self, method: str, url: str, request_body: bytes | None, headers: dict[str, str]) -> Response:
+        """One request and the redirects it leads to, each hop checked, paced and counted."""
+        hop_url = url
+        for hop in range(self.config.max_redirects + 1):
+            if hop:
+                self._check_robots(hop_url)
+            response = self._send_one(method, hop_url, request_body, headers)
+            location = response.headers.get("location")
+            if response.status not in REDIRECT_STATUSES or not location:
+                return response
+            next_url = urljoin(hop_url, location.strip())
+            self._check_redirect(url, next_url)
+            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                method, request_body = "GET", None  # what browsers (and requests) do
+                headers = {k: v for k, v in headers.items() if k != "Content-Type"}
+            hop_url = next_url
+        raise MinerError(f"{url}: more than {self.config.max_redirects} redirects (the last to {hop_url});"
+                         f" not followed")
+
+    def _check_redirect(self, url: str, target: str) -> None:
+        """Refuse a redirect to another scheme, or to another host the user did not allow."""
+        origin, goal = urlsplit(url), urlsplit(target)
+        if goal.scheme != origin.scheme:
+            raise MinerError(f"{url}: redirected to {target}, another scheme; not followed")
+        if _host_port(goal) != _host_port(origin) and not self._host_allowed(goal):
+            raise MinerError(f"{url}: redirected to {target}, another host; not followed"
+                             f" (--allow-host {goal.hostname} would follow it)")
+
+    def _host_allowed(self, parts) -> bool:
+        names = {(parts.hostname or "").lower(), parts.netloc.lower()}
+        return any(allowed.lower() in names for allowed in self.config.allow_hosts)
+
+    def _send_one(self, method: str, url: str, request_body: bytes | None, headers: dict[str, str]) -> Response:
         self._wait_turn(urlsplit(url).netloc)
         self.stats.requests += 1
         fetched_at = _utc_now()
         started = time.monotonic()
         with self.session.request(method, url, data=request_body, headers=headers, stream=True,
+                                  allow_redirects=False,
                                   timeout=(self.config.timeout, self.config.timeout)) as reply:
             received = self._read_limited(reply, url, started + self.config.deadline)
             response_headers = {k.lower(): v for k, v in reply.headers.items()}
@@ -318,6 +358,15 @@ class PoliteSession:
         parser = self._robots[host]
         if parser is not None and not parser.can_fetch(ROBOTS_AGENT, url):
             raise MinerError(f"{url}: disallowed by {parts.scheme}://{host}/robots.txt for {ROBOTS_AGENT}")
+
+
+def _host_port(parts) -> tuple[str, int | None]:
+    """The host of a split URL as compared for redirects: name in lower case, port made explicit."""
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: compare it as written
+        return parts.netloc.lower(), None
+    return (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(parts.scheme)
 
 
 def _encode_form(form: dict[str, str] | None) -> bytes | None:

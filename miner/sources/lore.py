@@ -129,7 +129,7 @@ def fetch_thread(session: PoliteSession, target: LoreTarget, message_id: str,
         raise MinerError(f"{url}: HTTP {response.status} for the thread mbox")
     data = response.data or b""
     mails = []
-    for mail in split_mbox(data.splitlines(keepends=True), url, "lore"):
+    for mail in split_mbox(data.splitlines(keepends=True), response.url, "lore"):  # the URL that answered
         provenance = mail.provenance._replace(list_id=None, fetched_at=response.fetched_at)
         mails.append(dataclasses.replace(mail, provenance=provenance))
     return url, mails
