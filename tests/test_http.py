@@ -332,3 +332,14 @@ def test_each_hop_is_checked_against_robots_txt(httpserver):
         session.fetch(httpserver.url_for("/public"))
     assert [r.path for r, _ in httpserver.log].count("/private/page") == 0
 
+
+# -- robots.txt that cannot be read (item 17) --------------------------------------------------------
+
+def test_an_unreachable_robots_txt_blocks_every_later_request_too(httpserver):
+    httpserver.expect_request("/robots.txt").respond_with_data("down", status=503)
+    httpserver.expect_request("/page").respond_with_data("never served")
+    session = PoliteSession(fast_config(robots=True, retries=1), None)
+    for path in ("/page", "/page", "/other"):
+        with pytest.raises(MinerError, match=r"robots\.txt: HTTP 503 .*without robots\.txt nothing is fetched"):
+            session.fetch(httpserver.url_for(path))
+    assert [r.path for r, _ in httpserver.log] == ["/robots.txt", "/robots.txt"]  # one try and one retry, once

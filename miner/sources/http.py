@@ -160,6 +160,7 @@ class PoliteSession:
         self.session.headers.update({"User-Agent": self.config.user_agent, "Accept-Encoding": "gzip"})
         self._last_request: dict[str, float] = {}
         self._robots: dict[str, RobotFileParser | None] = {}
+        self._robots_unreachable: dict[str, str] = {}  # host -> why nothing is fetched from it
         self._lock = threading.Lock()
         self.on_wait: Callable[[str], None] | None = None  # told about long waits, e.g. by a progress bar
 
@@ -340,6 +341,8 @@ class PoliteSession:
             return
         parts = urlsplit(url)
         host = parts.netloc
+        if host in self._robots_unreachable:
+            raise MinerError(self._robots_unreachable[host])
         if host not in self._robots:
             self._robots[host] = None  # no recursion while robots.txt itself is fetched
             robots_url = f"{parts.scheme}://{host}/robots.txt"
@@ -347,7 +350,9 @@ class PoliteSession:
             try:
                 response = self._request("GET", robots_url, None, None, gunzip=False)
             except MinerError as error:  # RFC 9309: an unreachable robots.txt means complete disallow
-                raise MinerError(f"{error}; without robots.txt nothing is fetched from {host}") from error
+                del self._robots[host]
+                self._robots_unreachable[host] = f"{error}; without robots.txt nothing is fetched from {host}"
+                raise MinerError(self._robots_unreachable[host]) from error
             if response.status in (401, 403):
                 parser.disallow_all = True
             elif response.status >= 400:
