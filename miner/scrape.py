@@ -57,6 +57,7 @@ class ScrapeSummary:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     searched: bool = False  # a search ran: matches and threads are worth showing even when zero
+    refused_ids: list[str] = field(default_factory=list)  # Message-IDs never requested: unsafe in a URL path
 
     def line(self) -> str:
         """The one-line summary printed at the end of a run."""
@@ -64,6 +65,9 @@ class ScrapeSummary:
         if self.searched or self.threads_fetched:
             parts.append(f"{self.matches} matches, {self.threads_fetched} threads fetched,"
                          f" {self.threads_skipped} already stored")
+        if self.refused_ids:
+            parts.append(f"{len(self.refused_ids)} Message-IDs refused as unsafe in a URL path"
+                         f" (e.g. {self.refused_ids[0]!r})")
         if self.pages:
             parts.append(f"{self.pages} pages")
         parts.append(f"{self.messages_read} messages read, {self.messages_new} new ({self.seconds:.1f} s)")
@@ -156,8 +160,8 @@ def scrape_lore(store: Store, session: PoliteSession, scrape: LoreScrape, progre
         bar = _Progress(summary, session, ingester, progress)
         try:
             for message_id in _pending_threads(store, scrape.scrape_id):
-                _store_thread(store, session, ingester, scrape.scrape_id, target, message_id, prefer_cache=True)
-                summary.threads_fetched += 1
+                _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
+                              prefer_cache=True)
                 bar.update(1)
             for message_id in lore.search_message_ids(session, target, search, scrape.max_threads):
                 summary.matches += 1
@@ -165,9 +169,8 @@ def scrape_lore(store: Store, session: PoliteSession, scrape: LoreScrape, progre
                     summary.threads_skipped += 1
                     bar.update(0)
                     continue
-                _store_thread(store, session, ingester, scrape.scrape_id, target, message_id,
+                _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
                               prefer_cache=session.config.offline)
-                summary.threads_fetched += 1
                 bar.update(1)
         finally:
             bar.close()
@@ -230,9 +233,14 @@ def _already_covered(store: Store, scrape_id: int, message_id: str) -> bool:
     return row is not None and row[0] == "done"
 
 
-def _store_thread(store: Store, session: PoliteSession, ingester: Ingester, scrape_id: int,
+def _store_thread(store: Store, session: PoliteSession, ingester: Ingester, summary: ScrapeSummary, scrape_id: int,
                   target: lore.LoreTarget, message_id: str, prefer_cache: bool) -> None:
-    url = lore.thread_mbox_url(target, message_id)
+    """Fetch and store the thread of one match, marked ``fetching`` until its messages are stored."""
+    try:
+        url = lore.thread_mbox_url(target, message_id)
+    except lore.UnsafeMessageId:  # counted and reported, never requested
+        summary.refused_ids.append(message_id)
+        return
     with store.conn:
         store.conn.execute(
             "INSERT OR REPLACE INTO scrape_threads(scrape_id, message_id, status, thread_url, messages, fetched_at)"
@@ -245,6 +253,7 @@ def _store_thread(store: Store, session: PoliteSession, ingester: Ingester, scra
             "UPDATE scrape_threads SET status='done', messages=?, fetched_at=? WHERE scrape_id=? AND message_id=?",
             (len(mails), utc_now(), scrape_id, message_id),
         )
+    summary.threads_fetched += 1
 
 
 # -- public-inbox git mirrors --------------------------------------------------------------------

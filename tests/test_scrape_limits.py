@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from werkzeug import Request, Response
 
-from miner.scrape import open_session, scrape_lore_thread
+from miner.errors import MinerError
+from miner.scrape import LoreScrape, open_session, scrape_lore, scrape_lore_thread
 from miner.sources import lore
 from miner.sources.http import HttpConfig
 from miner.store import open_store
@@ -63,3 +64,49 @@ def test_bad_redirects_are_one_line_errors_from_the_cli(httpserver, tmp_path, lo
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert re.search(rf"^miner: error: http://\S+/x@example\.org/t\.mbox\.gz: {problem}$",
                      result.stderr.strip()), result.stderr
+
+
+# -- Message-IDs that would leave /<list>/<id>/ (item 15) ---------------------------------------------
+
+def atom_feed(hrefs: list[str]) -> bytes:
+    """A public-inbox-like Atom search page whose entries link to ``hrefs``."""
+    entries = "".join(f'<entry><author><name>A</name></author><title>t</title><link href="{href}"/>'
+                      f"<id>urn:uuid:{n}</id></entry>" for n, href in enumerate(hrefs))
+    return (f'<?xml version="1.0" encoding="us-ascii"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            f"<title>search</title>{entries}</feed>").encode()
+
+
+def test_message_ids_are_escaped_as_public_inbox_does_and_dot_segments_refused():
+    assert lore.escape_message_id("a/b?c#d%e f@host") == "a%2Fb%3Fc%23d%25e%20f@host"
+    assert lore.escape_message_id("\u00e9t\u00e9+x=y;z@h") == "%C3%A9t%C3%A9+x=y;z@h"
+    assert lore.escape_message_id("..@example.org") == "..@example.org"  # dots inside an ID are harmless
+    for unsafe in ("..", ".", ""):
+        with pytest.raises(lore.UnsafeMessageId, match=rf"Message-ID '{re.escape(unsafe)}': would be the URL path"):
+            lore.thread_mbox_url(lore.LoreTarget("https://lore.kernel.org", "lkml"), unsafe)
+
+
+def test_unsafe_message_ids_from_a_feed_are_counted_and_never_requested(httpserver, tmp_path):
+    base = httpserver.url_for("/").rstrip("/")
+    feed = atom_feed([f"{base}/lkml/../", f"{base}/lkml/%2E%2E/", f"{base}/lkml/./", f"{base}/lkml/good@example.org/"])
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    httpserver.expect_request("/lkml/", query_string={"q": "s:x", "x": "A"}).respond_with_data(
+        feed, content_type="application/atom+xml")
+    httpserver.expect_request("/lkml/good@example.org/t.mbox.gz").respond_with_data(
+        THREAD_MBOX_GZ.read_bytes(), content_type="application/gzip")
+    store = open_store(tmp_path / "unsafe.db")
+    summary = scrape_lore(store, open_session(store, config()), LoreScrape(base, "lkml", "s:x"), progress=False)
+    asked = [request.path for request, _ in httpserver.log]
+    assert asked == ["/robots.txt", "/lkml/", "/lkml/good@example.org/t.mbox.gz"]
+    assert (summary.matches, summary.threads_fetched, summary.refused_ids) == (4, 1, ["..", "..", "."])
+    assert "3 Message-IDs refused as unsafe in a URL path (e.g. '..')" in summary.line()
+    assert store.conn.execute("SELECT message_id FROM scrape_threads").fetchall() == [("good@example.org",)]
+
+
+def test_an_unsafe_msgid_option_is_a_one_line_error(httpserver, tmp_path):
+    result = run_miner("scrape", "lore", "--list", "lkml", "--msgid", "<..>", "--rate", "0",
+                       "--base-url", httpserver.url_for("/").rstrip("/"), "--db", str(tmp_path / "m.db"), "--quiet")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == ("miner: error: Message-ID '..': would be the URL path segment '..', which"
+                                     " leaves the thread's URL; not requested")
+    assert [request.path for request, _ in httpserver.log if request.path != "/robots.txt"] == []
+

@@ -25,7 +25,12 @@ from miner.sources.mbox import split_mbox
 
 PAGE_SIZE = 200  # public-inbox's SearchQuery $LIM: the most results one page returns
 ATOM = "{http://www.w3.org/2005/Atom}"
-MID_SAFE = "-._~!$&'()*+,;=:@"  # public-inbox MID_ESC: what it leaves unescaped in URLs
+MID_SAFE = "-._~!$&'()*+,;=:@"  # public-inbox MID_ESC (MID.pm): what it leaves unescaped in URLs
+DOT_SEGMENTS = ("", ".", "..")  # path segments that would move the URL out of /<list>/<id>/
+
+
+class UnsafeMessageId(MinerError):
+    """A Message-ID that cannot become one URL path segment (it would be ``.``, ``..`` or empty)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +76,24 @@ def search_page_url(target: LoreTarget, search: str, offset: int) -> str:
     return target.inbox_url + "?" + urlencode(params, quote_via=quote)
 
 
+def escape_message_id(message_id: str) -> str:
+    """``message_id`` as one URL path segment, escaped as public-inbox's ``mid_escape`` does.
+
+    Everything outside RFC 3986's segment characters (``/``, ``?``, ``#``, ``%``, spaces, non-ASCII)
+    becomes %XX of its UTF-8 bytes, so no ID can add a segment, a query or a fragment. Dots are left
+    as they are (as public-inbox does), so an ID that is ``.`` or ``..`` (or empty) would still move
+    the URL (``/lkml/../t.mbox.gz`` is ``/t.mbox.gz``): those raise UnsafeMessageId.
+    """
+    escaped = quote(message_id, safe=MID_SAFE)
+    if escaped in DOT_SEGMENTS:
+        raise UnsafeMessageId(f"Message-ID {message_id!r}: would be the URL path segment {escaped!r}, which leaves"
+                              f" the thread's URL; not requested")
+    return escaped
+
+
 def thread_mbox_url(target: LoreTarget, message_id: str) -> str:
-    """URL of the gzip mboxrd of the whole thread holding ``message_id``."""
-    return f"{target.inbox_url}{quote(message_id, safe=MID_SAFE)}/t.mbox.gz"
+    """URL of the gzip mboxrd of the whole thread holding ``message_id`` (unsafe IDs raise UnsafeMessageId)."""
+    return f"{target.inbox_url}{escape_message_id(message_id)}/t.mbox.gz"
 
 
 def parse_atom_message_ids(body: bytes, url: str) -> list[str]:
