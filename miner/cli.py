@@ -261,6 +261,11 @@ def _session(db_path: Path, user_agent: str | None, allow_hosts: tuple[str, ...]
     return store, open_session(store, config)
 
 
+max_matches_option = click.option(
+    "--max-matches", type=click.IntRange(0), default=10_000, show_default=True,
+    help="Matches one search follows at most (0 = no cap); the summary says when the cap cut it.")
+
+
 @cli.group()
 def scrape() -> None:
     """Fetch mail from lore.kernel.org (search or git) and legacy web archives, politely and resumably."""
@@ -274,8 +279,10 @@ def scrape() -> None:
 @click.option("--limit", type=int, help="At most this many search results (newest first).")
 @click.option("--msgid", help="Fetch the one thread holding this Message-ID instead of searching.")
 @click.option("--base-url", default="https://lore.kernel.org", show_default=True)
+@max_matches_option
 @http_options
-def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, quiet, db_path, **http) -> None:
+def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, max_matches, quiet, db_path,
+                        **http) -> None:
     """Search a public-inbox list and store every matching thread (one t.mbox.gz request per thread)."""
     from miner.scrape import LoreScrape, scrape_lore, scrape_lore_thread
     from miner.sources.lore import LoreTarget
@@ -285,7 +292,7 @@ def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, 
         summary = scrape_lore_thread(store, session, LoreTarget(base_url, list_name), msgid, progress=not quiet)
     else:
         wanted = LoreScrape(base_url, list_name, query or "", _date(since) or "", _date(until) or "", limit)
-        summary = scrape_lore(store, session, wanted, progress=not quiet)
+        summary = scrape_lore(store, session, wanted, progress=not quiet, max_matches=max_matches or None)
     click.echo(summary.line())
 
 
@@ -322,13 +329,14 @@ def scrape_url_command(urls, max_pages, archive, quiet, db_path, **http) -> None
 
 
 @cli.command(name="sync")
+@max_matches_option
 @http_options
-def sync_command(quiet, db_path, **http) -> None:
+def sync_command(max_matches, quiet, db_path, **http) -> None:
     """Re-run every saved scrape, fetching only threads that are new or grew."""
     from miner.scrape import sync
 
     store, session = _session(db_path, **http)
-    for summary in sync(store, session, progress=not quiet):
+    for summary in sync(store, session, progress=not quiet, max_matches=max_matches or None):
         click.echo(summary.line())
 
 

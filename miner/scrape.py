@@ -58,6 +58,8 @@ class ScrapeSummary:
     notes: list[str] = field(default_factory=list)
     searched: bool = False  # a search ran: matches and threads are worth showing even when zero
     refused_ids: list[str] = field(default_factory=list)  # Message-IDs never requested: unsafe in a URL path
+    capped_at: int | None = None  # the --max-matches cap that cut the search short
+    repeated_page: bool = False  # the server paginated endlessly (a full page of nothing new)
 
     def line(self) -> str:
         """The one-line summary printed at the end of a run."""
@@ -65,6 +67,10 @@ class ScrapeSummary:
         if self.searched or self.threads_fetched:
             parts.append(f"{self.matches} matches, {self.threads_fetched} threads fetched,"
                          f" {self.threads_skipped} already stored")
+        if self.capped_at is not None:
+            parts.append(f"search stopped at the cap of {self.capped_at} matches (raise it with --max-matches)")
+        if self.repeated_page:
+            parts.append("search stopped: the server sent a full page of matches already seen")
         if self.refused_ids:
             parts.append(f"{len(self.refused_ids)} Message-IDs refused as unsafe in a URL path"
                          f" (e.g. {self.refused_ids[0]!r})")
@@ -146,8 +152,13 @@ def saved_scrapes(store: Store) -> list[LoreScrape]:
 
 
 def scrape_lore(store: Store, session: PoliteSession, scrape: LoreScrape, progress: bool = True,
-                received_after: int | None = None) -> ScrapeSummary:
-    """Run a lore search and store every thread it matches that is not stored yet."""
+                received_after: int | None = None,
+                max_matches: int | None = lore.DEFAULT_MAX_MATCHES) -> ScrapeSummary:
+    """Run a lore search and store every thread it matches that is not stored yet.
+
+    At most ``max_matches`` matches are followed (None: no cap), fewer if the scrape has its own
+    ``max_threads``; the summary says when the cap cut the search.
+    """
     search = lore.build_query(scrape.query, scrape.since, scrape.until, received_after)  # fails before saving
     scrape = save_scrape(store, scrape)
     target = lore.LoreTarget(scrape.base_url, scrape.list_name)
@@ -156,6 +167,9 @@ def scrape_lore(store: Store, session: PoliteSession, scrape: LoreScrape, progre
     summary = ScrapeSummary(label, searched=True)
     started = time.monotonic()
     before = (session.stats.requests, session.stats.cache_hits)
+    limits = [n for n in (scrape.max_threads, max_matches) if n]
+    limit = min(limits) if limits else None
+    outcome = lore.SearchOutcome()
     with Ingester(store, f"scrape {label}", progress=False) as ingester:
         bar = _Progress(summary, session, ingester, progress)
         try:
@@ -163,7 +177,7 @@ def scrape_lore(store: Store, session: PoliteSession, scrape: LoreScrape, progre
                 _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
                               prefer_cache=True)
                 bar.update(1)
-            for message_id in lore.search_message_ids(session, target, search, scrape.max_threads):
+            for message_id in lore.search_message_ids(session, target, search, limit, outcome):
                 summary.matches += 1
                 if not session.config.offline and _already_covered(store, scrape.scrape_id, message_id):
                     summary.threads_skipped += 1
@@ -174,6 +188,9 @@ def scrape_lore(store: Store, session: PoliteSession, scrape: LoreScrape, progre
                 bar.update(1)
         finally:
             bar.close()
+        if outcome.cut_at is not None and outcome.cut_at == max_matches:
+            summary.capped_at = max_matches
+        summary.repeated_page = outcome.repeated_page
         with store.conn:
             store.conn.execute("UPDATE scrapes SET last_run_at=?, received_mark=? WHERE scrape_id=?",
                                (utc_now(), run_started, scrape.scrape_id))
@@ -203,8 +220,8 @@ def scrape_lore_thread(store: Store, session: PoliteSession, target: lore.LoreTa
         return _finish_summary(summary, session, ingester, started, *before)
 
 
-def sync(store: Store, session: PoliteSession, progress: bool = True,
-         overlap: int = SYNC_OVERLAP_SECONDS) -> list[ScrapeSummary]:
+def sync(store: Store, session: PoliteSession, progress: bool = True, overlap: int = SYNC_OVERLAP_SECONDS,
+         max_matches: int | None = lore.DEFAULT_MAX_MATCHES) -> list[ScrapeSummary]:
     """Re-run every saved scrape, asking only for messages received since its last run (minus ``overlap``)."""
     scrapes = saved_scrapes(store)
     if not scrapes:
@@ -212,7 +229,8 @@ def sync(store: Store, session: PoliteSession, progress: bool = True,
     summaries = []
     for scrape in scrapes:
         after = scrape.received_mark - overlap if scrape.received_mark is not None else None
-        summaries.append(scrape_lore(store, session, scrape, progress, received_after=after))
+        summaries.append(scrape_lore(store, session, scrape, progress, received_after=after,
+                                     max_matches=max_matches))
     return summaries
 
 

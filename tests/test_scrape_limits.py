@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import subprocess
 import sys
@@ -97,8 +98,8 @@ def test_unsafe_message_ids_from_a_feed_are_counted_and_never_requested(httpserv
     summary = scrape_lore(store, open_session(store, config()), LoreScrape(base, "lkml", "s:x"), progress=False)
     asked = [request.path for request, _ in httpserver.log]
     assert asked == ["/robots.txt", "/lkml/", "/lkml/good@example.org/t.mbox.gz"]
-    assert (summary.matches, summary.threads_fetched, summary.refused_ids) == (4, 1, ["..", "..", "."])
-    assert "3 Message-IDs refused as unsafe in a URL path (e.g. '..')" in summary.line()
+    assert (summary.matches, summary.threads_fetched, summary.refused_ids) == (3, 1, ["..", "."])
+    assert "2 Message-IDs refused as unsafe in a URL path (e.g. '..')" in summary.line()
     assert store.conn.execute("SELECT message_id FROM scrape_threads").fetchall() == [("good@example.org",)]
 
 
@@ -110,3 +111,75 @@ def test_an_unsafe_msgid_option_is_a_one_line_error(httpserver, tmp_path):
                                      " leaves the thread's URL; not requested")
     assert [request.path for request, _ in httpserver.log if request.path != "/robots.txt"] == []
 
+
+# -- searches that never end (item 18) ---------------------------------------------------------------
+
+def serve_search(httpserver, page) -> list[str]:
+    """Answer searches with ``page(offset)`` (a list of Message-IDs) and every thread with 404; returns the log."""
+    asked = []
+    base = httpserver.url_for("/").rstrip("/")
+
+    def handler(request: Request) -> Response:
+        query = request.query_string.decode()
+        asked.append(request.path + ("?" + query if query else ""))
+        if request.path == "/robots.txt" or request.path.endswith("/t.mbox.gz"):
+            return Response("not here", status=404)
+        ids = page(int(request.args.get("o", "0")))
+        return Response(atom_feed([f"{base}/lkml/{i}/" for i in ids]), content_type="application/atom+xml")
+
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(handler)
+    return asked
+
+
+def search_requests(asked: list[str]) -> int:
+    return sum(1 for path in asked if path.startswith("/lkml/?"))
+
+
+def test_endless_pagination_stops_at_the_match_cap_and_says_so(httpserver, tmp_path):
+    asked = serve_search(httpserver, lambda offset: [f"m{offset + n}@example.org" for n in range(lore.PAGE_SIZE)])
+    store = open_store(tmp_path / "endless.db")
+    summary = scrape_lore(store, open_session(store, config()),
+                          LoreScrape(httpserver.url_for("/").rstrip("/"), "lkml", "s:x"), progress=False,
+                          max_matches=250)
+    assert (summary.matches, summary.capped_at, search_requests(asked)) == (250, 250, 2)
+    assert sum(1 for path in asked if path.endswith("/t.mbox.gz")) == 250
+    assert "250 matches, 250 threads fetched, 0 already stored" in summary.line()
+    assert "search stopped at the cap of 250 matches (raise it with --max-matches)" in summary.line()
+
+
+def test_one_huge_page_is_cut_at_the_cap_too(httpserver, tmp_path):
+    asked = serve_search(httpserver, lambda offset: [f"h{n}@example.org" for n in range(20_000)])
+    store = open_store(tmp_path / "huge.db")
+    summary = scrape_lore(store, open_session(store, config()),
+                          LoreScrape(httpserver.url_for("/").rstrip("/"), "lkml", "s:x"), progress=False,
+                          max_matches=100)
+    assert (summary.matches, summary.capped_at, search_requests(asked), len(asked)) == (100, 100, 1, 102)
+
+
+def test_a_server_repeating_its_page_ends_the_search(httpserver, tmp_path):
+    asked = serve_search(httpserver, lambda offset: [f"r{n}@example.org" for n in range(lore.PAGE_SIZE)])
+    store = open_store(tmp_path / "repeat.db")
+    summary = scrape_lore(store, open_session(store, config()),
+                          LoreScrape(httpserver.url_for("/").rstrip("/"), "lkml", "s:x"), progress=False,
+                          max_matches=None)
+    assert (summary.matches, summary.capped_at, summary.repeated_page, search_requests(asked)) == (200, None, True, 2)
+    assert "search stopped: the server sent a full page of matches already seen" in summary.line()
+
+
+def test_a_search_within_the_cap_says_nothing_about_it(httpserver, tmp_path):
+    serve_search(httpserver, lambda offset: [f"s{n}@example.org" for n in range(30)] if offset == 0 else [])
+    store = open_store(tmp_path / "small.db")
+    summary = scrape_lore(store, open_session(store, config()),
+                          LoreScrape(httpserver.url_for("/").rstrip("/"), "lkml", "s:x"), progress=False)
+    assert (summary.matches, summary.capped_at) == (30, None) and "cap" not in summary.line()
+    assert inspect.signature(scrape_lore).parameters["max_matches"].default == lore.DEFAULT_MAX_MATCHES == 10_000
+
+
+def test_the_cli_cap_is_an_option_and_the_summary_states_it(httpserver, tmp_path):
+    asked = serve_search(httpserver, lambda offset: [f"c{offset + n}@example.org" for n in range(lore.PAGE_SIZE)])
+    result = run_miner("scrape", "lore", "--list", "lkml", "--query", "s:x", "--max-matches", "3", "--rate", "0",
+                       "--base-url", httpserver.url_for("/").rstrip("/"), "--db", str(tmp_path / "c.db"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "3 matches, 3 threads fetched" in result.stdout
+    assert "search stopped at the cap of 3 matches (raise it with --max-matches)" in result.stdout
+    assert search_requests(asked) == 1

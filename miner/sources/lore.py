@@ -24,6 +24,7 @@ from miner.sources.http import PoliteSession
 from miner.sources.mbox import split_mbox
 
 PAGE_SIZE = 200  # public-inbox's SearchQuery $LIM: the most results one page returns
+DEFAULT_MAX_MATCHES = 10_000  # matches one search follows unless raised: a runaway search stops here
 ATOM = "{http://www.w3.org/2005/Atom}"
 MID_SAFE = "-._~!$&'()*+,;=:@"  # public-inbox MID_ESC (MID.pm): what it leaves unescaped in URLs
 DOT_SEGMENTS = ("", ".", "..")  # path segments that would move the URL out of /<list>/<id>/
@@ -31,6 +32,15 @@ DOT_SEGMENTS = ("", ".", "..")  # path segments that would move the URL out of /
 
 class UnsafeMessageId(MinerError):
     """A Message-ID that cannot become one URL path segment (it would be ``.``, ``..`` or empty)."""
+
+
+@dataclasses.dataclass
+class SearchOutcome:
+    """How a search ended: pages asked for, and what stopped it early."""
+
+    pages: int = 0
+    cut_at: int | None = None  # the limit that stopped it while the server had more matches
+    repeated_page: bool = False  # a full page brought no new Message-ID: pagination that never ends
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,25 +125,39 @@ def parse_atom_message_ids(body: bytes, url: str) -> list[str]:
     return found
 
 
-def search_message_ids(session: PoliteSession, target: LoreTarget, search: str,
-                       limit: int | None = None) -> Iterator[str]:
-    """Every Message-ID the server's search returns, newest first, page by page."""
+def search_message_ids(session: PoliteSession, target: LoreTarget, search: str, limit: int | None = None,
+                       outcome: SearchOutcome | None = None) -> Iterator[str]:
+    """Each Message-ID the server's search returns, once, newest first, page by page, at most ``limit``.
+
+    ``outcome`` (if given) learns how the search ended: cut at ``limit`` while the server had more,
+    or stopped because a full page repeated only Message-IDs already seen.
+    """
+    outcome = outcome if outcome is not None else SearchOutcome()
     offset = 0
-    seen = 0
+    seen: set[str] = set()
     while True:
         url = search_page_url(target, search, offset)
         response = session.fetch(url)
+        outcome.pages += 1
         if response.status == 404:
             return  # public-inbox: "[No results found]"
         if response.status != 200:
             raise MinerError(f"{url}: search failed with HTTP {response.status}")
         ids = parse_atom_message_ids(response.body, url)
-        for message_id in ids:
-            yield message_id
-            seen += 1
-            if limit is not None and seen >= limit:
+        new = [message_id for message_id in dict.fromkeys(ids) if message_id not in seen]
+        for message_id in new:
+            if limit is not None and len(seen) >= limit:
+                outcome.cut_at = limit
                 return
+            seen.add(message_id)
+            yield message_id
         if len(ids) < PAGE_SIZE:
+            return
+        if not new:
+            outcome.repeated_page = True
+            return
+        if limit is not None and len(seen) >= limit:
+            outcome.cut_at = limit  # a full page: the server has more
             return
         offset += len(ids)
 
