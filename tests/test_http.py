@@ -230,13 +230,19 @@ def test_a_body_that_should_be_gzip_but_is_not_is_an_error(httpserver, session):
 
 # -- deadline and long waits (reliability items 6) ------------------------------------------------
 
-def test_a_trickling_body_meets_the_overall_deadline(httpserver):
+@pytest.mark.parametrize("headers, piece, end", [
+    ({"Content-Length": "40"}, b"x", b""),
+    ({"Transfer-Encoding": "chunked"}, b"1\r\nx\r\n", b"0\r\n\r\n"),  # written as chunks on the wire
+    ({}, b"x", b""),  # the body ends when the connection closes
+], ids=["content-length", "chunked", "until-close"])
+def test_a_trickling_body_meets_the_overall_deadline(httpserver, headers, piece, end):
     def trickle(request):
         def body():
             for _ in range(40):  # 40 bytes, one every 0.25 s: each gap is far below --timeout 5
-                yield b"x"
+                yield piece
                 time.sleep(0.25)
-        return Response(body(), headers={"Content-Length": "40"})
+            yield end
+        return Response(body(), headers=headers)
 
     httpserver.expect_request("/trickle").respond_with_handler(trickle)
     session = PoliteSession(fast_config(timeout=5, deadline=1.0, retries=1), None)
