@@ -50,8 +50,9 @@ def test_a_retry_after_wait_is_shown_on_the_progress_line(httpserver, tmp_path, 
 @pytest.mark.parametrize("location, problem", [
     ("/io-uring/loop/", r"more than 5 redirects \(the last to http://localhost:\d+/io-uring/loop/\); not followed"),
     ("file:///etc/passwd", "redirected to file:///etc/passwd, another scheme; not followed"),
-    ("http://169.254.169.254/latest/meta-data/", "redirected to http://169.254.169.254/latest/meta-data/, another"
-                                                 r" host; not followed \(--allow-host 169.254.169.254 would follow it\)"),
+    ("http://169.254.169.254/latest/meta-data/",
+     r"redirected to http://169.254.169.254/latest/meta-data/, another host; not followed"
+     r" \(--allow-host 169.254.169.254 would follow it\)"),
 ])
 def test_bad_redirects_are_one_line_errors_from_the_cli(httpserver, tmp_path, location, problem):
     httpserver.expect_request("/robots.txt").respond_with_data("", status=404)

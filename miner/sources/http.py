@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 import requests
@@ -281,7 +281,8 @@ class PoliteSession:
             raise MinerError(f"{url}: redirected to {target}, another host; not followed"
                              f" (--allow-host {goal.hostname} would follow it)")
 
-    def _host_allowed(self, parts) -> bool:
+    def _host_allowed(self, parts: SplitResult) -> bool:
+        """True if the user named this host (``--allow-host name`` or ``name:port``)."""
         names = {(parts.hostname or "").lower(), parts.netloc.lower()}
         return any(allowed.lower() in names for allowed in self.config.allow_hosts)
 
@@ -365,7 +366,7 @@ class PoliteSession:
             raise MinerError(f"{url}: disallowed by {parts.scheme}://{host}/robots.txt for {ROBOTS_AGENT}")
 
 
-def _host_port(parts) -> tuple[str, int | None]:
+def _host_port(parts: SplitResult) -> tuple[str, int | None]:
     """The host of a split URL as compared for redirects: name in lower case, port made explicit."""
     try:
         port = parts.port
