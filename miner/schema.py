@@ -80,6 +80,9 @@ TABLES: tuple[Table, ...] = (
             C("references", "TEXT", "JSON array of References Message-IDs, oldest first"),
             C("body", "TEXT", "Decoded text of the body (text parts, inline and attached patches)"),
             C("prose", "TEXT", "New prose only: no quoted lines, no diffs, no signature (full-text indexed)"),
+            C("kind", "TEXT", "What the message is (patch, cover-letter, reply, syzbot-report, syzbot-digest,"
+              " robot-report, applied-notice, pull-request, stable-backport, tip-commit, report); set by"
+              " `miner classify`"),
             C("raw_size", "INTEGER", "Size in bytes of the raw message"),
             C("message_id_synthetic", "INTEGER", "1 if the mail had no Message-ID and one was derived"),
             C("added_at", "TEXT", "When this message was first stored (UTC)"),

@@ -275,3 +275,22 @@ def test_seed_004_ordering() -> None:
     assert "ordering" in result.labels
     assert any(e.pattern == "visibility" and "observable by sched_setaffinity()" in e.text
                for e in result.evidence if e.label == "ordering")
+
+
+def test_prose_after_a_diff_is_read_and_numbered_like_the_thread_page() -> None:
+    # data/sample cgroups thread, reply 300f9efa-cc15-4bee-b710-25bff796bf28@huawei.com: a test
+    # diff, then "LOCKDEP splash for 6.6:" and a hung-task splat (line 138).  The scanner used to
+    # skip everything after the first diff header.
+    from miner.parse import parse_message
+    from miner.serve.thread_page import split_blocks
+    from miner.sources.mbox import read_mbox
+
+    mbox = Path(__file__).parent.parent / "data" / "sample" / "mail" / "cgroups" / \
+        "patch-fix-AA-deadlock-cgroup_bpf_release.mbox"
+    message = next(parse_message(m.raw) for m in read_mbox(mbox)
+                   if parse_message(m.raw).message_id.startswith("300f9efa"))
+    result = classify_message(message.subject, message.body)
+    splat = [e for e in result.evidence if e.pattern == "hung_task_report" and e.zone == "prose"]
+    assert "deadlock" in result.labels and splat and splat[0].line == 138
+    page_lines = {line.number: line.text for block in split_blocks(message.body, "m1", {}) for line in block.lines}
+    assert all(page_lines[e.line] == e.text for e in result.evidence if e.line > 0)

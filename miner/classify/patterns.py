@@ -91,29 +91,33 @@ class Pattern:
     # where the taxonomy asks for two things together, e.g. an order framed across racing
     # contexts (D5) rather than statement order in one path.
     stronger_with: tuple[str, float] | None = None
+    signature: bool = False  # a machine-generated splat header (taxonomy 2.4): counts in robot logs
+    name_of_subtype: str = ""  # filled from SUBTYPE_NAMES
+    examples: tuple[str, ...] = ()  # real lines (lower-cased match) the pattern must match
+    counter_examples: tuple[str, ...] = ()  # real lines it must not match (or that cancel it)
 
 
 DEADLOCK = (
     # --- machine-generated signatures (taxonomy 2.4)
     Pattern("lockdep_circular", "deadlock", "D1", 0.95,
-            r"circular lock(?:ing)? dependenc", ("circular lock",)),
+            r"circular lock(?:ing)? dependenc", ("circular lock",), signature=True),
     Pattern("lockdep_recursive", "deadlock", "D2", 0.95,
-            r"recursive locking", ("recursive lock",)),
+            r"recursive locking", ("recursive lock",), signature=True),
     Pattern("lockdep_irq_inversion", "deadlock", "D3", 0.95,
             r"irq lock inversion|(?:soft|hard)irq-safe -> (?:soft|hard)irq-unsafe",
-            ("irq lock inversion", "irq-safe ->")),
+            ("irq lock inversion", "irq-safe ->"), signature=True),
     Pattern("lockdep_inconsistent_state", "deadlock", "D3", 0.95,
             r"inconsistent lock state|inconsistent \{(?:in-)?(?:soft|hard)irq",
-            ("inconsistent lock", "inconsistent {")),
+            ("inconsistent lock", "inconsistent {"), signature=True),
     Pattern("lockdep_scenario", "deadlock", "D1", 0.9,
-            r"unsafe locking scenario|\*\*\* deadlock \*\*\*", ("unsafe locking", "*** dead")),
+            r"unsafe locking scenario|\*\*\* deadlock \*\*\*", ("unsafe locking", "*** dead"), signature=True),
     Pattern("hung_task_report", "deadlock", "D5", 0.9,
             r"blocked for more than \d+ seconds|task hung in|\bhung[ _]tasks?\b",
-            ("blocked for more", "hung")),
+            ("blocked for more", "hung"), signature=True),
     Pattern("sleep_in_atomic_report", "deadlock", "D4", 0.92,
             r"sleeping function called from invalid context|scheduling while atomic|"
             r"invalid wait context",
-            ("invalid context", "while atomic", "invalid wait")),
+            ("invalid context", "while atomic", "invalid wait"), signature=True),
     Pattern("sleep_in_atomic", "deadlock", "D4", 0.7,
             r"(?:sleep|block|schedul)\w* (?:\w+ ){0,3}(?:in|from|inside|under|while in|with(?:in)?) "
             r"(?:an? |the )?(?:atomic|invalid|non-?sleepable|rcu read|irq-?disabled|interrupt) "
@@ -122,7 +126,7 @@ DEADLOCK = (
              "sleepable context", "sleepable section", "rcu read", "disabled context",
              "disabled section", "interrupt context", "might_sleep", "not sleep", "t sleep")),
     Pattern("spinlock_debug_report", "deadlock", "D2", 0.85,
-            r"spinlock recursion|spinlock lockup suspected", ("spinlock",)),
+            r"spinlock recursion|spinlock lockup suspected", ("spinlock",), signature=True),
     # --- words (2.1 positive signals)
     Pattern("deadlock_word", "deadlock", "D1", 0.78,
             r"\bdead[ -]?lock(?:s|ed|ing|y)?\b", ("deadlock", "dead lock", "dead-lock"),
@@ -184,7 +188,7 @@ DEADLOCK = (
 RACE = (
     Pattern("kcsan_report", "race", "R1", 0.95,
             r"kcsan: data-race|data-race in |race at unknown origin|value changed: 0x",
-            ("kcsan", "data-race in", "race at", "value changed")),
+            ("kcsan", "data-race in", "race at", "value changed"), signature=True),
     Pattern("data_race_word", "race", "R1", 0.85,
             r"\bdata[ -]?races?\b|\bdata_race\(|__data_racy",
             ("data race", "data-race", "datarace", "data_race", "data_racy"),
@@ -238,7 +242,7 @@ RACE = (
             cancel=r"nesting notation"),
     Pattern("suspicious_rcu_report", "race", "R4", 0.92,
             r"suspicious rcu(?:_dereference\w*\(\))? usage|rcu-list traversed in non-reader",
-            ("suspicious rcu", "rcu-list traversed")),
+            ("suspicious rcu", "rcu-list traversed"), signature=True),
     Pattern("rcu_grace_reuse", "race", "R4", 0.6,
             r"(?:free|reus|recycl)\w* (?:\w+ ){0,4}(?:before|without) (?:waiting for )?(?:an? |the )?"
             r"(?:rcu )?grace period|rcu grace period before (?:\w+ )?(?:free|reuse|recycl)|"

@@ -5,8 +5,16 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
+from miner.classify.kinds import (
+    COVER_LETTER,
+    KIND_POLICY,
+    PATCH,
+    STABLE_BACKPORT,
+    TIP_COMMIT,
+    message_kind,
+)
 from miner.classify.patterns import LABELS, PATTERNS
 from miner.classify.scan import SCANNER, Match
 
@@ -32,6 +40,7 @@ class Evidence:
     quoted: bool
     in_diff: bool  # an added diff line or a line of a code listing
     weight: float
+    zone: str = "prose"  # subject, prose, quote, code or aside (changelog, patch list, trailer)
 
 
 @dataclass
@@ -41,12 +50,16 @@ class Result:
     labels: list[str]
     scores: dict[str, float]
     evidence: list[Evidence]
+    kinds: dict[str, str] = field(default_factory=dict)  # message_id -> kind (threads only)
 
 
-def message_evidence(subject: str, text: str, message_id: str | None = None) -> list[Evidence]:
-    """Evidence for every label found in one message (before any scoring)."""
+def message_evidence(subject: str, text: str, message_id: str | None = None,
+                     kind: str | None = None) -> list[Evidence]:
+    """Evidence for every label found in one message of ``kind`` (detected when None)."""
+    if kind is None:
+        kind = message_kind(subject, text)
     return [
-        evidence for match in SCANNER.scan(subject, text) for evidence in _evidence(match, message_id)
+        evidence for match in SCANNER.scan(subject, text, kind) for evidence in _evidence(match, message_id)
     ]
 
 
@@ -54,10 +67,10 @@ def _evidence(match: Match, message_id: str | None) -> list[Evidence]:
     """One Evidence per label a match supports."""
     pattern = match.pattern
     found = [Evidence(pattern.label, pattern.subtype, pattern.name, message_id, match.line,
-                      match.text, match.quoted, match.in_diff, round(match.weight, 4))]
+                      match.text, match.quoted, match.in_diff, round(match.weight, 4), match.zone)]
     for label in pattern.also:
         found.append(Evidence(label, ALSO_SUBTYPE[label], pattern.name, message_id, match.line,
-                              match.text, match.quoted, match.in_diff, round(match.weight, 4)))
+                              match.text, match.quoted, match.in_diff, round(match.weight, 4), match.zone))
     return found
 
 
@@ -104,38 +117,90 @@ def score_evidence(evidence: list[Evidence]) -> Result:
     return Result([label for label in LABELS if scores[label] >= THRESHOLD], scores, ranked)
 
 
-def classify_message(subject: str, text: str, message_id: str | None = None) -> Result:
+def classify_message(subject: str, text: str, message_id: str | None = None,
+                     kind: str | None = None) -> Result:
     """Labels, scores and evidence for one message (its subject, prose, quotes and diffs)."""
-    return score_evidence(message_evidence(subject, text, message_id))
+    return score_evidence(message_evidence(subject, text, message_id, kind))
 
 
-def classify_thread(messages: Iterable[tuple[str, str, str]]) -> Result:
-    """Labels for a thread of (message_id, subject, text): replies inherit the topic (D2).
+SERIES_PATCH = re.compile(r"\[[^\]]*?\b0*([1-9]\d*)/(\d+)\s*\]")
+# A patch deep in a series whose root is a cover letter is one topic among several: it can
+# label the thread, but only with stronger evidence than the root needs.
+SERIES_MEMBER_FACTOR = 0.85
+# A message other than the thread's root gives the thread a label only from its own new
+# analysis: two or more of its own lines (prose or code), or a machine signature.  One
+# passing line in one reply of a long thread is not the thread's topic (item 3 of the
+# natural review: "there's also a known deadlock that can ..." in a RAID help thread).
+# The same holds for a cover letter, whose one-line mentions summarise other patches.
+SINGLE_MENTION_FACTOR = 0.6
+OWN_ZONES = frozenset(("prose", "code"))
+PATCH_KINDS = frozenset((PATCH, STABLE_BACKPORT, TIP_COMMIT))
 
-    Each message is scored with its own evidence plus the thread's first subject, and the
-    thread takes, per label, the best message score.  Pooling every line of a long thread
-    instead would let forty passing mentions add up to a label no message supports.
-    Evidence per label comes from the message that scored it best.
+
+def classify_thread(messages: Iterable[tuple[str, ...]]) -> Result:
+    """Labels for a thread of (message_id, subject, text[, sender]): replies inherit the topic (D2).
+
+    Each message is scored with its own evidence plus the thread's first subject, weighed by
+    what the message is (``kinds.KIND_POLICY``: a digest or pull request lists other work;
+    a patch deep in a series is one topic of many), and the thread takes, per label, the
+    best weighed message score.  Pooling every line of a long thread instead would let forty
+    passing mentions add up to a label no message supports.  Evidence per label comes from
+    the message that scored it best.
     """
     thread_subject_evidence: list[Evidence] | None = None
     thread_subject = ""
+    root_kind = PATCH
+    series_member = False
+    kinds: dict[str, str] = {}
     best: dict[str, tuple[float, list[Evidence]]] = {}
-    for message_id, subject, text in messages:
-        evidence = message_evidence(subject, text, message_id)
-        if thread_subject_evidence is None:
+    for message in messages:
+        message_id, subject, text = message[0], message[1], message[2]
+        sender = message[3] if len(message) > 3 else None
+        kind = message_kind(subject, text, sender)
+        kinds[message_id] = kind
+        evidence = message_evidence(subject, text, message_id, kind)
+        factor = KIND_POLICY[kind].thread_factor
+        is_root = thread_subject_evidence is None
+        if is_root:
+            root_kind = kind
             thread_subject = _topic(subject)
             thread_subject_evidence = [e for e in evidence if e.line == 0]
-        elif thread_subject and _topic(subject) != thread_subject:
-            evidence += thread_subject_evidence
+        else:
+            factor = min(factor, KIND_POLICY[root_kind].thread_factor)  # replies to a digest or pull
+            if thread_subject and _topic(subject) != thread_subject:
+                evidence += thread_subject_evidence
+            series_member = root_kind == COVER_LETTER and kind == PATCH and bool(SERIES_PATCH.search(subject))
+            if series_member:
+                factor *= SERIES_MEMBER_FACTOR
+        # a patch posted in a thread states its own topic; other messages need their own analysis
+        needs_analysis = kind == COVER_LETTER or (not is_root and (kind not in PATCH_KINDS or series_member))
         result = score_evidence(evidence)
         for label in LABELS:
-            if label not in best or result.scores[label] > best[label][0]:
-                best[label] = (result.scores[label], result.evidence)
+            weighed = result.scores[label] * factor
+            if needs_analysis and not _own_analysis(result.evidence, label):
+                weighed *= SINGLE_MENTION_FACTOR
+            weighed = round(weighed, 4)
+            if label not in best or weighed > best[label][0]:
+                best[label] = (weighed, result.evidence)
     if not best:
         return score_evidence([])
     scores = {label: best[label][0] for label in LABELS}
     evidence = [e for label in LABELS for e in best[label][1] if e.label == label]
-    return Result([label for label in LABELS if scores[label] >= THRESHOLD], scores, evidence)
+    return Result([label for label in LABELS if scores[label] >= THRESHOLD], scores, evidence,
+                  kinds)
+
+
+def _own_analysis(evidence: list[Evidence], label: str) -> bool:
+    """Whether a message says something of its own about ``label``: 2+ own lines or a signature."""
+    lines = set()
+    for item in evidence:
+        if item.label != label or item.zone == "aside":
+            continue
+        if PATTERN_BY_NAME[item.pattern].signature and item.zone != "subject":
+            return True
+        if item.zone in OWN_ZONES:
+            lines.add(item.line)
+    return len(lines) >= 2
 
 
 def _topic(subject: str) -> str:
