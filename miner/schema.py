@@ -224,7 +224,7 @@ TABLES: tuple[Table, ...] = (
             C("id", "INTEGER", "Row number"),
             C("thread_id", "INTEGER", "Thread"),
             C("label", "TEXT", "Label the evidence supports"),
-            C("subtype", "TEXT", "Taxonomy subtype (D1..D5, R1..R5, O1..O5)"),
+            C("subtype", "TEXT", "Taxonomy subtype code and name, e.g. 'D1 lock-order inversion (ABBA)'"),
             C("pattern", "TEXT", "Name of the classifier pattern that fired"),
             C("message_id", "TEXT", "Message holding the line"),
             C("line", "INTEGER", "1-based line number in the message body"),

@@ -17,6 +17,25 @@ from dataclasses import dataclass
 
 LABELS = ("deadlock", "race", "ordering")
 
+# Taxonomy subtypes (../shared/taxonomy.md, sections 2.1-2.3) by code, as evidence shows them.
+SUBTYPE_NAMES = {
+    "D1": "lock-order inversion (ABBA)",
+    "D2": "self / recursive deadlock",
+    "D3": "irq-safety inversion",
+    "D4": "sleep in atomic context",
+    "D5": "hang / blocked task / lost wakeup",
+    "R1": "data race",
+    "R2": "atomicity violation",
+    "R3": "race-induced use-after-free",
+    "R4": "missing locking or RCU protection",
+    "R5": "lost wakeup / missed event",
+    "O1": "memory barrier / acquire-release",
+    "O2": "publish before initialise",
+    "O3": "teardown order across contexts",
+    "O4": "CPU-device (DMA/MMIO) ordering",
+    "O5": "memory-model discussion",
+}
+
 # How much a match counts, by where the line is.  Quoted text is the thread's topic (D2) but
 # repeats what another message said; diff lines count only for code patterns (in_diff > 0).
 QUOTE_FACTOR = 0.65
@@ -288,6 +307,12 @@ ORDERING = (
             r"(?:missing|misplaced|add(?:s|ed|ing)?|need(?:s|ed)?|lacks?) (?:an? |the )?smp_\w+",
             ("barrier", "smp_"), also=("race",),
             cancel=STORAGE_BARRIER + r"|" + NEGATED + r"(?:need|missing)", cancel_message=STORAGE_MESSAGE),
+    # reasoning about which barriers the code needs (O1/O5), not a claim one is missing
+    Pattern("required_barrier", "ordering", "O1", 0.75,
+            r"(?:required|needed|necessary|proper|appropriate|correct|right|implied|implicit|full) "
+            r"(?:\w+ ){0,2}(?:memory |read |write |smp )?barriers?\b|"
+            r"barriers? (?:\w+ ){0,2}(?:is|are|was|were) (?:\w+ )?(?:required|needed|necessary)\b",
+            ("barrier",), cancel=STORAGE_BARRIER + r"|compiler barrier", cancel_message=STORAGE_MESSAGE),
     Pattern("redundant_barrier", "ordering", "O1", 0.75,
             r"(?:redundant|useless|pointless|unnecessary|unneeded|superfluous|remove|drop|kill)\w* "
             r"(?:\w+ ){0,2}(?:memory )?(?:barrier|smp_\w+)|"

@@ -15,12 +15,12 @@ from miner.classify.kinds import (
     TIP_COMMIT,
     message_kind,
 )
-from miner.classify.patterns import LABELS, PATTERNS
+from miner.classify.calibrate import Weights, features, load_weights, noisy_or, probability
+from miner.classify.patterns import LABELS, PATTERNS, SUBTYPE_NAMES
 from miner.classify.scan import SCANNER, Match
 
 THRESHOLD = 0.5
-REPEAT_DECAY = 0.7  # the k-th match of the same pattern counts REPEAT_DECAY**k as much
-MAX_REPEATS = 6
+WEIGHTS = load_weights()
 PATTERN_BY_NAME = {pattern.name: pattern for pattern in PATTERNS}
 # Subtype recorded when a pattern also supports a second label (D3 barrier -> race, D4 wakeup).
 ALSO_SUBTYPE = {"deadlock": "D5", "race": "R2", "ordering": "O1"}
@@ -66,31 +66,22 @@ def message_evidence(subject: str, text: str, message_id: str | None = None,
 def _evidence(match: Match, message_id: str | None) -> list[Evidence]:
     """One Evidence per label a match supports."""
     pattern = match.pattern
-    found = [Evidence(pattern.label, pattern.subtype, pattern.name, message_id, match.line,
+    found = [Evidence(pattern.label, subtype_name(pattern.subtype), pattern.name, message_id, match.line,
                       match.text, match.quoted, match.in_diff, round(match.weight, 4), match.zone)]
     for label in pattern.also:
-        found.append(Evidence(label, ALSO_SUBTYPE[label], pattern.name, message_id, match.line,
+        found.append(Evidence(label, subtype_name(ALSO_SUBTYPE[label]), pattern.name, message_id, match.line,
                               match.text, match.quoted, match.in_diff, round(match.weight, 4), match.zone))
     return found
 
 
+def subtype_name(code: str) -> str:
+    """A subtype as evidence shows it: its code and name ("D1 lock-order inversion (ABBA)")."""
+    return f"{code} {SUBTYPE_NAMES[code]}"
+
+
 def label_scores(evidence: list[Evidence]) -> dict[str, float]:
-    """Score per label: strongest match per line, repeats of a pattern decay, noisy-OR."""
-    best_per_line: dict[tuple[str, str | None, int], Evidence] = {}
-    for item in evidence:
-        key = (item.label, item.message_id, item.line)
-        kept = best_per_line.get(key)
-        if kept is None or item.weight > kept.weight:
-            best_per_line[key] = item
-    by_pattern: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for item in best_per_line.values():
-        by_pattern[(item.label, item.pattern)].append(item.weight)
-    missing = dict.fromkeys(LABELS, 1.0)
-    for (label, _), weights in by_pattern.items():
-        weights.sort(reverse=True)
-        for rank, weight in enumerate(weights[:MAX_REPEATS]):
-            missing[label] *= 1.0 - weight * REPEAT_DECAY**rank
-    return {label: round(1.0 - missing[label], 4) for label in LABELS}
+    """Rule score per label: strongest match per line, repeats of a pattern decay, noisy-OR."""
+    return {label: round(score, 4) for label, score in noisy_or(evidence).items()}
 
 
 def strengthen(evidence: list[Evidence], labels: set[str]) -> list[Evidence]:
@@ -105,16 +96,34 @@ def strengthen(evidence: list[Evidence], labels: set[str]) -> list[Evidence]:
     return raised
 
 
-def score_evidence(evidence: list[Evidence]) -> Result:
-    """Labels, scores and ranked evidence from a pool of evidence (one message or a thread)."""
-    scores = label_scores(evidence)
-    labels = {label for label in LABELS if scores[label] >= THRESHOLD}
+def evidence_features(evidence: list[Evidence]) -> tuple[list[Evidence], dict[str, list[float]]]:
+    """The evidence (co-label patterns strengthened by the rule labels) and its feature vectors."""
     if any(PATTERN_BY_NAME[item.pattern].stronger_with for item in evidence):
-        evidence = strengthen(evidence, labels)
-        scores = label_scores(evidence)
+        rule = noisy_or(evidence)
+        evidence = strengthen(evidence, {label for label in LABELS if rule[label] >= THRESHOLD})
+    return evidence, features(evidence)
+
+
+def score_evidence(evidence: list[Evidence], weights: Weights | None = None) -> Result:
+    """Labels, calibrated scores and ranked evidence from one message's evidence.
+
+    The rule score (noisy-OR of the evidence) picks the labels whose co-label patterns get
+    stronger (D3, D5); the calibrated score (``calibrate.py``, weights.tsv) decides.  The
+    evidence lists each line once per label, with its strongest pattern.
+    """
+    weights = weights or WEIGHTS
+    evidence, vectors = evidence_features(evidence)
+    scores = {label: round(probability(label, vectors[label], weights), 4) for label in LABELS}
     order = {label: position for position, label in enumerate(LABELS)}
     ranked = sorted(evidence, key=lambda e: (order[e.label], -e.weight, e.line))
-    return Result([label for label in LABELS if scores[label] >= THRESHOLD], scores, ranked)
+    seen: set[tuple[str, str | None, int]] = set()
+    strongest = []
+    for item in ranked:
+        key = (item.label, item.message_id, item.line)
+        if key not in seen:
+            seen.add(key)
+            strongest.append(item)
+    return Result([label for label in LABELS if scores[label] >= THRESHOLD], scores, strongest)
 
 
 def classify_message(subject: str, text: str, message_id: str | None = None,
