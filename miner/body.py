@@ -276,6 +276,8 @@ CHANGELOG_HEADER = re.compile(
     r"^\s*(?:[-*]\s*)?(?:(?:(?:main |notable )?changes?|changelog|change ?log|history|revisions?)"
     r"\s*(?:(?:in|since|from|for|vs\.?|to|between|of|over)\s+\S[^.!?]{0,50})?:\s*$|"
     r"(?:changelog|change ?log)\s*$|"
+    r"(?:changes?|differences?) (?:in|since|from|for|vs\.?|to|between|over) (?:v|rfc ?v?)?\d[\w.-]*"
+    r"(?:\s*(?:->|-+>|to|and|\.\.)\s*v?\d[\w.-]*)?\s*:?\s*$|"
     r"(?:changes? (?:in|since|from|for|vs\.?|to|between|over) (?:v\d|rfc|the |last |previous )[^.!?]{0,60}:)|"
     r"\[?(?:v\d+(?:\.\d+)?|rfc(?: v\d+)?)(?:\s*(?:->|-+>|-|to|vs\.?|\.\.)\s*v?\d+)?\]?\s*:|"
     r"\[?v\d+\]?\s*$)",

@@ -20,7 +20,7 @@ from miner.classify.patterns import LABELS, PATTERNS
 
 WEIGHTS_PATH = Path(__file__).with_name("weights.tsv")
 ZONE_FEATURES = ("subject", "prose", "quote", "code", "aside")
-FEATURES = ("rule", *ZONE_FEATURES, "signature", "breadth", "co_label")
+FEATURES = ("rule", *ZONE_FEATURES, "signature", "breadth", "co_label", "strongest")
 REPEAT_DECAY = 0.7  # the k-th match of the same pattern counts REPEAT_DECAY**k as much
 MAX_REPEATS = 6
 BREADTH_CAP = 4  # distinct patterns counted in "breadth" (0..1)
@@ -54,11 +54,13 @@ def features(evidence: Sequence) -> dict[str, list[float]]:
     rule = noisy_or(evidence)
     by_zone: dict[str, list] = defaultdict(list)
     signature = dict.fromkeys(LABELS, 0.0)
+    strongest = dict.fromkeys(LABELS, 0.0)
     patterns: dict[str, set[str]] = defaultdict(set)
     for item in evidence:
         by_zone[item.zone].append(item)
         if item.zone != "aside":
             patterns[item.label].add(item.pattern)
+            strongest[item.label] = max(strongest[item.label], item.weight)
             if item.pattern in SIGNATURE_PATTERNS and item.weight > signature[item.label]:
                 signature[item.label] = item.weight
     zones = {zone: noisy_or(by_zone[zone]) if by_zone[zone] else dict.fromkeys(LABELS, 0.0)
@@ -67,7 +69,7 @@ def features(evidence: Sequence) -> dict[str, list[float]]:
     # strongest rule score among the other labels
     return {label: [rule[label], *(zones[zone][label] for zone in ZONE_FEATURES), signature[label],
                     min(len(patterns[label]), BREADTH_CAP) / BREADTH_CAP,
-                    max(rule[other] for other in LABELS if other != label)]
+                    max(rule[other] for other in LABELS if other != label), strongest[label]]
             for label in LABELS}
 
 
@@ -119,7 +121,8 @@ def format_weights(weights: Weights, note: str = "") -> str:
         "# score = sigmoid(bias + sum(weight * feature)); a label when score >= 0.5.",
         "# Features: rule = noisy-OR of all evidence; subject/prose/quote/code/aside = noisy-OR",
         "# of the evidence in that zone; signature = strongest machine splat; breadth = distinct",
-        "# patterns (up to 4) / 4; co_label = strongest rule score of the other labels.  Fitted by benchmarks/classify_fit.py" + (f" {note}" if note else "."),
+        "# patterns (up to 4) / 4; co_label = strongest rule score of the other labels;\n"
+        "# strongest = the weight of the strongest line.  Fitted by benchmarks/classify_fit.py" + (f" {note}" if note else "."),
         "# label\tfeature\tweight",
     ]
     for label in LABELS:

@@ -29,7 +29,7 @@ KINDS = (PATCH, COVER_LETTER, REPLY, SYZBOT_REPORT, SYZBOT_DIGEST, ROBOT_REPORT,
 
 REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|sv|antw)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 FORWARD_SUBJECT = re.compile(r"^\s*fwd?\s*:", re.IGNORECASE)
-COVER_SUBJECT = re.compile(r"\[[^\]]*?\b0+/\d+\s*\]")
+COVER_SUBJECT = re.compile(r"\[[^\]]*?\b0+/\d+\b[^\]]*\]")
 PATCH_SUBJECT = re.compile(r"\[[^\]]*\b(?:patch|rfc)\b[^\]]*\]", re.IGNORECASE)
 PULL_SUBJECT = re.compile(r"\[git pull\]|\bgit pull\b|\bpull request\b|\[pull\]", re.IGNORECASE)
 PULL_BODY = ("are available in the git repository at", "the following changes since commit")

@@ -75,7 +75,7 @@ STORAGE_MESSAGE = (
     r"firmware|\bfua\b|power[- ]?(?:loss|fail|cut)|write[- ]?cach|\bhdds?\b|\bssds?\b|nobarrier|"
     r"barrier=|(?<!on-)\bdisks?\b|\bdrives?\b|flush/fua|cache flush|\braid\d*\b|write hole"
 )
-NEGATED = r"(?:\bno|\bnot|\bnon|n't|\bnever|\bwithout|\bnor|free of)[ -](?:\w+[ -]){0,2}"
+NEGATED = r"(?:\bno|\bnot|\bnon|n't|\bnever|\bwithout|\bnor|free of)[ -](?:\w+[ -]){0,4}"
 # Column headers of a two-context interleaving diagram: "CPU0   CPU1", "Thread 1   Thread 2".
 CONTEXT_HEADER = r"(?:cpu ?\d|thread ?[1-4ab]|t[1-4]|task ?[1-4ab]|process ?[1-4ab]|context ?[1-4ab])"
 LOCKDEP_INFRASTRUCTURE = (
@@ -169,7 +169,10 @@ DEADLOCK = (
     Pattern("hang_word", "deadlock", "D5", 0.58,
             r"\bhang(?:s|ing|ed)?\b|\bhung\b", WORD_START_ANCHORS("hang", "hung"),
             cancel=r"hang(?:s|ing|ed)? (?:off|on to|onto|around|out|in there)|hang on[,.!]|"
-                   r"hung_task_timeout|hung (?:task|up)"),
+                   r"hung_task_timeout|hung (?:task|up)|"
+                   # a hang that ends is a stall: "hangs system for several seconds"
+                   r"\b(?:hang|hung)\w* (?:\w+ ){0,3}for (?:several|a few|some|many|a couple of|\d+) "
+                   r"(?:\w+ )?(?:seconds?|secs?|minutes?|mins?|ms|milliseconds?)\b|" + NEGATED + r"(?:hang|hung)"),
     Pattern("blocked_forever", "deadlock", "D5", 0.72,
             r"(?:wait|block|stuck|sleep|hang|hung|spin|stall|sit)\w* (?:\w+ ){0,4}"
             r"(?:forever|indefinitely|for ever)|(?:stuck|blocked|hung) (?:in|on) "
@@ -306,7 +309,8 @@ ORDERING = (
             r"(?:\w+ ){0,2}(?:memory |read |write |full |release |acquire )?barriers?\b|"
             r"(?:missing|misplaced|add(?:s|ed|ing)?|need(?:s|ed)?|lacks?) (?:an? |the )?smp_\w+",
             ("barrier", "smp_"), also=("race",),
-            cancel=STORAGE_BARRIER + r"|" + NEGATED + r"(?:need|missing)", cancel_message=STORAGE_MESSAGE),
+            cancel=STORAGE_BARRIER + r"|" + NEGATED + r"(?:need|missing)|obviat|eliminat|remov\w* the need|"
+                   r"no (?:longer )?need", cancel_message=STORAGE_MESSAGE),
     # reasoning about which barriers the code needs (O1/O5), not a claim one is missing
     Pattern("required_barrier", "ordering", "O1", 0.75,
             r"(?:required|needed|necessary|proper|appropriate|correct|right|implied|implicit|full) "
@@ -325,13 +329,13 @@ ORDERING = (
             ("pair with", "pairs with", "paired with", "pairing with"),
             cancel=r"key|value|name|hash|index|tuple|pair with (?:the )?patch"),
     # naming the memory model is a passing mention (D2) unless more is said
-    Pattern("memory_model_word", "ordering", "O5", 0.4, r"memory[- ]model", ("memory",)),
+    Pattern("memory_model_word", "ordering", "O5", 0.4, r"memory[- ]model|\blkmm\b", ("memory", "lkmm")),
     Pattern("memory_model", "ordering", "O5", 0.8,
-            r"\blkmm\b|litmus|memory-barriers\.txt|weakly[- ]ordered|"
+            r"litmus|memory-barriers\.txt|weakly[- ]ordered|"
             r"weak(?:ly)? memory|memory[- ]order(?:ing|ed)?\b|happens-before|"
             r"out[- ]of[- ]order (?:execution|cpu|access|load|store|ops)|store[- ]buffer(?:ing)?\b|"
             r"message[- ]passing pattern",
-            ("memory", "lkmm", "litmus", "weak", "happens-before", "of order", "of-order", "store buffer",
+            ("memory", "litmus", "weak", "happens-before", "of order", "of-order", "store buffer",
              "store-buffer", "message passing", "message-passing")),
     Pattern("acquire_release_semantics", "ordering", "O1", 0.7,
             r"\bacquire[/ -](?:and )?release\b|\brelease[/ -](?:and )?acquire\b|"

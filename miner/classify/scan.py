@@ -48,9 +48,13 @@ DIFF_COMMENT = re.compile(r"^[+-]\s*(?:/\*|\*|//|#)")
 SUBJECT_LINE = 0  # Evidence.line for a match in the subject
 # A comment line of code in a quoted hunk: its context lines keep their leading blank.
 QUOTED_COMMENT = re.compile(r"^(?:[ \t]+\*(?![*/])|[ \t]*/\*|[ \t]*//)")
+# A comment line of pasted source: tab-indented " * ...", "/* ...", "// ...", or numbered
+# ("37       * This is a relaxed atomic operation").  Bullets in prose start at the margin.
+LISTING_COMMENT = re.compile(r"^(?:\t+ ?\*(?![*/])|\s*/\*|\s*//|\s*\d+\s{2,}(?:\*|/\*|//))")
 # A commit named by its title: 'commit 04216820fe83 ("Btrfs: fix race between ...")'.  The
-# title is another commit's topic (D2), also when it wraps over two lines.
-COMMIT_TITLE = re.compile(r'\("[^"]*(?:"\)|$)|^[^"(]*"\)')
+# title is another commit's topic (D2), also when it wraps over two lines; a quoted phrase
+# ('the report "use-after-free due to dead reloc tree cleanup race"') is someone else's words.
+COMMIT_TITLE = re.compile(r'\("[^"]*(?:"\)|$)|^[^"(]*"\)|"[^"]{12,}"')  # also any quoted phrase
 
 
 @dataclass(frozen=True)
@@ -399,8 +403,10 @@ def line_context(
         if QUOTED_COMMENT.match(content) and (
                 lower.rfind("diff --git", 0, start) >= 0 or lower.rfind("\n> @@ -", 0, start) >= 0):
             return 0.0, True, True, content, QUOTE  # an old code comment in a quoted hunk (D2)
+        if LISTING_COMMENT.match(content):
+            return 0.0, True, True, content, QUOTE  # a comment in a quoted code listing (D2)
         code = in_diff or bool(CODE_LINE.search(content))
-        return factor, True, code, content, CODE if code else QUOTE
+        return factor, True, code, content, QUOTE  # quoted: the thread's topic, not this author's claim
     if kind == body.DIFF:
         if line[:1] == "+" and not line.startswith("+++") and not DIFF_COMMENT.match(line):
             return 1.0, False, True, line[1:], CODE
@@ -409,6 +415,8 @@ def line_context(
         return 0.0, False, False, line, ASIDE
     if role in ASIDE_ROLES or PULL_REQUEST_LINE.search(line) or TRAILER_LINE.match(line):
         return TRAILER_FACTOR, False, False, line, ASIDE
+    if LISTING_COMMENT.match(line):
+        return 0.0, False, True, line, CODE  # a comment in a pasted code listing (D2)
     if CODE_LINE.search(line):
         return 1.0, False, True, line, CODE
     if policy.prose <= 0.0:

@@ -136,12 +136,17 @@ SERIES_PATCH = re.compile(r"\[[^\]]*?\b0*([1-9]\d*)/(\d+)\s*\]")
 # A patch deep in a series whose root is a cover letter is one topic among several: it can
 # label the thread, but only with stronger evidence than the root needs.
 SERIES_MEMBER_FACTOR = 0.85
+# ... and a series member whose own title does not name the hazard, in a series whose cover
+# letter does not speak of it, is a side remark of a feature series ("[PATCH 06/22]" of an
+# async-discard series that handles one race on the way).
+OFF_TOPIC_MEMBER_FACTOR = 0.5
+COVER_SUPPORT = 0.3  # a cover letter score from which the series is about the label
 # A message other than the thread's root gives the thread a label only from its own new
 # analysis: two or more of its own lines (prose or code), or a machine signature.  One
 # passing line in one reply of a long thread is not the thread's topic (item 3 of the
 # natural review: "there's also a known deadlock that can ..." in a RAID help thread).
 # The same holds for a cover letter, whose one-line mentions summarise other patches.
-SINGLE_MENTION_FACTOR = 0.6
+SINGLE_MENTION_FACTOR = 0.5  # below the threshold whatever the score: one line is no topic
 OWN_ZONES = frozenset(("prose", "code"))
 PATCH_KINDS = frozenset((PATCH, STABLE_BACKPORT, TIP_COMMIT))
 
@@ -160,6 +165,7 @@ def classify_thread(messages: Iterable[tuple[str, ...]]) -> Result:
     thread_subject = ""
     root_kind = PATCH
     series_member = False
+    root_scores: dict[str, float] = dict.fromkeys(LABELS, 0.0)
     kinds: dict[str, str] = {}
     best: dict[str, tuple[float, list[Evidence]]] = {}
     for message in messages:
@@ -184,10 +190,15 @@ def classify_thread(messages: Iterable[tuple[str, ...]]) -> Result:
         # a patch posted in a thread states its own topic; other messages need their own analysis
         needs_analysis = kind == COVER_LETTER or (not is_root and (kind not in PATCH_KINDS or series_member))
         result = score_evidence(evidence)
+        if is_root:
+            root_scores = result.scores
         for label in LABELS:
             weighed = result.scores[label] * factor
             if needs_analysis and not _own_analysis(result.evidence, label):
                 weighed *= SINGLE_MENTION_FACTOR
+            if (not is_root and series_member and root_scores[label] < COVER_SUPPORT
+                    and not any(e.label == label and (e.line == 0 or _is_signature(e)) for e in result.evidence)):
+                weighed *= OFF_TOPIC_MEMBER_FACTOR
             weighed = round(weighed, 4)
             if label not in best or weighed > best[label][0]:
                 best[label] = (weighed, result.evidence)
@@ -199,13 +210,18 @@ def classify_thread(messages: Iterable[tuple[str, ...]]) -> Result:
                   kinds)
 
 
+def _is_signature(item: Evidence) -> bool:
+    """A machine splat line (lockdep, KCSAN, hung task) of the message's own text."""
+    return PATTERN_BY_NAME[item.pattern].signature and item.zone not in ("subject", "aside", "quote")
+
+
 def _own_analysis(evidence: list[Evidence], label: str) -> bool:
     """Whether a message says something of its own about ``label``: 2+ own lines or a signature."""
     lines = set()
     for item in evidence:
         if item.label != label or item.zone == "aside":
             continue
-        if PATTERN_BY_NAME[item.pattern].signature and item.zone != "subject":
+        if _is_signature(item):
             return True
         if item.zone in OWN_ZONES:
             lines.add(item.line)
