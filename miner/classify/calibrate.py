@@ -118,7 +118,7 @@ def format_weights(weights: Weights, note: str = "") -> str:
     """The weights as the readable table of ``weights.tsv``."""
     lines = [
         "# Calibrated per-label weights of the classifier (miner/classify/calibrate.py).",
-        "# score = sigmoid(bias + sum(weight * feature)); a label when score >= 0.5.",
+        "# score = sigmoid(bias + sum(weight * feature)); a label when score >= THRESHOLD (score.py).",
         "# Features: rule = noisy-OR of all evidence; subject/prose/quote/code/aside = noisy-OR",
         "# of the evidence in that zone; signature = strongest machine splat; breadth = distinct",
         "# patterns (up to 4) / 4; co_label = strongest rule score of the other labels;\n"

@@ -166,7 +166,7 @@ DEADLOCK = (
             r"wait(?:s|ing)? (?:for|on) each other|(?:wait|lock) cycle|cyclic (?:wait|dependenc)",
             ("circular", "each other", "wait cycle", "lock cycle", "cyclic wait", "cyclic dep"),
             cancel=r"refcount|reference|\bref\b|leak|include|header|module|kconfig|build"),
-    Pattern("hang_word", "deadlock", "D5", 0.58,
+    Pattern("hang_word", "deadlock", "D5", 0.45,  # alone, as often a user's "system hangs" as a bug
             r"\bhang(?:s|ing|ed)?\b|\bhung\b", WORD_START_ANCHORS("hang", "hung"),
             cancel=r"hang(?:s|ing|ed)? (?:off|on to|onto|around|out|in there)|hang on[,.!]|"
                    r"hung_task_timeout|hung (?:task|up)|"
@@ -221,7 +221,7 @@ RACE = (
             r"\b(?:possible|potential|subtle|narrow|small|tiny|benign|harmless|nasty|real|"
             r"theoretical|this|that|the|a) race\b",
             WORD_START_ANCHORS("race", "racy", "raci"),
-            cancel=NEGATED + r"racy|race to idle|" + NEGATED + r"race (?:condition|here)"),
+            cancel=NEGATED + r"rac(?:y|e|es|ing)\b|race to idle"),
     Pattern("race_word", "race", "R2", 0.66,
             r"\brac(?:e|es|ing|iness)\b", WORD_START_ANCHORS("race", "raci"),
             cancel=r"race to idle|racing to (?:finish|get|send|be first)|" + NEGATED + r"rac"),
