@@ -318,6 +318,7 @@ class ProseRoles:
     def __init__(self, scanned: ScannedBody, lists_patches: bool = False) -> None:
         self.lines, self.kinds = scanned.lines, scanned.kinds
         self.lists_patches = lists_patches
+        self.in_changelog: dict[int, bool] = {}  # line index -> inside a changelog block
         self.signature_at = len(self.lines)
         start = 0
         while True:  # the first "-- " separator that is prose (list.index runs in C)
@@ -370,23 +371,30 @@ class ProseRoles:
         """Whether a changelog header opens the block of lines that holds line ``index``.
 
         A block runs down from its header through non-blank lines; a blank line ends it
-        unless the next line is a bullet, indented, or another version header.
+        unless the next line is a bullet, indented, or another version header.  Lines of one
+        block share the answer, so it is remembered for the next line asked about.
         """
-        lines, kinds = self.lines, self.kinds
+        lines, kinds, known = self.lines, self.kinds, self.in_changelog
+        answer = False
         for above in range(index - 1, max(-1, index - CHANGELOG_REACH), -1):
+            if above in known:
+                answer = known[above]
+                break
             if kinds[above] != PROSE:
-                return False
+                break
             line = lines[above]
             stripped = line.strip()
             if not stripped:
                 following = lines[above + 1]
                 if not (BULLET.match(following) or following[:1] in " \t" or
                         CHANGELOG_HEADER.match(following)):
-                    return False
+                    break
                 continue
             if (":" in line or stripped[:1] in "vVcC[") and CHANGELOG_HEADER.match(line):
-                return True
-        return False
+                answer = True
+                break
+        known[index] = answer
+        return answer
 
     def _in_shortlog(self, index: int) -> bool:
         """Whether an indented line sits under a git shortlog "Author Name (N):" line."""

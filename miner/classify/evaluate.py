@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from miner.classify.calibrate import Weights, fit_weights, probability
+from miner.classify.calibrate import Weights, fit_weights
 from miner.classify.items import Item
 from miner.classify.patterns import LABELS
 from miner.classify.score import (
@@ -20,6 +20,7 @@ from miner.classify.score import (
     classify_message,
     evidence_features,
     message_evidence,
+    score_evidence,
 )
 
 # One plain regex per label over subject and text (labels/README.md, "Keyword baseline").
@@ -254,17 +255,19 @@ class GeneralisationReport:
     predictions: list[Prediction]
 
 
+def item_evidence(items: list[Item]) -> list[list[Evidence]]:
+    """The evidence of each item (it does not depend on the weights)."""
+    return [message_evidence(item.subject, item.text, str(item.id)) for item in items]
+
+
 def item_vectors(items: list[Item]) -> list[dict[str, list[float]]]:
     """The feature vectors of each item (they do not depend on the weights)."""
-    vectors = []
-    for item in items:
-        _, vector = evidence_features(message_evidence(item.subject, item.text, str(item.id)))
-        vectors.append(vector)
-    return vectors
+    return [evidence_features(evidence)[1] for evidence in item_evidence(items)]
 
 
-def _predict(vector: dict[str, list[float]], weights: Weights) -> dict[str, float]:
-    return {label: probability(label, vector[label], weights) for label in LABELS}
+def _predict(evidence: list[Evidence], weights: Weights) -> dict[str, float]:
+    """Scores of one item with ``weights``: the whole scoring, co-label rules included."""
+    return score_evidence(evidence, weights).scores
 
 
 def generalisation(items: list[Item]) -> GeneralisationReport:
@@ -278,11 +281,12 @@ def generalisation(items: list[Item]) -> GeneralisationReport:
     lists = sorted({item.mailing_list or "?" for item in items})
     if len(lists) < 2:
         raise ValueError("leave-one-list-out needs items from two or more lists (the 'list' field)")
-    vectors = item_vectors(items)
+    evidence = item_evidence(items)
+    vectors = [evidence_features(found)[1] for found in evidence]
     per_list = {name: Metrics() for name in lists}
     shipped = Metrics()
-    for item, vector in zip(items, vectors):
-        predicted = [label for label, score in _predict(vector, WEIGHTS).items() if score >= THRESHOLD]
+    for item, found in zip(items, evidence):
+        predicted = [label for label, score in _predict(found, WEIGHTS).items() if score >= THRESHOLD]
         per_list[item.mailing_list or "?"].add(item.labels or [], predicted)
         shipped.add(item.labels or [], predicted)
     held_out, held_out_per_list, predictions = Metrics(), {}, []
@@ -290,10 +294,10 @@ def generalisation(items: list[Item]) -> GeneralisationReport:
         train = [(v, item.labels or []) for item, v in zip(items, vectors) if (item.mailing_list or "?") != name]
         weights = fit_weights([v for v, _ in train], [gold for _, gold in train])
         metrics = Metrics()
-        for item, vector in zip(items, vectors):
+        for item, found in zip(items, evidence):
             if (item.mailing_list or "?") != name:
                 continue
-            prediction = Prediction(item, _predict(vector, weights))
+            prediction = Prediction(item, _predict(found, weights))
             predictions.append(prediction)
             metrics.add(item.labels or [], prediction.labels)
             held_out.add(item.labels or [], prediction.labels)

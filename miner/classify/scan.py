@@ -270,7 +270,11 @@ class Scanner:
                     for position, anchor_id in self.prose_finder.find(lower, run_start, run_end):
                         lines[lower.rfind("\n", 0, position) + 1].add(anchor_id)
             if scanned is None and len(lines) > tail:
-                scanned = body.scan(text)
+                # a line's kind depends on the lines above it and the next one: split up to
+                # the line after the last one to look at
+                last = lower.find("\n", max(lines) )
+                last = lower.find("\n", last + 1) if last >= 0 else -1
+                scanned = body.scan(text if last < 0 else text[:last])
         if not lines:
             return found
         if scanned is None:
@@ -278,6 +282,7 @@ class Scanner:
             scanned = body.scan(text[:diff_start])
         policy = KIND_POLICY.get(kind, KIND_POLICY[PATCH])
         roles = body.ProseRoles(scanned, policy.lists_patches)
+        diff_at = _first_diff(lower)
         number, previous = 1, 0
         for start in sorted(lines):
             number += text.count("\n", previous, start)
@@ -285,7 +290,7 @@ class Scanner:
             end = lower.find("\n", start)
             if end < 0:
                 end = len(lower)
-            self._scan_line(text, lower, start, end, number, scanned, roles, policy,
+            self._scan_line(text, lower, start, end, number, scanned, roles, policy, diff_at,
                             lines[start], message_cancel_cache, found)
         return found
 
@@ -321,14 +326,14 @@ class Scanner:
 
     def _scan_line(
         self, text: str, lower: str, start: int, end: int, number: int, scanned: body.ScannedBody,
-        roles: body.ProseRoles, policy: KindPolicy, anchor_ids: set[int],
+        roles: body.ProseRoles, policy: KindPolicy, diff_at: int, anchor_ids: set[int],
         message_cancel_cache: dict[int, bool], found: list[Match],
     ) -> None:
         """Run the patterns of the anchors seen on one line and record the matches."""
         line = text[start:end]
         line_lower = lower[start:end]
         factor, quoted, in_diff, content, zone = line_context(
-            line, scanned.kinds[number - 1], roles.role(number - 1), policy, lower, start)
+            line, scanned.kinds[number - 1], roles.role(number - 1), policy, diff_at, start)
         if factor == 0.0:
             return
         indexes: set[int] = set()
@@ -382,12 +387,13 @@ class Scanner:
 
 
 def line_context(
-    line: str, kind: str, role: str, policy: KindPolicy, lower: str, start: int
+    line: str, kind: str, role: str, policy: KindPolicy, diff_at: int, start: int
 ) -> tuple[float, bool, bool, str, str]:
     """(weight factor, quoted, in_diff, text without quote marks, zone) for one line.
 
     ``kind`` is the line's kind from ``miner.body.scan`` (the one decision of quoted, diff
-    or prose) and ``role`` its prose role from ``miner.body.prose_roles``.
+    or prose) and ``role`` its prose role from ``miner.body.prose_roles``; ``diff_at`` is
+    where the first (quoted or not) diff of the message starts, ``start`` where the line does.
     """
     if kind == body.QUOTE:
         quote = QUOTE_PREFIX.match(line)
@@ -395,13 +401,10 @@ def line_context(
         content = line[quote.end():]
         factor = QUOTE_FACTOR if depth == 1 else DEEP_QUOTE_FACTOR
         # a quoted patch: its removed lines and comments are no claim, its added code is code
-        in_diff = content[:1] in ("+", "-") and not content.startswith(("+++", "---")) and (
-            lower.rfind("diff --git", 0, start) >= 0 or lower.rfind("\n> @@ -", 0, start) >= 0
-        )
+        in_diff = content[:1] in ("+", "-") and not content.startswith(("+++", "---")) and diff_at < start
         if in_diff and (content[:1] == "-" or DIFF_COMMENT.match(content)):
             return 0.0, True, True, content, QUOTE
-        if QUOTED_COMMENT.match(content) and (
-                lower.rfind("diff --git", 0, start) >= 0 or lower.rfind("\n> @@ -", 0, start) >= 0):
+        if QUOTED_COMMENT.match(content) and diff_at < start:
             return 0.0, True, True, content, QUOTE  # an old code comment in a quoted hunk (D2)
         if LISTING_COMMENT.match(content):
             return 0.0, True, True, content, QUOTE  # a comment in a quoted code listing (D2)
@@ -430,6 +433,12 @@ PROSE_AFTER_DIFF = re.compile(
     r"\n(?!diff |index |new file|deleted file|old mode|new mode|similarity|dissimilarity|"
     r"rename |copy |Binary |GIT binary|Index: )[A-Za-z][^\n]{11}")
 SUBJECT_CACHE_SIZE = 4096
+def _first_diff(lower: str) -> int:
+    """Offset of the first diff header, quoted or not ("diff --git" or "> @@ -"); or the length."""
+    found = [at for at in (lower.find("diff --git"), lower.find("\n> @@ -")) if at >= 0]
+    return min(found) if found else len(lower)
+
+
 MIN_PROSE_RUN = 12  # characters: shorter runs between hunks are blank lines or "2.25.1"
 
 

@@ -97,6 +97,26 @@ def strengthen(evidence: list[Evidence], labels: set[str]) -> list[Evidence]:
     return raised
 
 
+# D3: a missing or changed barrier in concrete code is a data race "due to missing memory
+# barriers" (kcsan.rst) as well as an ordering bug.  Concrete: a missing-barrier claim, or a
+# barrier primitive on an added line of the patch.  Removing a redundant barrier is not (D3).
+D3_CONCRETE = frozenset(("missing_barrier",))
+D3_IN_CODE = frozenset(("barrier_primitive", "acquire_release_primitive"))
+D3_NOT = frozenset(("redundant_barrier",))
+
+
+def co_label(evidence: list[Evidence], scores: dict[str, float]) -> list[Evidence]:
+    """Apply D3 to calibrated scores in place: ordering from a concrete barrier fix is also race."""
+    if scores["ordering"] < THRESHOLD or scores["race"] >= THRESHOLD:
+        return evidence
+    barrier = [e for e in evidence if e.label == "ordering" and e.zone != "aside" and (
+        e.pattern in D3_CONCRETE or (e.pattern in D3_IN_CODE and e.in_diff and not e.quoted))]
+    if not barrier or any(e.pattern in D3_NOT for e in evidence):
+        return evidence
+    scores["race"] = scores["ordering"]
+    return evidence + [replace(e, label="race", subtype=subtype_name("R1")) for e in barrier]
+
+
 def evidence_features(evidence: list[Evidence]) -> tuple[list[Evidence], dict[str, list[float]]]:
     """The evidence (co-label patterns strengthened by the rule labels) and its feature vectors."""
     if any(PATTERN_BY_NAME[item.pattern].stronger_with for item in evidence):
@@ -112,9 +132,12 @@ def score_evidence(evidence: list[Evidence], weights: Weights | None = None) -> 
     stronger (D3, D5); the calibrated score (``calibrate.py``, weights.tsv) decides.  The
     evidence lists each line once per label, with its strongest pattern.
     """
+    if not evidence:
+        return Result([], dict.fromkeys(LABELS, 0.0), [])
     weights = weights or WEIGHTS
     evidence, vectors = evidence_features(evidence)
     scores = {label: round(probability(label, vectors[label], weights), 4) for label in LABELS}
+    evidence = co_label(evidence, scores)
     order = {label: position for position, label in enumerate(LABELS)}
     ranked = sorted(evidence, key=lambda e: (order[e.label], -e.weight, e.line))
     seen: set[tuple[str, str | None, int]] = set()
