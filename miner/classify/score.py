@@ -219,7 +219,7 @@ def classify_thread(messages: Iterable[tuple[str, ...]]) -> Result:
             root_scores = result.scores
         for label in LABELS:
             weighed = result.scores[label] * factor
-            if needs_analysis and not _own_analysis(result.evidence, label):
+            if needs_analysis and not _own_analysis(result.evidence, label, is_root):
                 weighed *= SINGLE_MENTION_FACTOR
             if (not is_root and series_member and root_scores[label] < COVER_SUPPORT
                     and not any(e.label == label and (e.line == 0 or _is_signature(e)) for e in result.evidence)):
@@ -240,20 +240,30 @@ def _is_signature(item: Evidence) -> bool:
     return PATTERN_BY_NAME[item.pattern].signature and item.zone not in ("subject", "aside", "quote")
 
 
-def _own_analysis(evidence: list[Evidence], label: str) -> bool:
-    """Whether a message says something of its own about ``label``: a signature, or two or more
-    own lines of which one is a strong signal ("concurrent" twice is a workload, not a race)."""
+def _own_analysis(evidence: list[Evidence], label: str, is_root: bool = True) -> bool:
+    """Whether a message says something of its own about ``label``.
+
+    Two or more own lines of which one is a strong signal ("concurrent" twice is a workload,
+    not a race), or a machine splat.  In a reply a pasted splat must come with a word of its
+    own (another pattern): a hung-task line in a log pasted into a corruption report is not a
+    hang report.
+    """
     lines = set()
+    patterns = set()
     strongest = 0.0
+    splat = False
     for item in evidence:
         if item.label != label or item.zone == "aside":
             continue
         if _is_signature(item):
-            return True
+            splat = True
         if item.zone in OWN_ZONES:
             lines.add(item.line)
+            patterns.add(item.pattern)
             strongest = max(strongest, item.weight)
-    return len(lines) >= 2 and strongest >= STRONG_LINE
+    if splat and (is_root or len(patterns) >= 2):
+        return True
+    return len(lines) >= 2 and strongest >= STRONG_LINE and not (splat and len(patterns) < 2 and not is_root)
 
 
 def _topic(subject: str) -> str:
