@@ -80,7 +80,7 @@ TABLES: tuple[Table, ...] = (
             C("references", "TEXT", "JSON array of References Message-IDs, oldest first"),
             C("body", "TEXT", "Decoded text of the body (text parts, inline and attached patches)"),
             C("prose", "TEXT", "New prose only: no quoted lines, no diffs, no signature (full-text indexed)"),
-            C("kind", "TEXT", "What the message is (patch, cover-letter, reply, syzbot-report, syzbot-digest,"
+            C("kind", "TEXT", "What the message is (patch, cover-letter, reply, syzkaller-report, syzkaller-digest,"
               " robot-report, applied-notice, pull-request, stable-backport, tip-commit, report); set by"
               " `miner classify`"),
             C("raw_size", "INTEGER", "Size in bytes of the raw message"),

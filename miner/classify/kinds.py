@@ -16,8 +16,8 @@ from dataclasses import dataclass
 PATCH = "patch"
 COVER_LETTER = "cover-letter"
 REPLY = "reply"
-SYZBOT_REPORT = "syzbot-report"
-SYZBOT_DIGEST = "syzbot-digest"
+SYZBOT_REPORT = "syzkaller-report"  # syzbot is syzkaller's bot; "syzbot" is also a sender name that exports pseudonymise
+SYZBOT_DIGEST = "syzkaller-digest"
 ROBOT_REPORT = "robot-report"
 APPLIED_NOTICE = "applied-notice"
 PULL_REQUEST = "pull-request"
