@@ -107,18 +107,29 @@ def strengthen(evidence: list[Evidence], labels: set[str]) -> list[Evidence]:
 D3_CONCRETE = frozenset(("missing_barrier",))
 D3_IN_CODE = frozenset(("barrier_primitive", "acquire_release_primitive"))
 D3_NOT = frozenset(("redundant_barrier",))
+# D4: the hang words that state a race's consequence ("... hang forever", "lost wakeup").
+D4_HANG = frozenset(("hang_word", "blocked_forever", "lost_wakeup", "livelock", "d_state"))
 
 
 def co_label(evidence: list[Evidence], scores: dict[str, float]) -> list[Evidence]:
-    """Apply D3 to calibrated scores in place: ordering from a concrete barrier fix is also race."""
-    if scores["ordering"] < THRESHOLD or scores["race"] >= THRESHOLD:
-        return evidence
-    barrier = [e for e in evidence if e.label == "ordering" and e.zone != "aside" and (
-        e.pattern in D3_CONCRETE or (e.pattern in D3_IN_CODE and e.in_diff and not e.quoted))]
-    if not barrier or any(e.pattern in D3_NOT for e in evidence):
-        return evidence
-    scores["race"] = scores["ordering"]
-    return evidence + [replace(e, label="race", subtype=subtype_name("R1")) for e in barrier]
+    """Apply the rubric's co-label decisions to calibrated scores (in place) and evidence.
+
+    D3: ordering from a concrete barrier fix is also race.  D4: a race whose stated
+    consequence, in the author's own prose, is a hang is also deadlock.
+    """
+    if scores["ordering"] >= THRESHOLD and scores["race"] < THRESHOLD:
+        barrier = [e for e in evidence if e.label == "ordering" and e.zone != "aside" and (
+            e.pattern in D3_CONCRETE or (e.pattern in D3_IN_CODE and e.in_diff and not e.quoted))]
+        if barrier and not any(e.pattern in D3_NOT for e in evidence):
+            scores["race"] = scores["ordering"]
+            evidence = evidence + [replace(e, label="race", subtype=subtype_name("R1")) for e in barrier]
+    if scores["race"] >= THRESHOLD and scores["deadlock"] < THRESHOLD:
+        hang = [e for e in evidence if e.label == "deadlock" and e.zone in ("prose", "subject")
+                and e.pattern in D4_HANG]
+        if hang:
+            scores["deadlock"] = min(scores["race"], max(scores["deadlock"], THRESHOLD + 0.05))
+            evidence = evidence + [replace(e, subtype=subtype_name("D5")) for e in hang]
+    return evidence
 
 
 def evidence_features(evidence: list[Evidence]) -> tuple[list[Evidence], dict[str, list[float]]]:
@@ -230,7 +241,7 @@ def classify_thread(messages: Iterable[tuple[str, ...]]) -> Result:
             root_scores = result.scores
         for label in LABELS:
             weighed = (result.scores[label] if is_root else _natural_prior(result.scores[label])) * factor
-            if needs_analysis and not _own_analysis(result.evidence, label, is_root):
+            if needs_analysis and not _own_analysis(result.evidence, label, is_root, kind in PATCH_KINDS):
                 weighed *= SINGLE_MENTION_FACTOR
             if (not is_root and series_member and root_scores[label] < COVER_SUPPORT
                     and not any(e.label == label and (e.line == 0 or _is_signature(e)) for e in result.evidence)):
@@ -258,14 +269,20 @@ def _is_signature(item: Evidence) -> bool:
     return PATTERN_BY_NAME[item.pattern].signature and item.zone not in ("subject", "aside", "quote")
 
 
-def _own_analysis(evidence: list[Evidence], label: str, is_root: bool = True) -> bool:
+def _own_analysis(evidence: list[Evidence], label: str, is_root: bool = True,
+                  own_subject: bool = False) -> bool:
     """Whether a message says something of its own about ``label``.
 
     Two or more own lines of which one is a strong signal ("concurrent" twice is a workload,
     not a race), or a machine splat.  In a reply a pasted splat must come with a word of its
     own (another pattern): a hung-task line in a log pasted into a corruption report is not a
-    hang report.
+    hang report.  A patch's subject is its own title (``own_subject``); a race that D3 draws
+    from a barrier analysis has the analysis of its ordering.
     """
+    if label == "race" and any(e.label == "race" and e.pattern in D3_CONCRETE | D3_IN_CODE for e in evidence) \
+            and _own_analysis(evidence, "ordering", is_root, own_subject):
+        return True
+    zones = OWN_ZONES | {"subject"} if own_subject else OWN_ZONES
     lines = set()
     patterns = set()
     strongest = 0.0
@@ -275,7 +292,7 @@ def _own_analysis(evidence: list[Evidence], label: str, is_root: bool = True) ->
             continue
         if _is_signature(item):
             splat = True
-        if item.zone in OWN_ZONES:
+        if item.zone in zones:
             lines.add(item.line)
             patterns.add(item.pattern)
             strongest = max(strongest, item.weight)
