@@ -294,3 +294,17 @@ def test_prose_after_a_diff_is_read_and_numbered_like_the_thread_page() -> None:
     assert "deadlock" in result.labels and splat and splat[0].line == 138
     page_lines = {line.number: line.text for block in split_blocks(message.body, "m1", {}) for line in block.lines}
     assert all(page_lines[e.line] == e.text for e in result.evidence if e.line > 0)
+
+
+def test_d4_race_with_a_stated_hang_is_also_deadlock_as_a_rule() -> None:
+    # linux-btrfs 20190924094954.1304-1-fdmanana@kernel.org, lines 3-7 ("Btrfs: fix race
+    # setting up and completing qgroup rescan worker"): the race's consequence is a hang
+    text = ("There is a race between setting up a qgroup rescan worker and completing\n"
+            "a qgroup rescan worker that can lead to callers of the qgroup rescan wait\n"
+            "ioctl to either not wait for the rescan worker to complete or to hang\n"
+            "forever due to missing wake ups. The following diagram shows a sequence\n"
+            "of steps that illustrates the race.\n")
+    result = classify_message("[PATCH] Btrfs: fix race setting up and completing qgroup rescan worker", text)
+    assert result.labels == ["deadlock", "race"]
+    assert any(e.label == "deadlock" and e.subtype.startswith("D5") and "missing wake ups" in e.text
+               for e in result.evidence)

@@ -200,10 +200,10 @@ DEADLOCK = (
             r"no forward progress",
             ("forever", "for ever", "indefinitely", "never", "progress", "d state", "uninterruptible")),
     Pattern("lost_wakeup", "deadlock", "D5", 0.72,
-            r"(?:lost|missed|missing|miss(?:es|ing)?|lose|loses) (?:a |the |any )?wake-?ups?\b|"
+            r"(?:lost|missed|missing|miss(?:es|ing)?|lose|loses) (?:a |the |any )?wake[- ]?ups?\b|"
             r"never (?:be )?woken|no(?:body| one| task) (?:is |will be |gets )?(?:woken|wakes)|"
-            r"(?:doesn't|does not|won't|will not|never) (?:see|get|receive) the wake-?up|"
-            r"\bno wake-?ups? (?:of|for)\b",
+            r"(?:doesn't|does not|won't|will not|never) (?:see|get|receive) the wake[- ]?up|"
+            r"\bno wake[- ]?ups? (?:of|for)\b",
             ("wake", "woken"), also=("race",)),
     Pattern("race_causing_hang", "deadlock", "D5", 0.6,
             r"\brac(?:e|es|ing)\b.{0,80}\b(?:hang|hung|lockup|lock up|stuck|livelock|forever)|"

@@ -127,7 +127,7 @@ def co_label(evidence: list[Evidence], scores: dict[str, float]) -> list[Evidenc
         hang = [e for e in evidence if e.label == "deadlock" and e.zone in ("prose", "subject")
                 and e.pattern in D4_HANG]
         if hang:
-            scores["deadlock"] = min(scores["race"], max(scores["deadlock"], THRESHOLD + 0.05))
+            scores["deadlock"] = round(min(scores["race"], max(scores["deadlock"], THREAD_THRESHOLD + 0.05)), 4)
             evidence = evidence + [replace(e, subtype=subtype_name("D5")) for e in hang]
     return evidence
 
