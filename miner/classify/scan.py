@@ -236,8 +236,10 @@ class Scanner:
         self.cancels_before = [
             re.compile(p.cancel_before) if p.cancel_before else None for p in patterns
         ]
+        compiled: dict[str, re.Pattern] = {}  # patterns sharing a message context share one search
         self.cancels_message = [
-            re.compile(p.cancel_message) if p.cancel_message else None for p in patterns
+            compiled.setdefault(p.cancel_message, re.compile(p.cancel_message)) if p.cancel_message else None
+            for p in patterns
         ]
 
     def scan(self, subject: str, text: str, kind: str = PATCH) -> list[Match]:
@@ -250,7 +252,7 @@ class Scanner:
         lower = text.lower()
         if len(lower) != len(text):  # a few characters lower-case to two; keep offsets aligned
             lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-        message_cancel_cache: dict[int, bool] = {}
+        message_cancel_cache: dict[tuple[int, str], bool] = {}
         if subject:
             self._scan_subject(subject, lower, message_cancel_cache, found)
         if not text:
@@ -295,7 +297,7 @@ class Scanner:
         return found
 
     def _scan_subject(
-        self, subject: str, text_lower: str, message_cancel_cache: dict[int, bool],
+        self, subject: str, text_lower: str, message_cancel_cache: dict,
         found: list[Match],
     ) -> None:
         """Matches in the subject line (weighted up: the subject names the thread's topic)."""
@@ -312,7 +314,8 @@ class Scanner:
             self.subject_cache[lower] = matching  # replies repeat their thread's subject
         for index in matching:
             pattern = self.patterns[index]
-            if self._cancelled_by_message(index, lower + "\n" + text_lower, message_cancel_cache):
+            if self._cancelled_by_message(index, lower, message_cancel_cache) or \
+                    self._cancelled_by_message(index, text_lower, message_cancel_cache, "text"):
                 continue
             weight = min(MAX_WEIGHT, pattern.weight * SUBJECT_FACTOR)
             found.append(Match(pattern, SUBJECT_LINE, subject, False, False, weight, SUBJECT))
@@ -327,7 +330,7 @@ class Scanner:
     def _scan_line(
         self, text: str, lower: str, start: int, end: int, number: int, scanned: body.ScannedBody,
         roles: body.ProseRoles, policy: KindPolicy, diff_at: int, anchor_ids: set[int],
-        message_cancel_cache: dict[int, bool], found: list[Match],
+        message_cancel_cache: dict, found: list[Match],
     ) -> None:
         """Run the patterns of the anchors seen on one line and record the matches."""
         line = text[start:end]
@@ -356,7 +359,7 @@ class Scanner:
                     window_start = lower.rfind("\n", 0, max(0, window_start - 1)) + 1
                 if self.cancels_before[index].search(lower, window_start, start):
                     continue
-            if self._cancelled_by_message(index, lower, message_cancel_cache):
+            if self._cancelled_by_message(index, lower, message_cancel_cache, "text"):
                 continue
             where = zone
             weight = pattern.weight * factor * (pattern.in_diff if in_diff else 1.0)
@@ -364,14 +367,15 @@ class Scanner:
                 where, weight = ASIDE, weight * TRAILER_FACTOR
             found.append(Match(pattern, number, line, quoted, in_diff, min(MAX_WEIGHT, weight), where))
 
-    def _cancelled_by_message(self, index: int, lower: str, cache: dict[int, bool]) -> bool:
-        """Whether the message as a whole holds a context that voids pattern ``index``."""
+    def _cancelled_by_message(self, index: int, lower: str, cache: dict, part: str = "subject") -> bool:
+        """Whether ``lower`` (the message's subject or its text) holds a context voiding pattern ``index``."""
         cancel = self.cancels_message[index]
         if cancel is None:
             return False
-        if index not in cache:
-            cache[index] = bool(cancel.search(lower))
-        return cache[index]
+        key = (id(cancel), part)
+        if key not in cache:
+            cache[key] = bool(cancel.search(lower))
+        return cache[key]
 
     @staticmethod
     def _diff_start(text: str) -> int:

@@ -236,6 +236,8 @@ def classify_thread(messages: Iterable[tuple[str, ...]]) -> Result:
                 factor *= SERIES_MEMBER_FACTOR
         # a patch posted in a thread states its own topic; other messages need their own analysis
         needs_analysis = kind == COVER_LETTER or (not is_root and (kind not in PATCH_KINDS or series_member))
+        if not is_root and not any(e.line for e in evidence):
+            continue  # only the subject: the root carries it at full weight already
         result = score_evidence(evidence)
         if is_root:
             root_scores = result.scores
