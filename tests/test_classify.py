@@ -308,3 +308,27 @@ def test_d4_race_with_a_stated_hang_is_also_deadlock_as_a_rule() -> None:
     assert result.labels == ["deadlock", "race"]
     assert any(e.label == "deadlock" and e.subtype.startswith("D5") and "missing wake ups" in e.text
                for e in result.evidence)
+
+
+def test_evidence_lists_each_line_once_with_its_subtype_name() -> None:
+    from miner.classify.patterns import SUBTYPE_NAMES
+    for item in DEV.values():
+        result = classify_message(item["subject"], item["text"], item["id"])
+        keys = [(e.label, e.message_id, e.line) for e in result.evidence]
+        assert len(keys) == len(set(keys)), item["id"]
+        for found in result.evidence:
+            code, _, name = found.subtype.partition(" ")
+            assert SUBTYPE_NAMES[code] == name
+        for label in result.labels:
+            assert any(e.label == label for e in result.evidence), (item["id"], label)
+
+
+def test_natural_review_judgements_are_well_formed() -> None:
+    # tests/fixtures/labels/natural-btrfs.jsonl: the blind thread-level judgements of seed 1
+    rows = [json.loads(line) for line in (FIXTURES / "labels" / "natural-btrfs.jsonl").read_text().splitlines()
+            if line.strip()]
+    assert len(rows) >= 146 and len({row["root_message_id"] for row in rows}) == len(rows)
+    for row in rows:
+        assert set(row) >= {"root_message_id", "subject", "labels", "reason", "sample"}
+        assert set(row["labels"]) <= set(LABELS) and row["reason"].strip()
+    assert {row["sample"] for row in rows} >= {"seed-1"}
