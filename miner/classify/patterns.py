@@ -85,7 +85,9 @@ STORAGE_BARRIER = (
     r"speculation barrier|journal barrier|layout barrier|flush barrier|barrier (?:bio|request|write)|"
     r"cache flush|\bfua\b|fs_barrier|_barrier\b|barrier_|write cache|\bdisks?\b|\bdrives?\b|"
     r"firmware|\braid\b|\bhdds?\b|\bssds?\b|spectre|mitigation|branch prediction|swapgs|usercopy|"
-    r"\bibpb\b|rcu barrier|speculat|nospec|\blfence\b|\bcsdb\b"
+    r"\bibpb\b|rcu barrier|speculat|nospec|\blfence\b|\bcsdb\b|"
+    # "barrier" as an obstacle
+    r"barriers? (?:to|of) (?:entry|adoption|contribut\w*|use)|(?:language|entry|psychological) barrier"
 )
 # A message about disks, firmware, FUA or power loss uses "write barrier" in the storage sense.
 STORAGE_MESSAGE = (
@@ -188,6 +190,8 @@ DEADLOCK = (
             r"\bhang(?:s|ing|ed)?\b|\bhung\b", WORD_START_ANCHORS("hang", "hung"),
             cancel=r"hang(?:s|ing|ed)? (?:off|on to|onto|around|out|in there)|hang on[,.!]|"
                    r"hung_task_timeout|hung (?:task|up)|"
+                   # idioms: "a bunch of low hanging fruit", "get the hang of it"
+                   r"hanging[- ]fruit|low[- ]hanging|the hang of|hang in there|hang tight|"
                    # a hang that ends is a stall: "hangs system for several seconds"
                    r"\b(?:hang|hung)\w* (?:\w+ ){0,3}for (?:several|a few|some|many|a couple of|\d+) "
                    r"(?:\w+ )?(?:seconds?|secs?|minutes?|mins?|ms|milliseconds?)\b|" + NEGATED + r"(?:hang|hung)"),
