@@ -123,3 +123,16 @@ def test_kind_column_is_added_to_an_older_database(store, ingest):
         store.conn.execute("ALTER TABLE messages DROP COLUMN kind")
     classify_database(store, progress=False, workers=1, force=True)
     assert store.conn.execute("SELECT count(*) FROM messages WHERE ghost=0 AND kind IS NULL").fetchone()[0] == 0
+
+
+def test_skipping_replies_without_own_anchors_changes_no_label(store, ingest):
+    # the io-uring sample threads: classify with and without messages.prose (the skip)
+    from miner.classify.score import classify_thread
+    ingest(SAMPLE / "mail")
+    for (thread_id,) in store.conn.execute("SELECT thread_id FROM threads WHERE message_count > 1"):
+        rows = store.conn.execute(
+            "SELECT message_id, coalesce(subject, ''), coalesce(body, ''), from_email, prose FROM messages"
+            " WHERE thread_id=? AND ghost=0 ORDER BY date IS NULL, date, rowid", (thread_id,)).fetchall()
+        fast, full = classify_thread(rows), classify_thread([row[:4] for row in rows])
+        assert fast.labels == full.labels and fast.kinds == full.kinds
+        assert {label: fast.scores[label] for label in fast.labels} == {label: full.scores[label] for label in full.labels}

@@ -296,6 +296,14 @@ class Scanner:
                             lines[start], message_cancel_cache, found)
         return found
 
+    def could_match(self, prose: str) -> bool:
+        """Whether any anchor occurs in ``prose`` (a message's own new text, messages.prose)."""
+        return bool(prose) and bool(self.prose_finder.find(prose.lower()))
+
+    def diff_free(self, text: str) -> bool:
+        """Whether ``text`` has no unquoted diff header (so its own text is all prose)."""
+        return self._diff_start(text) >= len(text)
+
     def _scan_subject(
         self, subject: str, text_lower: str, message_cancel_cache: dict,
         found: list[Match],

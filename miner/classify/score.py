@@ -198,8 +198,8 @@ STRONG_LINE = 0.6  # pattern weight of a line that names the hazard itself (race
 PATCH_KINDS = frozenset((PATCH, STABLE_BACKPORT, TIP_COMMIT))
 
 
-def classify_thread(messages: Iterable[tuple[str, ...]]) -> Result:
-    """Labels for a thread of (message_id, subject, text[, sender]): replies inherit the topic (D2).
+def classify_thread(messages: Iterable[tuple]) -> Result:
+    """Labels for a thread of (message_id, subject, text[, sender[, prose]]): replies inherit the topic (D2).
 
     Each message is scored with its own evidence plus the thread's first subject, weighed by
     what the message is (``kinds.KIND_POLICY``: a digest or pull request lists other work;
@@ -220,6 +220,12 @@ def classify_thread(messages: Iterable[tuple[str, ...]]) -> Result:
         sender = message[3] if len(message) > 3 else None
         kind = message_kind(subject, text, sender)
         kinds[message_id] = kind
+        if (thread_subject_evidence is not None and len(message) > 4 and message[4] is not None
+                and kind not in PATCH_KINDS and kind != COVER_LETTER and not SCANNER.could_match(message[4])
+                and SCANNER.diff_free(text)):
+            # a reply whose own prose (messages.prose) holds no anchor has no analysis of its
+            # own: at most half its score could count, below any thread label; skip the scan
+            continue
         evidence = message_evidence(subject, text, message_id, kind)
         factor = KIND_POLICY[kind].thread_factor
         is_root = thread_subject_evidence is None

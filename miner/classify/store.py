@@ -116,7 +116,7 @@ def classify_chunk(db_path: str, chunk: list[tuple[int, int, int]]) -> list[tupl
         results = []
         for thread_id, revision, message_count in chunk:
             rows = conn.execute(
-                "SELECT message_id, coalesce(subject, ''), coalesce(body, ''), from_email FROM messages"
+                "SELECT message_id, coalesce(subject, ''), coalesce(body, ''), from_email, prose FROM messages"
                 " WHERE thread_id=? AND ghost=0 ORDER BY date IS NULL, date, rowid",
                 (thread_id,),
             ).fetchall()
