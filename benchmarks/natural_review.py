@@ -142,9 +142,9 @@ def sample(seed: int, out: Path) -> None:
           f" drawn.jsonl says why each was drawn: keep it from them)")
 
 
-def score(sample_name: str | None) -> None:
+def score(sample_name: str | None, db: Path = DB) -> None:
     """Precision of each label over judged threads the rules tag, and the judged threads they miss."""
-    conn = sqlite3.connect(f"file:{DB}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     threads = tagged_threads(conn)
     judged = load_judgements(JUDGEMENTS)
     if sample_name:
@@ -176,13 +176,15 @@ def main() -> None:
     drawing.add_argument("--out", type=Path, default=None)
     scoring = commands.add_parser("score", help="precision and misses from the judgements")
     scoring.add_argument("--sample", help="only the judgements of this sample (e.g. seed-1)")
+    scoring.add_argument("--db", type=Path, default=DB,
+                         help="database classified by the rules to score (default: the one `build` makes)")
     args = parser.parse_args()
     if args.command == "build":
         build(DB)
     elif args.command == "sample":
         sample(args.seed, args.out or WORK / f"review-seed-{args.seed}")
     else:
-        score(args.sample)
+        score(args.sample, args.db)
 
 
 if __name__ == "__main__":

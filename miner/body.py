@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from miner.model import BodyLine, PatchFile, Trailer
@@ -40,6 +41,7 @@ BARE_EMAIL = re.compile(r"^\s*([^<>\s]+@[^<>\s]+)\s*$")
 CANONICAL_TRAILER = {n.lower(): n for n in TRAILER_NAMES}
 
 
+MANGLED_HUNK_LINE = re.compile(r"^[+-](?:\t| {2,}|[{}();]|$)")
 # lines starting with anything else are prose unless a diff header block is open
 _INTERESTING_FIRST = frozenset("> \tdi-+@\\nosrcBG")
 PROSE, QUOTE, DIFF = "p", "q", "d"
@@ -51,7 +53,7 @@ class ScannedBody:
     """A body split into lines with one kind code per line (p, q, d) and diff file paths."""
 
     lines: list[str]
-    kinds: list[str]
+    kinds: Sequence[str]
     path_runs: list[tuple[int, int, str]]  # (first line index, end index, file) of diff lines
     files: dict[str, list[int]]  # file -> [added, removed]
 
@@ -60,9 +62,34 @@ class ScannedBody:
         return {index: path for start, end, path in self.path_runs for index in range(start, end)}
 
 
+def body_lines(text: str) -> list[str]:
+    """The lines of a body as every reader numbers them (classifier evidence, thread page)."""
+    return text.split("\n")
+
+
+class QuoteOrProse(Sequence):
+    """The kinds of a body without diffs, each worked out when read (the scan loop agrees)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __getitem__(self, index):  # noqa: ANN001 (int or slice, as a list)
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self.lines)))]
+        line = self.lines[index]
+        return QUOTE if line[:1] in "> \t" and QUOTE_PREFIX.match(line) else PROSE
+
+
 def scan(text: str) -> ScannedBody:
     """Give every line of ``text`` a kind: prose, quote (``>``) or diff (headers and hunks)."""
-    lines = text.split("\n")
+    lines = body_lines(text)
+    if ("\n--- " not in text and "\ndiff --git " not in text and "\n@@ -" not in text
+            and not text.startswith(("--- ", "diff --git ", "@@ -"))):
+        # no diff header can open: every line is a quote or prose, decided when asked
+        return ScannedBody(lines, QuoteOrProse(lines), [], {})
     kinds: list[str] = []
     mark = kinds.append
     path_runs: list[tuple[int, int, str]] = []
@@ -72,6 +99,7 @@ def scan(text: str) -> ScannedBody:
     path: str | None = None
     counter: list[int] | None = None
     in_patch_headers = False
+    seen_hunk = False
     while i < count:
         line = lines[i]
         first = line[:1]
@@ -108,9 +136,10 @@ def scan(text: str) -> ScannedBody:
                 in_patch_headers = True
                 i += 2
                 continue
-        if first == "@" and (in_patch_headers or path):
+        if first == "@":  # a hunk header is unmistakable, even in a pasted fragment without file headers
             hunk = HUNK.match(line)
             if hunk:
+                seen_hunk = True
                 end = _hunk_end(lines, i + 1, hunk, counter)
                 kinds += [DIFF] * (end - i)
                 if path:
@@ -121,6 +150,12 @@ def scan(text: str) -> ScannedBody:
             mark(DIFF)
             if path:
                 path_runs.append((i, i + 1, path))
+            i += 1
+            continue
+        if seen_hunk and MANGLED_HUNK_LINE.match(line):
+            # a hunk whose line counts a mailer broke (rewrapped lines, a lost blank of an
+            # empty context line): its code lines still start with +/- and a tab or indent
+            mark(DIFF)
             i += 1
             continue
         in_patch_headers = False
@@ -226,3 +261,169 @@ def trailers(scanned: ScannedBody) -> list[Trailer]:
             person_name, person_email = parse_person(value)
             found.append(Trailer(name, value, person_name, person_email))
     return found
+
+
+# --- roles of the author's own lines ------------------------------------------------------
+# Prose is not all the author's own claim.  These roles mark prose lines that name other
+# work or other people: a changelog ("Changes in v3:", "v2: ..."), a list of patches or a
+# diffstat (cover letters, pull requests), trailers, "On ... X wrote:" attributions and the
+# signature after "-- ".  The classifier weighs evidence by role (a surname "Hung" in an
+# attribution is not a hang; "- Fix deadlock of direct IO writing" in a v9 changelog is not
+# the thread's topic).
+TEXT, CHANGELOG, LISTING, TRAILER_ROLE, ATTRIBUTION, SIGNATURE = (
+    "text", "changelog", "listing", "trailer", "attribution", "signature")
+CHANGELOG_HEADER = re.compile(
+    r"^\s*(?:[-*]\s*)?(?:(?:(?:main |notable )?changes?|changelog|change ?log|history|revisions?)"
+    r"\s*(?:(?:in|since|from|for|vs\.?|to|between|of|over)\s+\S[^.!?]{0,50})?:\s*$|"
+    r"(?:changelog|change ?log)\s*$|"
+    r"(?:changes?|differences?) (?:in|since|from|for|vs\.?|to|between|over) (?:v|rfc ?v?)?\d[\w.-]*"
+    r"(?:\s*(?:->|-+>|to|and|\.\.)\s*v?\d[\w.-]*)?\s*:?\s*$|"
+    r"(?:changes? (?:in|since|from|for|vs\.?|to|between|over) (?:v\d|rfc|the |last |previous )[^.!?]{0,60}:)|"
+    r"\[?(?:v\d+(?:\.\d+)?|rfc(?: v\d+)?)(?:\s*(?:->|-+>|-|to|vs\.?|\.\.)\s*v?\d+)?\]?\s*:|"
+    r"\[?v\d+\]?\s*$)",
+    re.IGNORECASE,
+)
+BULLET = re.compile(r"^\s*(?:[-*+o•]\s|\d+[.)]\s|\(\d+\)\s|\[\d+/\d+\]|patch \d+)", re.IGNORECASE)
+ATTRIBUTION_LINE = re.compile(
+    r"^\s*(?:on\b.{0,160}\b(?:wrote|writes|said)\s*:?\s*$|.{0,120}\b(?:wrote|writes)\s*:\s*$|"
+    r"-+\s*original message\s*-+:?|from:\s.*@)",
+    re.IGNORECASE,
+)
+SHORTLOG_AUTHOR = re.compile(r"^\S.{0,60}\(\d+\):\s*$")
+DIFFSTAT = re.compile(r"^\s*\S+\s+\|\s+(?:\d+|bin)\b|^\s*\d+ files? changed\b")
+LISTED_TITLE = re.compile(r"^\s+[\w./,{}*-]+(?:: | - )\S")  # "  btrfs: fix ..." in a shortlog
+
+
+def prose_roles(scanned: ScannedBody, lists_patches: bool = False) -> list[str]:
+    """A role per line (TEXT, CHANGELOG, LISTING, TRAILER_ROLE, ATTRIBUTION, SIGNATURE).
+
+    Only prose lines get a role other than TEXT.  ``lists_patches`` is true for a cover
+    letter or pull request, whose indented "subsys: title" lines name other patches.
+    """
+    roles = ProseRoles(scanned, lists_patches)
+    return [roles.role(index) for index in range(len(scanned.lines))]
+
+
+CHANGELOG_REACH = 40  # lines a changelog block may run above a line and still hold it
+
+
+class ProseRoles:
+    """The role of any prose line, worked out on demand from the lines around it.
+
+    The classifier asks for the few lines where a pattern matched, so nothing walks the
+    whole body: a line's own text, the signature separator above it, and the changelog or
+    shortlog block it may sit in decide.
+    """
+
+    def __init__(self, scanned: ScannedBody, lists_patches: bool = False) -> None:
+        self.lines, self.kinds = scanned.lines, scanned.kinds
+        self.lists_patches = lists_patches
+        self.in_changelog: dict[int, bool] = {}  # line index -> inside a changelog block
+        self.signature_at = len(self.lines)
+        start = 0
+        while True:  # the first "-- " separator that is prose (list.index runs in C)
+            try:
+                found = self.lines.index("-- ", start)
+            except ValueError:
+                break
+            if self.kinds[found] == PROSE:
+                self.signature_at = found
+                break
+            start = found + 1
+
+    def role(self, index: int) -> str:
+        """The role of line ``index`` (TEXT for quotes and diffs)."""
+        lines, kinds = self.lines, self.kinds
+        if kinds[index] != PROSE:
+            return TEXT
+        if index >= self.signature_at:
+            return SIGNATURE
+        line = lines[index]
+        stripped = line.strip()
+        if not stripped:
+            return TEXT
+        own = self._own_role(index, line, stripped)
+        if own is not None:
+            return own
+        if self._in_changelog(index):
+            return CHANGELOG
+        if self.lists_patches and (BULLET.match(line) or (line[:1] in " \t" and self._in_shortlog(index))):
+            return LISTING  # a cover letter's or pull request's list names other patches
+        return TEXT
+
+    def _own_role(self, index: int, line: str, stripped: str) -> str | None:
+        """The role a line has by its own text, or None."""
+        colon = ":" in line  # cheap tests first: most prose lines have no colon and no bar
+        if (colon or "original message" in line.lower()) and ATTRIBUTION_LINE.match(line) and \
+                _attribution_ends(self.lines, self.kinds, index):
+            return ATTRIBUTION
+        if colon and (TRAILER.match(line) or stripped.lower().startswith("link:")):
+            return TRAILER_ROLE
+        if (colon or stripped[:1] in "vVcC[") and CHANGELOG_HEADER.match(line):
+            return CHANGELOG
+        if ("|" in line or "changed" in line) and DIFFSTAT.match(line):
+            return LISTING
+        if self.lists_patches and colon and (SHORTLOG_AUTHOR.match(line) or LISTED_TITLE.match(line)):
+            return LISTING
+        return None
+
+    def _in_changelog(self, index: int) -> bool:
+        """Whether a changelog header opens the block of lines that holds line ``index``.
+
+        A block runs down from its header through non-blank lines; a blank line ends it
+        unless the next line is a bullet, indented, or another version header.  Lines of one
+        block share the answer, so it is remembered for the next line asked about.
+        """
+        lines, kinds, known = self.lines, self.kinds, self.in_changelog
+        answer = False
+        for above in range(index - 1, max(-1, index - CHANGELOG_REACH), -1):
+            if above in known:
+                answer = known[above]
+                break
+            if kinds[above] != PROSE:
+                break
+            line = lines[above]
+            stripped = line.strip()
+            if not stripped:
+                following = lines[above + 1]
+                if not (BULLET.match(following) or following[:1] in " \t" or
+                        CHANGELOG_HEADER.match(following)):
+                    break
+                continue
+            if (":" in line or stripped[:1] in "vVcC[") and CHANGELOG_HEADER.match(line):
+                answer = True
+                break
+        known[index] = answer
+        return answer
+
+    def _in_shortlog(self, index: int) -> bool:
+        """Whether an indented line sits under a git shortlog "Author Name (N):" line."""
+        for above in range(index - 1, max(-1, index - CHANGELOG_REACH), -1):
+            line = self.lines[above]
+            if self.kinds[above] != PROSE or not line.strip():
+                return False
+            if line[:1] not in " \t":
+                return bool(SHORTLOG_AUTHOR.match(line))
+        return False
+
+
+def _next_nonblank(lines: list[str], kinds: list[str], index: int) -> str | None:
+    """The next non-blank prose line after ``index`` (None at a quote, diff or the end)."""
+    for following in range(index + 1, min(len(lines), index + 4)):
+        if kinds[following] != PROSE:
+            return None
+        if lines[following].strip():
+            return lines[following]
+    return None
+
+
+def _attribution_ends(lines: list[str], kinds: list[str], index: int) -> bool:
+    """An attribution line introduces a quote: the next non-blank line is quoted (or it says wrote:)."""
+    if lines[index].rstrip().endswith(":"):
+        return True
+    for following in range(index + 1, min(len(lines), index + 3)):
+        if kinds[following] == QUOTE:
+            return True
+        if lines[following].strip():
+            return lines[following].rstrip().endswith(("wrote:", "writes:"))
+    return False

@@ -258,22 +258,34 @@ def tag(jsonl_path: str) -> None:
 
 
 @cli.command(name="eval")
-@click.argument("jsonl_path", metavar="FILE.jsonl")
+@click.argument("jsonl_paths", metavar="FILE.jsonl...", nargs=-1, required=True)
 @click.option("--errors", is_flag=True, help="List every miss with its evidence.")
 @click.option("--baseline", is_flag=True, help="Show the keyword-regex baseline beside it.")
-def evaluate_command(jsonl_path: str, errors: bool, baseline: bool) -> None:
+@click.option("--by-list", is_flag=True,
+              help="Per-list scores, leave-one-list-out scores of refitted weights, reliability table.")
+def evaluate_command(jsonl_paths: tuple[str, ...], errors: bool, baseline: bool, by_list: bool) -> None:
     """Precision, recall and F1 of the classifier on hand-labelled JSONL (id, subject, text, labels)."""
     from miner.classify import CLASSIFIER_VERSION
-    from miner.classify.evaluate import evaluate, format_evaluation
+    from miner.classify.evaluate import evaluate, format_evaluation, format_generalisation, generalisation
     from miner.classify.items import open_input, read_items
 
-    name = "<stdin>" if jsonl_path == "-" else jsonl_path
-    with open_input(jsonl_path) as stream:
-        items = list(read_items(stream, name, need_labels=True))
+    items = []
+    for jsonl_path in jsonl_paths:
+        name = "<stdin>" if jsonl_path == "-" else jsonl_path
+        with open_input(jsonl_path) as stream:
+            items += list(read_items(stream, name, need_labels=True))
+    names = ", ".join("<stdin>" if path == "-" else path for path in jsonl_paths)
     if not items:
-        raise MinerError(f"{name}: no items to evaluate")
-    click.echo(f"classifier {CLASSIFIER_VERSION} on {name}")
+        raise MinerError(f"{names}: no items to evaluate")
+    click.echo(f"classifier {CLASSIFIER_VERSION} on {names}")
     click.echo(format_evaluation(evaluate(items, with_baseline=baseline), show_errors=errors))
+    if by_list:
+        try:
+            report = generalisation(items)
+        except ValueError as error:
+            raise MinerError(str(error)) from None
+        click.echo("")
+        click.echo(format_generalisation(report))
 
 
 def http_options(command):

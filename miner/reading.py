@@ -70,6 +70,7 @@ class TreeNode:
     from_email: str | None
     date: str | None
     children: list["TreeNode"]
+    kind: str | None = None  # messages.kind, set by `miner classify`
 
 
 def thread_tree(store: Store, message_id: str) -> tuple[int, list[TreeNode]]:
@@ -77,12 +78,14 @@ def thread_tree(store: Store, message_id: str) -> tuple[int, list[TreeNode]]:
     thread_id = store.thread_of(message_id)
     if thread_id is None:
         raise MinerError(f"{message_id}: no such Message-ID in the database")
+    has_kind = any(row[1] == "kind" for row in store.conn.execute("PRAGMA table_info(messages)"))
     rows = store.conn.execute(
-        "SELECT message_id, ghost, parent_id, subject, from_name, from_email, date FROM messages"
+        "SELECT message_id, ghost, parent_id, subject, from_name, from_email, date,"
+        f" {'kind' if has_kind else 'NULL'} FROM messages"
         " WHERE thread_id=? ORDER BY date IS NULL, date, rowid",
         (thread_id,),
     ).fetchall()
-    nodes = {r[0]: TreeNode(r[0], bool(r[1]), r[3], r[4], r[5], r[6], []) for r in rows}
+    nodes = {r[0]: TreeNode(r[0], bool(r[1]), r[3], r[4], r[5], r[6], [], r[7]) for r in rows}
     parent_of: dict[str, str] = {}
     roots = []
     for r in rows:
@@ -144,7 +147,8 @@ def render_tree(roots: list[TreeNode], mark: str | None = None) -> list[str]:
             text = f"[not in archive] <{node.message_id}>"
         else:
             who = node.from_name or node.from_email or "?"
-            text = f"{(node.date or '?')[:10]}  {who}: {node.subject or '(no subject)'}  <{node.message_id}>"
+            kind = f" [{node.kind}]" if node.kind else ""
+            text = f"{(node.date or '?')[:10]}  {who}: {node.subject or '(no subject)'}  <{node.message_id}>{kind}"
         lines.append(pointer + "  " * depth + text)
         for child in node.children:
             walk(child, depth + 1, seen)

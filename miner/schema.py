@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 3  # 2: messages.notes; 3: rows of a thread go with it (ON DELETE CASCADE)
+SCHEMA_VERSION = 4  # 2: messages.notes; 3: rows of a thread go with it (ON DELETE CASCADE); 4: messages.kind
 
 # Rows derived from one thread (Table.of_thread: labels, evidence, what the classifier saw) point at
 # it with ON DELETE CASCADE: when threads merge and one is deleted, SQLite deletes them too, and the
@@ -85,6 +85,9 @@ TABLES: tuple[Table, ...] = (
             C("references", "TEXT", "JSON array of References Message-IDs, oldest first"),
             C("body", "TEXT", "Decoded text of the body (text parts, inline and attached patches)"),
             C("prose", "TEXT", "New prose only: no quoted lines, no diffs, no signature (full-text indexed)"),
+            C("kind", "TEXT", "What the message is (patch, cover-letter, reply, syzkaller-report, syzkaller-digest,"
+              " robot-report, applied-notice, pull-request, stable-backport, tip-commit, report); set by"
+              " `miner classify`"),
             C("raw_size", "INTEGER", "Size in bytes of the raw message"),
             C("message_id_synthetic", "INTEGER", "1 if the mail had no Message-ID and one was derived"),
             C("notes", "TEXT", "JSON array of what reading or parsing cut or noticed (limits on References,"
@@ -229,7 +232,7 @@ TABLES: tuple[Table, ...] = (
             C("id", "INTEGER", "Row number"),
             C("thread_id", "INTEGER", "Thread"),
             C("label", "TEXT", "Label the evidence supports"),
-            C("subtype", "TEXT", "Taxonomy subtype (D1..D5, R1..R5, O1..O5)"),
+            C("subtype", "TEXT", "Taxonomy subtype code and name, e.g. 'D1 lock-order inversion (ABBA)'"),
             C("pattern", "TEXT", "Name of the classifier pattern that fired"),
             C("message_id", "TEXT", "Message holding the line"),
             C("line", "INTEGER", "1-based line number in the message body"),

@@ -275,3 +275,60 @@ def test_seed_004_ordering() -> None:
     assert "ordering" in result.labels
     assert any(e.pattern == "visibility" and "observable by sched_setaffinity()" in e.text
                for e in result.evidence if e.label == "ordering")
+
+
+def test_prose_after_a_diff_is_read_and_numbered_like_the_thread_page() -> None:
+    # data/sample cgroups thread, reply 300f9efa-cc15-4bee-b710-25bff796bf28@huawei.com: a test
+    # diff, then "LOCKDEP splash for 6.6:" and a hung-task splat (line 138).  The scanner used to
+    # skip everything after the first diff header.
+    from miner.parse import parse_message
+    from miner.serve.thread_page import split_blocks
+    from miner.sources.mbox import read_mbox
+
+    mbox = Path(__file__).parent.parent / "data" / "sample" / "mail" / "cgroups" / \
+        "patch-fix-AA-deadlock-cgroup_bpf_release.mbox"
+    message = next(parse_message(m.raw) for m in read_mbox(mbox)
+                   if parse_message(m.raw).message_id.startswith("300f9efa"))
+    result = classify_message(message.subject, message.body)
+    splat = [e for e in result.evidence if e.pattern == "hung_task_report" and e.zone == "prose"]
+    assert "deadlock" in result.labels and splat and splat[0].line == 138
+    page_lines = {line.number: line.text for block in split_blocks(message.body, "m1", {}) for line in block.lines}
+    assert all(page_lines[e.line] == e.text for e in result.evidence if e.line > 0)
+
+
+def test_d4_race_with_a_stated_hang_is_also_deadlock_as_a_rule() -> None:
+    # linux-btrfs 20190924094954.1304-1-fdmanana@kernel.org, lines 3-7 ("Btrfs: fix race
+    # setting up and completing qgroup rescan worker"): the race's consequence is a hang
+    text = ("There is a race between setting up a qgroup rescan worker and completing\n"
+            "a qgroup rescan worker that can lead to callers of the qgroup rescan wait\n"
+            "ioctl to either not wait for the rescan worker to complete or to hang\n"
+            "forever due to missing wake ups. The following diagram shows a sequence\n"
+            "of steps that illustrates the race.\n")
+    result = classify_message("[PATCH] Btrfs: fix race setting up and completing qgroup rescan worker", text)
+    assert result.labels == ["deadlock", "race"]
+    assert any(e.label == "deadlock" and e.subtype.startswith("D5") and "missing wake ups" in e.text
+               for e in result.evidence)
+
+
+def test_evidence_lists_each_line_once_with_its_subtype_name() -> None:
+    from miner.classify.patterns import SUBTYPE_NAMES
+    for item in DEV.values():
+        result = classify_message(item["subject"], item["text"], item["id"])
+        keys = [(e.label, e.message_id, e.line) for e in result.evidence]
+        assert len(keys) == len(set(keys)), item["id"]
+        for found in result.evidence:
+            code, _, name = found.subtype.partition(" ")
+            assert SUBTYPE_NAMES[code] == name
+        for label in result.labels:
+            assert any(e.label == label for e in result.evidence), (item["id"], label)
+
+
+def test_natural_review_judgements_are_well_formed() -> None:
+    # tests/fixtures/labels/natural-btrfs.jsonl: the blind thread-level judgements of seed 1
+    rows = [json.loads(line) for line in (FIXTURES / "labels" / "natural-btrfs.jsonl").read_text().splitlines()
+            if line.strip()]
+    assert len(rows) >= 146 and len({row["root_message_id"] for row in rows}) == len(rows)
+    for row in rows:
+        assert set(row) >= {"root_message_id", "subject", "labels", "reason", "sample"}
+        assert set(row["labels"]) <= set(LABELS) and row["reason"].strip()
+    assert {row["sample"] for row in rows} >= {"seed-1"}

@@ -117,3 +117,50 @@ def test_eval_rejects_unknown_labels(tmp_path: Path) -> None:
     run = subprocess.run(MINER + ["eval", str(path)], capture_output=True, text=True, check=False)
     assert run.returncode == 1
     assert run.stderr.startswith(f"miner: error: {path}:1: field 'labels' must be a list")
+
+
+DEV2_EXCERPTS = Path(__file__).parent / "fixtures" / "labels" / "dev2-excerpts.jsonl"
+SHARED_LABELS = Path(__file__).parent.parent.parent / "shared" / "labels"
+
+
+def test_eval_by_list_reports_leave_one_list_out_and_reliability() -> None:
+    # dev.jsonl holds three lists: refit on two, score the third, for each
+    result = CliRunner().invoke(cli, ["eval", str(DEV), str(DEV2_EXCERPTS), "--by-list"])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "all items (154 items)" in text
+    for name in ("linux-btrfs@vger.kernel.org", "linux-xfs@vger.kernel.org", "linux-nfs@vger.kernel.org",
+                 "linux-crypto@vger.kernel.org", "linux-raid@vger.kernel.org"):
+        assert re.search(rf"^  {re.escape(name)} +\d+ +\d\.\d{{3}}", text, re.MULTILINE)
+    assert "leave-one-list-out (weights refitted without the held-out list) (154 items)" in text
+    bins = re.findall(r"^  (\d\.\d)-(\d\.\d) +(\d+) +(\d\.\d\d) +(\d\.\d\d)$", text, re.MULTILINE)
+    assert bins and sum(int(count) for _, _, count, _, _ in bins) == 154 * 3
+
+
+def test_lolo_over_both_dev_sets_keeps_precision() -> None:
+    import pytest
+    if not (SHARED_LABELS / "dev2.jsonl").exists():
+        pytest.skip("../shared/labels/dev2.jsonl is not here: the shared labels sit beside the project root")
+    from miner.classify.evaluate import generalisation
+    items = []
+    for name in ("dev.jsonl", "dev2.jsonl"):
+        with open_input(str(SHARED_LABELS / name)) as stream:
+            items += list(read_items(stream, name, need_labels=True))
+    report = generalisation(items)
+    assert len(report.per_list) == 8 and report.held_out.items == 409
+    assert report.held_out.macro_f1 >= 0.86
+    assert all(report.held_out.per_label[label].precision >= 0.90 for label in LABELS)
+
+
+def test_shipped_weights_are_a_readable_table_and_classifying_fits_nothing() -> None:
+    from miner.classify.calibrate import FEATURES, WEIGHTS_PATH, load_weights
+    weights = load_weights()
+    assert set(weights) == set(LABELS)
+    assert all(set(table) == {"bias", *FEATURES} for table in weights.values())
+    rows = [line.split("\t") for line in WEIGHTS_PATH.read_text().splitlines() if not line.startswith("#")]
+    assert len(rows) == len(LABELS) * (len(FEATURES) + 1)
+    run = subprocess.run(
+        [sys.executable, "-c", "import sys; from miner.classify import classify_message;"
+         " classify_message('[PATCH] fix ABBA deadlock', ''); print('sklearn' in sys.modules)"],
+        capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "False"

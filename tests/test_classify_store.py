@@ -103,3 +103,36 @@ def test_cli_threads_json_and_show_include_labels(seeded, tmp_path):
     shown = runner.invoke(cli, ["show", "--db", db, message_id])
     assert shown.exit_code == 0
     assert "ordering (score" in shown.output and "observable by sched_setaffinity()" in shown.output
+
+
+def test_classify_stores_message_kinds_and_show_prints_them(store, ingest):
+    # the cgroups sample thread: a patch, replies to it
+    ingest(SAMPLE / "mail" / "cgroups")
+    classify_database(store, progress=False, workers=1)
+    kinds = dict(store.conn.execute("SELECT message_id, kind FROM messages WHERE ghost=0"))
+    assert kinds["20240607110313.2230669-1-chenridong@huawei.com"] == "patch"
+    assert kinds["300f9efa-cc15-4bee-b710-25bff796bf28@huawei.com"] == "reply"
+    shown = CliRunner().invoke(cli, ["show", "--db", str(store.path), "20240607110313.2230669-1-chenridong@huawei.com"])
+    assert shown.exit_code == 0
+    assert "<20240607110313.2230669-1-chenridong@huawei.com> [patch]" in shown.output
+
+
+def test_kind_column_is_added_to_an_older_database(store, ingest):
+    ingest(SEEDS)
+    with store.conn:
+        store.conn.execute("ALTER TABLE messages DROP COLUMN kind")
+    classify_database(store, progress=False, workers=1, force=True)
+    assert store.conn.execute("SELECT count(*) FROM messages WHERE ghost=0 AND kind IS NULL").fetchone()[0] == 0
+
+
+def test_skipping_replies_without_own_anchors_changes_no_label(store, ingest):
+    # the io-uring sample threads: classify with and without messages.prose (the skip)
+    from miner.classify.score import classify_thread
+    ingest(SAMPLE / "mail")
+    for (thread_id,) in store.conn.execute("SELECT thread_id FROM threads WHERE message_count > 1"):
+        rows = store.conn.execute(
+            "SELECT message_id, coalesce(subject, ''), coalesce(body, ''), from_email, prose FROM messages"
+            " WHERE thread_id=? AND ghost=0 ORDER BY date IS NULL, date, rowid", (thread_id,)).fetchall()
+        fast, full = classify_thread(rows), classify_thread([row[:4] for row in rows])
+        assert fast.labels == full.labels and fast.kinds == full.kinds
+        assert {label: fast.scores[label] for label in fast.labels} == {label: full.scores[label] for label in full.labels}

@@ -5,19 +5,23 @@ The knowledge is the pattern table in ``patterns.py``; ``scan.py`` finds matches
 """
 
 import hashlib
+from pathlib import Path
 
-from miner.classify import patterns, score
 from miner.classify.patterns import LABELS
 from miner.classify.score import Evidence, Result, classify_message, classify_thread
 
-RULES_RELEASE = "rules-3"
+RULES_RELEASE = "rules-4"
+PACKAGE = Path(__file__).resolve().parent
+# Everything that decides a label: the classifier's code and tables, and the body splitter.
+RULE_SOURCES = (*sorted(PACKAGE.glob("*.py")), *sorted(PACKAGE.glob("*.tsv")), PACKAGE.parent / "body.py")
 
 
 def _rules_digest() -> str:
-    """A digest of the pattern table and the scoring constants: any change to them changes it."""
-    constants = {name: getattr(module, name) for module in (patterns, score) for name in dir(module)
-                 if name.isupper() and isinstance(getattr(module, name), (int, float, str, tuple))}
-    return hashlib.sha256(repr(sorted(constants.items())).encode()).hexdigest()[:8]
+    """A digest of every classifier source file and table: any change to them changes it."""
+    digest = hashlib.sha256()
+    for path in RULE_SOURCES:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:8]
 
 
 # Stored with every label: a re-run with other rules re-tags everything (miner classify).

@@ -10,9 +10,18 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from miner.classify.calibrate import Weights, fit_weights
 from miner.classify.items import Item
 from miner.classify.patterns import LABELS
-from miner.classify.score import Evidence, classify_message
+from miner.classify.score import (
+    THRESHOLD,
+    WEIGHTS,
+    Evidence,
+    classify_message,
+    evidence_features,
+    message_evidence,
+    score_evidence,
+)
 
 # One plain regex per label over subject and text (labels/README.md, "Keyword baseline").
 BASELINE_REGEXES = {
@@ -215,3 +224,119 @@ def format_evaluation(evaluation: Evaluation, show_errors: bool = False) -> str:
     return "\n".join(lines)
 
 
+
+
+# --- generalisation: per list, leave one list out, reliability ---------------------------
+
+RELIABILITY_BINS = (0.0, 0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)
+
+
+@dataclass
+class Prediction:
+    """Calibrated scores of one item, with the weights that were not fitted on its list."""
+
+    item: Item
+    scores: dict[str, float]
+
+    @property
+    def labels(self) -> list[str]:
+        """Labels whose score reaches the threshold."""
+        return [label for label in LABELS if self.scores[label] >= THRESHOLD]
+
+
+@dataclass
+class GeneralisationReport:
+    """Per-list scores of the shipped rules and leave-one-list-out scores of refitted weights."""
+
+    per_list: dict[str, Metrics]
+    shipped: Metrics
+    held_out: Metrics
+    held_out_per_list: dict[str, Metrics]
+    predictions: list[Prediction]
+
+
+def item_evidence(items: list[Item]) -> list[list[Evidence]]:
+    """The evidence of each item (it does not depend on the weights)."""
+    return [message_evidence(item.subject, item.text, str(item.id)) for item in items]
+
+
+def item_vectors(items: list[Item]) -> list[dict[str, list[float]]]:
+    """The feature vectors of each item (they do not depend on the weights)."""
+    return [evidence_features(evidence)[1] for evidence in item_evidence(items)]
+
+
+def _predict(evidence: list[Evidence], weights: Weights) -> dict[str, float]:
+    """Scores of one item with ``weights``: the whole scoring, co-label rules included."""
+    return score_evidence(evidence, weights).scores
+
+
+def generalisation(items: list[Item]) -> GeneralisationReport:
+    """Score the shipped weights per list, and weights refitted without each list on that list.
+
+    Leave-one-list-out: for each mailing list, the logistic weights are fitted on the items of
+    the other lists and score the held-out list's items; pooled, that says how the classifier
+    does on a list it was never fitted on.  (The pattern table itself was written against all
+    dev lists; the per-list table shows a rule that helps only one list.)
+    """
+    lists = sorted({item.mailing_list or "?" for item in items})
+    if len(lists) < 2:
+        raise ValueError("leave-one-list-out needs items from two or more lists (the 'list' field)")
+    evidence = item_evidence(items)
+    vectors = [evidence_features(found)[1] for found in evidence]
+    per_list = {name: Metrics() for name in lists}
+    shipped = Metrics()
+    for item, found in zip(items, evidence):
+        predicted = [label for label, score in _predict(found, WEIGHTS).items() if score >= THRESHOLD]
+        per_list[item.mailing_list or "?"].add(item.labels or [], predicted)
+        shipped.add(item.labels or [], predicted)
+    held_out, held_out_per_list, predictions = Metrics(), {}, []
+    for name in lists:
+        train = [(v, item.labels or []) for item, v in zip(items, vectors) if (item.mailing_list or "?") != name]
+        weights = fit_weights([v for v, _ in train], [gold for _, gold in train])
+        metrics = Metrics()
+        for item, found in zip(items, evidence):
+            if (item.mailing_list or "?") != name:
+                continue
+            prediction = Prediction(item, _predict(found, weights))
+            predictions.append(prediction)
+            metrics.add(item.labels or [], prediction.labels)
+            held_out.add(item.labels or [], prediction.labels)
+        held_out_per_list[name] = metrics
+    return GeneralisationReport(per_list, shipped, held_out, held_out_per_list, predictions)
+
+
+def reliability(predictions: list[Prediction]) -> list[tuple[float, float, int, float, float]]:
+    """(low, high, count, mean score, fraction right) per score bin, over every label of every item."""
+    rows = []
+    for low, high in zip(RELIABILITY_BINS, RELIABILITY_BINS[1:]):
+        scores, right = [], 0
+        for prediction in predictions:
+            for label in LABELS:
+                score = prediction.scores[label]
+                if low <= score < high:
+                    scores.append(score)
+                    right += label in (prediction.item.labels or [])
+        if scores:
+            rows.append((low, min(high, 1.0), len(scores), sum(scores) / len(scores), right / len(scores)))
+    return rows
+
+
+def format_generalisation(report: GeneralisationReport) -> str:
+    """The per-list table, the leave-one-list-out scores and the reliability table."""
+    lines = ["per list, shipped weights (in-sample for the weights):",
+             f"  {'list':<42} {'items':>5}  {'macro-F1':>8}  " + "  ".join(f"{l[:4]} P/R" for l in LABELS)]
+    for name, metrics in report.per_list.items():
+        cells = "  ".join(f"{metrics.per_label[l].precision:.2f}/{metrics.per_label[l].recall:.2f}" for l in LABELS)
+        lines.append(f"  {name:<42} {metrics.items:5d}  {metrics.macro_f1:8.3f}  {cells}")
+    lines.append("")
+    lines += format_metrics("all lists, shipped weights (in-sample)", report.shipped)
+    lines.append("")
+    lines += format_metrics("leave-one-list-out (weights refitted without the held-out list)", report.held_out)
+    lines.append("  held-out list macro-F1: " + ", ".join(
+        f"{name.split('@')[0]} {metrics.macro_f1:.2f}" for name, metrics in report.held_out_per_list.items()))
+    lines.append("")
+    lines.append("reliability of held-out scores (every label of every item):")
+    lines.append(f"  {'score':<11} {'count':>5} {'mean score':>10} {'right':>6}")
+    for low, high, count, mean, right in reliability(report.predictions):
+        lines.append(f"  {low:.1f}-{high:.1f}    {count:5d} {mean:10.2f} {right:6.2f}")
+    return "\n".join(lines)

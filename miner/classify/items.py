@@ -33,6 +33,7 @@ class Item:
     line_number: int
     labels: list[str] | None = None
     borderline: bool | None = None
+    mailing_list: str | None = None  # the mailing list, when the file says (leave-one-list-out)
 
 
 @contextmanager
@@ -80,6 +81,8 @@ def parse_item(record: Any, where: str, line_number: int, need_labels: bool) -> 
         missing = "missing field 'text'" if text is None else "field 'text' must be a string"
         raise MinerError(f"{where}: {missing}")
     item = Item(record["id"], subject, text, line_number)
+    if isinstance(record.get("list"), str):
+        item.mailing_list = record["list"]
     if need_labels:
         labels = record.get("labels")
         if not isinstance(labels, list) or any(label not in LABELS for label in labels):

@@ -13,7 +13,9 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+from miner import body
 from miner.body import QUOTE_PREFIX
+from miner.classify.kinds import KIND_POLICY, PATCH, KindPolicy
 from miner.classify.patterns import (
     DEEP_QUOTE_FACTOR,
     MAX_WEIGHT,
@@ -23,6 +25,14 @@ from miner.classify.patterns import (
     TRAILER_FACTOR,
     Pattern,
 )
+
+# Where a match sits; the scorer gives each zone its own weight (see score.py).
+SUBJECT, PROSE, QUOTE, CODE, ASIDE = "subject", "prose", "quote", "code", "aside"
+ZONES = (SUBJECT, PROSE, QUOTE, CODE, ASIDE)
+# Prose roles that name other work (changelog bullets, patch lists, trailers): evidence aside.
+ASIDE_ROLES = frozenset((body.CHANGELOG, body.LISTING, body.TRAILER_ROLE))
+# Prose roles that are not a claim at all: "On ... X wrote:" and the signature.
+SILENT_ROLES = frozenset((body.ATTRIBUTION, body.SIGNATURE))
 
 DIFF_HEADERS = ("\ndiff --git ", "\n--- a/", "\nIndex: ", "\n@@ -")
 TRAILER_LINE = re.compile(
@@ -36,6 +46,15 @@ CODE_LINE = re.compile(r"[;{}]\s*(?://.*|/\*.*)?$|^\s*#\s*(?:include|define|if)\
 # A diff line that is a comment is a passing mention (D2): "+ * ...", "+/* ...", "+// ...".
 DIFF_COMMENT = re.compile(r"^[+-]\s*(?:/\*|\*|//|#)")
 SUBJECT_LINE = 0  # Evidence.line for a match in the subject
+# A comment line of code in a quoted hunk: its context lines keep their leading blank.
+QUOTED_COMMENT = re.compile(r"^(?:[ \t]+\*(?![*/])|[ \t]*/\*|[ \t]*//)")
+# A comment line of pasted source: tab-indented " * ...", "/* ...", "// ...", or numbered
+# ("37       * This is a relaxed atomic operation").  Bullets in prose start at the margin.
+LISTING_COMMENT = re.compile(r"^(?:\t+ ?\*(?![*/])|\s*/\*|\s*//|\s*\d+\s{2,}(?:\*|/\*|//))")
+# A commit named by its title: 'commit 04216820fe83 ("Btrfs: fix race between ...")'.  The
+# title is another commit's topic (D2), also when it wraps over two lines; a quoted phrase
+# ('the report "use-after-free due to dead reloc tree cleanup race"') is someone else's words.
+COMMIT_TITLE = re.compile(r'\("[^"]*(?:"\)|$)|^[^"(]*"\)|"[^"]{12,}"')  # also any quoted phrase
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,7 @@ class Match:
     quoted: bool
     in_diff: bool
     weight: float
+    zone: str = PROSE
 
 
 # Per-mille frequency of characters in lower-cased kernel mail (3,000 linux-btrfs messages).
@@ -210,22 +230,29 @@ class Scanner:
             patterns[i].in_diff > 0 for i in self.anchor_patterns[anchor_ids[a]])]
         self.prose_finder = AnchorFinder(self.anchors, anchor_ids)
         self.diff_finder = AnchorFinder(code_anchors, anchor_ids)
+        self.subject_cache: dict[str, list[int]] = {}
         self.regexes = [re.compile(p.regex) for p in patterns]
         self.cancels = [re.compile(p.cancel) if p.cancel else None for p in patterns]
         self.cancels_before = [
             re.compile(p.cancel_before) if p.cancel_before else None for p in patterns
         ]
+        compiled: dict[str, re.Pattern] = {}  # patterns sharing a message context share one search
         self.cancels_message = [
-            re.compile(p.cancel_message) if p.cancel_message else None for p in patterns
+            compiled.setdefault(p.cancel_message, re.compile(p.cancel_message)) if p.cancel_message else None
+            for p in patterns
         ]
 
-    def scan(self, subject: str, text: str) -> list[Match]:
-        """Every pattern match in the subject and text of one message."""
+    def scan(self, subject: str, text: str, kind: str = PATCH) -> list[Match]:
+        """Every pattern match in the subject and text of one message of ``kind``.
+
+        Which line is quoted, diff or prose is decided once, by ``miner.body.scan``; the
+        anchors only say which lines to look at.
+        """
         found: list[Match] = []
         lower = text.lower()
         if len(lower) != len(text):  # a few characters lower-case to two; keep offsets aligned
             lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-        message_cancel_cache: dict[int, bool] = {}
+        message_cancel_cache: dict[tuple[int, str], bool] = {}
         if subject:
             self._scan_subject(subject, lower, message_cancel_cache, found)
         if not text:
@@ -234,11 +261,30 @@ class Scanner:
         lines: dict[int, set[int]] = defaultdict(set)
         for position, anchor_id in self.prose_finder.find(lower, 0, diff_start):
             lines[lower.rfind("\n", 0, position) + 1].add(anchor_id)
+        scanned: body.ScannedBody | None = None
         if diff_start < len(lower):
+            tail = len(lines)
             for position, anchor_id in self.diff_finder.find(lower, diff_start):
                 lines[lower.rfind("\n", 0, position) + 1].add(anchor_id)
+            if PROSE_AFTER_DIFF.search(text, diff_start - 1):
+                scanned = body.scan(text)
+                for run_start, run_end in _prose_runs_after(scanned, diff_start):
+                    for position, anchor_id in self.prose_finder.find(lower, run_start, run_end):
+                        lines[lower.rfind("\n", 0, position) + 1].add(anchor_id)
+            if scanned is None and len(lines) > tail:
+                # a line's kind depends on the lines above it and the next one: split up to
+                # the line after the last one to look at
+                last = lower.find("\n", max(lines) )
+                last = lower.find("\n", last + 1) if last >= 0 else -1
+                scanned = body.scan(text if last < 0 else text[:last])
         if not lines:
             return found
+        if scanned is None:
+            # every line to look at is above the first diff header: the head decides them alike
+            scanned = body.scan(text[:diff_start])
+        policy = KIND_POLICY.get(kind, KIND_POLICY[PATCH])
+        roles = body.ProseRoles(scanned, policy.lists_patches)
+        diff_at = _first_diff(lower)
         number, previous = 1, 0
         for start in sorted(lines):
             number += text.count("\n", previous, start)
@@ -246,27 +292,41 @@ class Scanner:
             end = lower.find("\n", start)
             if end < 0:
                 end = len(lower)
-            self._scan_line(text, lower, start, end, number, start >= diff_start,
+            self._scan_line(text, lower, start, end, number, scanned, roles, policy, diff_at,
                             lines[start], message_cancel_cache, found)
         return found
 
+    def could_match(self, prose: str) -> bool:
+        """Whether any anchor occurs in ``prose`` (a message's own new text, messages.prose)."""
+        return bool(prose) and bool(self.prose_finder.find(prose.lower()))
+
+    def diff_free(self, text: str) -> bool:
+        """Whether ``text`` has no unquoted diff header (so its own text is all prose)."""
+        return self._diff_start(text) >= len(text)
+
     def _scan_subject(
-        self, subject: str, text_lower: str, message_cancel_cache: dict[int, bool],
+        self, subject: str, text_lower: str, message_cancel_cache: dict,
         found: list[Match],
     ) -> None:
         """Matches in the subject line (weighted up: the subject names the thread's topic)."""
         lower = subject.lower()
-        candidates: set[int] = set()
-        for _, anchor_id in self.prose_finder.find(lower):
-            candidates.update(self.anchor_patterns[anchor_id])
-        for index in sorted(candidates):
+        matching = self.subject_cache.get(lower)
+        if matching is None:
+            candidates: set[int] = set()
+            for _, anchor_id in self.prose_finder.find(lower):
+                candidates.update(self.anchor_patterns[anchor_id])
+            matching = [index for index in sorted(candidates)
+                        if self.patterns[index].in_subject and self._matches(index, lower)]
+            if len(self.subject_cache) > SUBJECT_CACHE_SIZE:
+                self.subject_cache.clear()
+            self.subject_cache[lower] = matching  # replies repeat their thread's subject
+        for index in matching:
             pattern = self.patterns[index]
-            if not pattern.in_subject or not self._matches(index, lower):
-                continue
-            if self._cancelled_by_message(index, lower + "\n" + text_lower, message_cancel_cache):
+            if self._cancelled_by_message(index, lower, message_cancel_cache) or \
+                    self._cancelled_by_message(index, text_lower, message_cancel_cache, "text"):
                 continue
             weight = min(MAX_WEIGHT, pattern.weight * SUBJECT_FACTOR)
-            found.append(Match(pattern, SUBJECT_LINE, subject, False, False, weight))
+            found.append(Match(pattern, SUBJECT_LINE, subject, False, False, weight, SUBJECT))
 
     def _matches(self, index: int, line_lower: str) -> bool:
         """Whether pattern ``index`` matches the line and no line-level context cancels it."""
@@ -276,13 +336,15 @@ class Scanner:
         return not (cancel and cancel.search(line_lower))
 
     def _scan_line(
-        self, text: str, lower: str, start: int, end: int, number: int, after_diff: bool,
-        anchor_ids: set[int], message_cancel_cache: dict[int, bool], found: list[Match],
+        self, text: str, lower: str, start: int, end: int, number: int, scanned: body.ScannedBody,
+        roles: body.ProseRoles, policy: KindPolicy, diff_at: int, anchor_ids: set[int],
+        message_cancel_cache: dict, found: list[Match],
     ) -> None:
         """Run the patterns of the anchors seen on one line and record the matches."""
         line = text[start:end]
         line_lower = lower[start:end]
-        factor, quoted, in_diff, content = self._line_context(line, lower, start, after_diff)
+        factor, quoted, in_diff, content, zone = line_context(
+            line, scanned.kinds[number - 1], roles.role(number - 1), policy, diff_at, start)
         if factor == 0.0:
             return
         indexes: set[int] = set()
@@ -297,53 +359,31 @@ class Scanner:
                 continue
             if not self._matches(index, content_lower):
                 continue
+            in_title = '"' in content_lower and not self._matches(
+                index, COMMIT_TITLE.sub(" ", content_lower))
             if self.cancels_before[index] is not None:
                 window_start = start
                 for _ in range(3):
                     window_start = lower.rfind("\n", 0, max(0, window_start - 1)) + 1
                 if self.cancels_before[index].search(lower, window_start, start):
                     continue
-            if self._cancelled_by_message(index, lower, message_cancel_cache):
+            if self._cancelled_by_message(index, lower, message_cancel_cache, "text"):
                 continue
+            where = zone
             weight = pattern.weight * factor * (pattern.in_diff if in_diff else 1.0)
-            found.append(Match(pattern, number, line, quoted, in_diff, min(MAX_WEIGHT, weight)))
+            if (in_title or (policy.signatures_only and not pattern.signature)) and zone == PROSE:
+                where, weight = ASIDE, weight * TRAILER_FACTOR
+            found.append(Match(pattern, number, line, quoted, in_diff, min(MAX_WEIGHT, weight), where))
 
-    def _cancelled_by_message(self, index: int, lower: str, cache: dict[int, bool]) -> bool:
-        """Whether the message as a whole holds a context that voids pattern ``index``."""
+    def _cancelled_by_message(self, index: int, lower: str, cache: dict, part: str = "subject") -> bool:
+        """Whether ``lower`` (the message's subject or its text) holds a context voiding pattern ``index``."""
         cancel = self.cancels_message[index]
         if cancel is None:
             return False
-        if index not in cache:
-            cache[index] = bool(cancel.search(lower))
-        return cache[index]
-
-    @staticmethod
-    def _line_context(
-        line: str, lower: str, start: int, after_diff: bool
-    ) -> tuple[float, bool, bool, str]:
-        """(weight factor, quoted, in_diff, text without quote marks) for one line."""
-        quote = QUOTE_PREFIX.match(line)
-        if quote:
-            depth = quote.group(1).count(">")
-            content = line[quote.end():]
-            factor = QUOTE_FACTOR if depth == 1 else DEEP_QUOTE_FACTOR
-            in_diff = content[:1] in ("+", "-") and not content.startswith(("+++", "---")) and (
-                lower.rfind("diff --git", 0, start) >= 0 or lower.rfind("\n> @@ -", 0, start) >= 0
-            )
-            if in_diff and (content[:1] == "-" or DIFF_COMMENT.match(content)):
-                return 0.0, True, True, content
-            return factor, True, in_diff or bool(CODE_LINE.search(content)), content
-        if after_diff:
-            first = line[:1]
-            if first == "+" and not line.startswith("+++"):
-                if DIFF_COMMENT.match(line):
-                    return 0.0, False, True, line
-                return 1.0, False, True, line[1:]
-            if first in ("-", " ", "@", "\\") or line.startswith(("diff ", "index ")):
-                return 0.0, False, True, line
-        if TRAILER_LINE.match(line) or PULL_REQUEST_LINE.search(line):
-            return TRAILER_FACTOR, False, False, line
-        return 1.0, False, bool(CODE_LINE.search(line)), line
+        key = (id(cancel), part)
+        if key not in cache:
+            cache[key] = bool(cancel.search(lower))
+        return cache[key]
 
     @staticmethod
     def _diff_start(text: str) -> int:
@@ -356,6 +396,83 @@ class Scanner:
             if position >= 0:
                 best = position + 1
         return best
+
+
+def line_context(
+    line: str, kind: str, role: str, policy: KindPolicy, diff_at: int, start: int
+) -> tuple[float, bool, bool, str, str]:
+    """(weight factor, quoted, in_diff, text without quote marks, zone) for one line.
+
+    ``kind`` is the line's kind from ``miner.body.scan`` (the one decision of quoted, diff
+    or prose) and ``role`` its prose role from ``miner.body.prose_roles``; ``diff_at`` is
+    where the first (quoted or not) diff of the message starts, ``start`` where the line does.
+    """
+    if kind == body.QUOTE:
+        quote = QUOTE_PREFIX.match(line)
+        depth = quote.group(1).count(">")
+        content = line[quote.end():]
+        factor = QUOTE_FACTOR if depth == 1 else DEEP_QUOTE_FACTOR
+        # a quoted patch: its removed lines and comments are no claim, its added code is code
+        in_diff = content[:1] in ("+", "-") and not content.startswith(("+++", "---")) and diff_at < start
+        if in_diff and (content[:1] == "-" or DIFF_COMMENT.match(content)):
+            return 0.0, True, True, content, QUOTE
+        if QUOTED_COMMENT.match(content) and diff_at < start:
+            return 0.0, True, True, content, QUOTE  # an old code comment in a quoted hunk (D2)
+        if LISTING_COMMENT.match(content):
+            return 0.0, True, True, content, QUOTE  # a comment in a quoted code listing (D2)
+        code = in_diff or bool(CODE_LINE.search(content))
+        return factor, True, code, content, QUOTE  # quoted: the thread's topic, not this author's claim
+    if kind == body.DIFF:
+        if line[:1] == "+" and not line.startswith("+++") and not DIFF_COMMENT.match(line):
+            return 1.0, False, True, line[1:], CODE
+        return 0.0, False, True, line, CODE
+    if role in SILENT_ROLES:
+        return 0.0, False, False, line, ASIDE
+    if role in ASIDE_ROLES or PULL_REQUEST_LINE.search(line) or TRAILER_LINE.match(line):
+        return TRAILER_FACTOR, False, False, line, ASIDE
+    if LISTING_COMMENT.match(line):
+        return 0.0, False, True, line, CODE  # a comment in a pasted code listing (D2)
+    if CODE_LINE.search(line):
+        return 1.0, False, True, line, CODE
+    if policy.prose <= 0.0:
+        return TRAILER_FACTOR, False, False, line, ASIDE
+    return policy.prose, False, False, line, PROSE
+
+
+# A line after the first diff header that may be prose: it starts with a letter and is no
+# diff header.  Only then is the whole body split to find where the hunks end.
+PROSE_AFTER_DIFF = re.compile(
+    r"\n(?!diff |index |new file|deleted file|old mode|new mode|similarity|dissimilarity|"
+    r"rename |copy |Binary |GIT binary|Index: )[A-Za-z][^\n]{11}")
+SUBJECT_CACHE_SIZE = 4096
+def _first_diff(lower: str) -> int:
+    """Offset of the first diff header, quoted or not ("diff --git" or "> @@ -"); or the length."""
+    found = [at for at in (lower.find("diff --git"), lower.find("\n> @@ -")) if at >= 0]
+    return min(found) if found else len(lower)
+
+
+MIN_PROSE_RUN = 12  # characters: shorter runs between hunks are blank lines or "2.25.1"
+
+
+def _prose_runs_after(scanned: body.ScannedBody, offset: int) -> list[tuple[int, int]]:
+    """(start, end) character ranges of the prose lines that begin at or after ``offset``."""
+    runs: list[tuple[int, int]] = []
+    position = 0
+    run_start = -1
+    for line, kind in zip(scanned.lines, scanned.kinds):
+        if line == "-- " and kind == body.PROSE and position >= offset:
+            break  # the signature: nothing after it is a claim
+        if kind == body.PROSE and position >= offset:
+            if run_start < 0:
+                run_start = position
+        elif run_start >= 0:
+            if position - run_start > MIN_PROSE_RUN:
+                runs.append((run_start, position))
+            run_start = -1
+        position += len(line) + 1
+    if run_start >= 0 and position - run_start > MIN_PROSE_RUN:
+        runs.append((run_start, position))
+    return runs
 
 
 SCANNER = Scanner()

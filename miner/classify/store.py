@@ -61,10 +61,19 @@ def threads_to_classify(store: Store, force: bool = False) -> list[tuple[int, in
     ).fetchall()
 
 
+def ensure_kind_column(store: Store) -> None:
+    """Add ``messages.kind`` to a database made before the column existed (filled by this pass)."""
+    columns = {row[1] for row in store.conn.execute("PRAGMA table_info(messages)")}
+    if "kind" not in columns:
+        with store.conn:
+            store.conn.execute("ALTER TABLE messages ADD COLUMN kind TEXT")
+
+
 def classify_database(store: Store, progress: bool = True, force: bool = False,
                       workers: int | None = None) -> ClassifySummary:
     """Classify every thread that needs it and store labels, evidence and the classifier state."""
     started = time.monotonic()
+    ensure_kind_column(store)
     todo = threads_to_classify(store, force)
     total_threads = store.conn.execute("SELECT count(*) FROM threads WHERE message_count > 0").fetchone()[0]
     summary = ClassifySummary(skipped_unchanged=total_threads - len(todo), labelled={label: 0 for label in LABELS})
@@ -107,7 +116,7 @@ def classify_chunk(db_path: str, chunk: list[tuple[int, int, int]]) -> list[tupl
         results = []
         for thread_id, revision, message_count in chunk:
             rows = conn.execute(
-                "SELECT message_id, coalesce(subject, ''), coalesce(body, '') FROM messages"
+                "SELECT message_id, coalesce(subject, ''), coalesce(body, ''), from_email, prose FROM messages"
                 " WHERE thread_id=? AND ghost=0 ORDER BY date IS NULL, date, rowid",
                 (thread_id,),
             ).fetchall()
@@ -142,6 +151,8 @@ def _write_results(store: Store, results: list[tuple[int, int, int, Result]]) ->
                 ],
             )
             conn.execute("UPDATE threads SET labels=? WHERE thread_id=?", (json.dumps(result.labels), thread_id))
+            conn.executemany("UPDATE messages SET kind=? WHERE message_id=? AND kind IS NOT ?",
+                             [(kind, message_id, kind) for message_id, kind in result.kinds.items()])
             conn.execute(
                 "INSERT OR REPLACE INTO classify_state(thread_id, classifier_version, thread_revision,"
                 " classified_at) VALUES (?, ?, ?, ?)",

@@ -15,7 +15,7 @@ TABLE_PRESENTATION: dict[str, dict] = {
         "sort_desc": "last_date",
     },
     "messages": {
-        "facets": ["list_id", "is_patch"],
+        "facets": ["list_id", "is_patch", "kind"],
         "label_column": "subject",
         "sort_desc": "date",
         "fts_table": f"{FTS_TABLE}_fts",

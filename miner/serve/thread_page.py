@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import sqlite_utils
 
+from miner import body as body_split
 from miner.reading import TreeNode, thread_tree
 from miner.store import Store
 
@@ -112,10 +113,16 @@ def thread_page_url(message_id: str) -> str:
 
 
 def split_blocks(body: str, anchor: str, evidence_at: dict[int, list[str]]) -> list[BodyBlock]:
-    """Body lines grouped into quoted ('>' lines) and new-text blocks, evidence lines marked."""
+    """Body lines grouped into quoted and new-text blocks, evidence lines marked.
+
+    Quoted or not is decided by ``miner.body.scan``, as for the classifier, so evidence
+    line numbers and folds agree with what the classifier read.
+    """
     blocks: list[BodyBlock] = []
-    for number, text in enumerate(body.splitlines(), start=1):
-        quoted = text.lstrip().startswith(">")
+    scanned = body_split.scan(body)
+    shown = len(scanned.lines) - (1 if body.endswith("\n") else 0)  # no empty line after the last "\n"
+    for number, (text, kind) in enumerate(zip(scanned.lines[:shown], scanned.kinds[:shown]), start=1):
+        quoted = kind == body_split.QUOTE
         line = BodyLine(number, text, f"{anchor}-L{number}", evidence_at.get(number, []))
         if blocks and blocks[-1].quoted == quoted:
             blocks[-1].lines.append(line)
@@ -161,7 +168,7 @@ def load_thread_page(conn: sqlite3.Connection, message_id: str) -> ThreadPage:
     bodies = dict(conn.execute("SELECT message_id, body FROM messages WHERE thread_id=?", (thread_id,)))
     ordered = _ordered(roots)
     anchors = {node.message_id: f"m{index}" for index, (node, _) in enumerate(ordered, start=1)}
-    body_lines = {mid: (body or "").splitlines() for mid, body in bodies.items()}
+    body_lines = {mid: body_split.body_lines(body or "") for mid, body in bodies.items()}
 
     labels: list[LabelView] = []
     evidence_at: dict[str, dict[int, list[str]]] = {}
