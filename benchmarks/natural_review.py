@@ -1,15 +1,19 @@
-"""Natural-traffic review of the classifier on the 20,000-message linux-btrfs epoch.
+"""Natural-traffic review of the classifier on the real epochs of `../shared/corpus/bulk`.
 
-    python benchmarks/natural_review.py build               # ingest + classify the epoch
-    python benchmarks/natural_review.py sample --seed 1     # draw threads to judge, write their text
-    python benchmarks/natural_review.py score               # precision and misses from the judgements
+    python benchmarks/natural_review.py build [--epoch btrfs]            # ingest + classify the epoch
+    python benchmarks/natural_review.py sample --seed 1 [--epoch btrfs]  # draw threads to judge
+    python benchmarks/natural_review.py score [--sample seed-1] [--epoch btrfs]
+
+``--epoch`` is ``btrfs`` (20,000 linux-btrfs messages, the default) or ``virtualization``
+(15,000 messages of the virtualization list), each with its own database and judgements.
 
 A sample is 40 threads tagged with each label and 40 untagged threads whose new text mentions a
 lock, race, barrier or ordering word, drawn with a fixed seed. `sample` writes one text file per
 thread (its messages, no labels, no evidence) so a reviewer judges each thread by the rubric
 (`taxonomy.md`) before seeing what the classifier said. The judgements live in
-`tests/fixtures/labels/natural-btrfs.jsonl`, one object per thread:
-``{"root_message_id", "subject", "labels", "reason", "sample"}``.
+`tests/fixtures/labels/natural-<epoch>.jsonl`, one object per thread:
+``{"root_message_id", "subject", "labels", "reason", "sample"}``. A new sample never draws a
+thread judged before, so a fresh seed after a rule change is a fresh check.
 
 `score` classifies nothing itself: it reads the labels the current rules gave in the database
 (`build` again after a rule change) and prints, per label, precision over the judged threads the
@@ -32,8 +36,36 @@ from _common import ROOT, WORK, bulk_epoch  # noqa: E402
 LABELS = ("deadlock", "race", "ordering")
 PER_LABEL = 40
 UNTAGGED = 40
-DB = WORK / "natural-review.db"
+EPOCHS = {
+    "btrfs": ROOT.parent / "shared" / "corpus" / "bulk" / "linux-btrfs-0-first20k.bundle",
+    "virtualization": ROOT.parent / "shared" / "corpus" / "bulk" / "virtualization-0-first15k.bundle",
+}
+DB = WORK / "natural-review.db"  # the btrfs database (its name kept from before the second epoch)
 JUDGEMENTS = ROOT / "tests" / "fixtures" / "labels" / "natural-btrfs.jsonl"
+
+
+def database(epoch: str) -> Path:
+    """The classified database of ``epoch``."""
+    return DB if epoch == "btrfs" else WORK / f"natural-review-{epoch}.db"
+
+
+def judgements_file(epoch: str) -> Path:
+    """The committed judgements of ``epoch``."""
+    return JUDGEMENTS if epoch == "btrfs" else JUDGEMENTS.with_name(f"natural-{epoch}.jsonl")
+
+
+def epoch_repository(epoch: str) -> Path:
+    """A bare clone of ``epoch``'s bundle."""
+    if epoch == "btrfs":
+        return bulk_epoch()
+    bundle = EPOCHS[epoch]
+    if not bundle.exists():
+        sys.exit(f"benchmark: {bundle} not found (the shared corpus must sit beside the project)")
+    clone = WORK / bundle.name.replace(".bundle", ".git")
+    if not clone.exists():
+        WORK.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "clone", "-q", "--bare", str(bundle), str(clone)], check=True)
+    return clone
 MESSAGE_CHARS = 8000  # a reviewer reads the root and the replies; a pasted 200 kB log is cut
 THREAD_CHARS = 60000
 # words of the untagged sample: a thread that mentions them is where a miss would hide
@@ -47,10 +79,12 @@ def miner_command() -> str:
     return str(script) if script.exists() else "miner"
 
 
-def build(db: Path) -> None:
-    """Ingest the epoch into ``db`` (if not done) and classify it with the current rules."""
+def build(epoch: str) -> None:
+    """Ingest ``epoch`` into its database (if not done) and classify it with the current rules."""
+    db = database(epoch)
     if not db.exists():
-        subprocess.run([miner_command(), "ingest", "--quiet", "--db", str(db), str(bulk_epoch())], check=True)
+        subprocess.run([miner_command(), "ingest", "--quiet", "--db", str(db), str(epoch_repository(epoch))],
+                       check=True)
     subprocess.run([miner_command(), "classify", "--quiet", "--db", str(db)], check=True)
 
 
@@ -124,10 +158,10 @@ def load_judgements(path: Path) -> dict[str, dict]:
         return {item["root_message_id"]: item for item in map(json.loads, filter(str.strip, handle))}
 
 
-def sample(seed: int, out: Path) -> None:
+def sample(seed: int, out: Path, epoch: str = "btrfs") -> None:
     """Draw a sample (threads not judged before) and write one text file per thread for review."""
-    conn = sqlite3.connect(f"file:{DB}?mode=ro", uri=True)
-    judged = load_judgements(JUDGEMENTS)
+    conn = sqlite3.connect(f"file:{database(epoch)}?mode=ro", uri=True)
+    judged = load_judgements(judgements_file(epoch))
     drawn = draw(conn, seed, set(judged))
     out.mkdir(parents=True, exist_ok=True)
     order = sorted(drawn, key=lambda item: item["root_message_id"])  # reviewers must not see drawn_as
@@ -142,11 +176,11 @@ def sample(seed: int, out: Path) -> None:
           f" drawn.jsonl says why each was drawn: keep it from them)")
 
 
-def score(sample_name: str | None, db: Path = DB) -> None:
+def score(sample_name: str | None, db: Path | None = None, epoch: str = "btrfs") -> None:
     """Precision of each label over judged threads the rules tag, and the judged threads they miss."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{db or database(epoch)}?mode=ro", uri=True)
     threads = tagged_threads(conn)
-    judged = load_judgements(JUDGEMENTS)
+    judged = load_judgements(judgements_file(epoch))
     if sample_name:
         judged = {root: item for root, item in judged.items() if item.get("sample") == sample_name}
     missing = [root for root in judged if root not in threads]
@@ -170,21 +204,23 @@ def score(sample_name: str | None, db: Path = DB) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("build", help="ingest and classify the epoch")
+    building = commands.add_parser("build", help="ingest and classify the epoch")
     drawing = commands.add_parser("sample", help="draw threads to judge")
     drawing.add_argument("--seed", type=int, required=True)
     drawing.add_argument("--out", type=Path, default=None)
     scoring = commands.add_parser("score", help="precision and misses from the judgements")
     scoring.add_argument("--sample", help="only the judgements of this sample (e.g. seed-1)")
-    scoring.add_argument("--db", type=Path, default=DB,
+    scoring.add_argument("--db", type=Path, default=None,
                          help="database classified by the rules to score (default: the one `build` makes)")
+    for command in (building, drawing, scoring):
+        command.add_argument("--epoch", choices=sorted(EPOCHS), default="btrfs")
     args = parser.parse_args()
     if args.command == "build":
-        build(DB)
+        build(args.epoch)
     elif args.command == "sample":
-        sample(args.seed, args.out or WORK / f"review-seed-{args.seed}")
+        sample(args.seed, args.out or WORK / f"review-{args.epoch}-seed-{args.seed}", args.epoch)
     else:
-        score(args.sample, args.db)
+        score(args.sample, args.db, args.epoch)
 
 
 if __name__ == "__main__":
