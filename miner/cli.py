@@ -85,41 +85,86 @@ def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | N
         sys.exit(1)
 
 
+DEFAULT_TABLE_LIMIT = 50  # table output only: csv, json and jsonl give every row unless --limit says otherwise
+# the table leaves out first_date (csv, json and jsonl have it) to leave room for the subject
+THREAD_TABLE_KEYS = ("thread_id", "root_message_id", "subject", "messages", "last_date", "lists", "labels", "lore_url")
+THREAD_TABLE_KEEP = ("thread_id", "root_message_id", "last_date", "lore_url")  # never shortened: text to paste
+
+
 @cli.command()
 @db_option
-@click.option("--label", type=click.Choice(LABEL_CHOICES), help="Only threads with this label.")
+@click.option("--label", "labels", type=click.Choice(LABEL_CHOICES), multiple=True,
+              help="Only threads with this label; repeat it for threads carrying every label given.")
+@click.option("--list", "list_id", help="Only threads seen on this List-Id (e.g. linux-btrfs.vger.kernel.org).")
+@click.option("--search", metavar="TEXT",
+              help="Only threads with a message matching TEXT: words, identifiers (lock-order, READ_ONCE()),"
+              ' "quoted phrases".')
+@click.option("--fts5", is_flag=True, help="Read --search TEXT as raw FTS5 syntax (NEAR, column filters).")
+@click.option("--min-messages", type=click.IntRange(1), help="Only threads with at least this many messages.")
+@click.option("--sort", type=click.Choice(("last", "first", "messages", "score")), default="last",
+              show_default=True, help="Latest activity, latest start, most messages, or best label score first.")
 @click.option("--since", help="Only threads active on or after this date (YYYY-MM-DD or ISO 8601 with offset).")
 @click.option("--until", help="Only threads started before this date (YYYY-MM-DD or ISO 8601 with offset).")
-@limit_option
+@click.option("--limit", type=click.IntRange(1, SQLITE_MAX_INTEGER),
+              help=f"At most this many threads (default for a table: {DEFAULT_TABLE_LIMIT}; other formats: all).")
 @format_option
-def threads(db_path: Path, label: str | None, since: str | None, until: str | None, limit: int | None,
+def threads(db_path: Path, labels: tuple[str, ...], list_id: str | None, search: str | None, fts5: bool,
+            min_messages: int | None, sort: str, since: str | None, until: str | None, limit: int | None,
             fmt: str) -> None:
-    """List threads, most recently active first."""
-    from miner.reading import THREAD_KEYS, list_threads
+    """List threads, most recently active first, with the Message-ID and lore link of each."""
+    from miner.output import terminal_width
+    from miner.reading import THREAD_KEYS, count_threads, list_threads, unclassified_threads
 
+    if fts5 and search is None:
+        raise MinerError("--fts5 reads the --search text as FTS5 syntax: give --search TEXT too")
+    shown = limit if limit is not None else (DEFAULT_TABLE_LIMIT if fmt == "table" else None)
+    filters = dict(since=_date(since, "--since"), until=_date(until, "--until"), list_id=list_id, search=search,
+                   min_messages=min_messages, raw_search=fts5)
     with open_store(db_path, create=False) as store:
-        rows = list_threads(store, label, _date(since, "--since"), _date(until, "--until"), limit)
+        rows = list_threads(store, labels, limit=shown, sort=sort, **filters)
+        total = count_threads(store, labels, **filters) if limit is None and shown == len(rows) else len(rows)
+        unclassified = unclassified_threads(store) if labels else 0
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-    else:
-        click.echo(render(THREAD_KEYS, [[r[k] for k in THREAD_KEYS] for r in rows], fmt))
+    elif rows or fmt != "jsonl":
+        keys = THREAD_TABLE_KEYS if fmt == "table" else THREAD_KEYS
+        click.echo(render(keys, [[r[k] for k in keys] for r in rows], fmt,
+                          width=terminal_width() if fmt == "table" else None, keep=THREAD_TABLE_KEEP))
+    if limit is None and total > len(rows):  # the default limit cut the list: say so (an explicit one did not)
+        click.echo(f"{total - len(rows):,} more threads; use --limit {total} to see them all", err=True)
+    if unclassified:
+        click.echo(f"{unclassified:,} threads not classified yet: run miner classify --db {db_path}", err=True)
 
 
 @cli.command()
-@click.argument("message_id")
+@click.argument("reference", metavar="MESSAGE")
 @db_option
-def show(message_id: str, db_path: Path) -> None:
-    """Print the thread of MESSAGE_ID as an indented tree, with labels and evidence."""
-    from miner.reading import render_labels, render_tree, thread_labels, thread_tree
+@click.option("--body", is_flag=True, help="Print every message: its new text, with quoted runs folded.")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True,
+              help="json: the reply tree with labels, evidence and the bug record (if any).")
+def show(reference: str, db_path: Path, body: bool, fmt: str) -> None:
+    """Print the thread of MESSAGE as an indented tree, with labels and evidence.
 
-    message_id = message_id.strip().strip("<>")
+    MESSAGE is a Message-ID (with or without <>), a thread number from 'miner threads', or a
+    lore.kernel.org / lkml.kernel.org URL.
+    """
+    from miner.reading import (find_thread, render_bodies, render_labels, render_tree, thread_document,
+                               thread_labels, thread_tree_of)
+
     with open_store(db_path, create=False) as store:
-        thread_id, roots = thread_tree(store, message_id)
+        thread_id, message_id = find_thread(store, reference)
+        roots = thread_tree_of(store, thread_id)
+        if fmt == "json":
+            click.echo(json.dumps(thread_document(store, thread_id, roots), indent=2, ensure_ascii=False))
+            return
         labels = thread_labels(store, thread_id)
+        bodies = render_bodies(store, roots, mark=message_id) if body else []
     click.echo(f"thread {thread_id}")
     for line in render_tree(roots, mark=message_id):
         click.echo(line)
     for line in render_labels(labels):
+        click.echo(line)
+    for line in bodies:
         click.echo(line)
 
 

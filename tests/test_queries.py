@@ -61,7 +61,7 @@ def test_listing_shows_names_params_and_descriptions(demo_db):
     lines = result.output.splitlines()
     assert lines[0] == "name,params,title,description"
     search = next(line for line in lines if line.startswith("search_messages,"))
-    assert '"q, limit"' in search and "snippet" in search
+    assert '"q, raw, limit"' in search and "snippet" in search
 
 
 def test_threads_per_label_year_adds_up_to_the_labels_table(demo_db):
@@ -149,8 +149,10 @@ def test_parameter_errors_are_one_line_miner_errors(demo_db):
         bind_params(search, {"q": "x", "nope": "1"})
     with pytest.raises(MinerError, match="no such canned query"):
         run_query(demo_db, "no_such_query")
-    with pytest.raises(MinerError, match="^search_messages: SQL refused: fts5: syntax error"):
+    with pytest.raises(MinerError, match="^search_messages: 'AND \\(': nothing to search for"):
         run_query(demo_db, "search_messages", {"q": "AND ("})
+    with pytest.raises(MinerError, match="^search_messages: not valid FTS5 syntax .*; drop raw=1"):
+        run_query(demo_db, "search_messages", {"q": "AND (", "raw": "1"})
     result = CliRunner().invoke(cli, ["query", "search_messages", "--db", str(demo_db), "--param", "q"])
     assert isinstance(result.exception, MinerError)
 

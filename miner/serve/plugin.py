@@ -12,6 +12,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup
 
 from miner.errors import MinerError
+from miner.search import register_functions
 from miner.serve.thread_page import load_thread_page, thread_page_url
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -24,6 +25,12 @@ MESSAGE_ID_COLUMNS = {"message_id", "root_message_id", "parent_id", "in_reply_to
 def prepare_jinja2_environment(env, datasette):
     """Let Datasette find this package's templates (after any --template-dir of the user)."""
     env.loader = ChoiceLoader([env.loader, FileSystemLoader(str(TEMPLATES_DIR))])
+
+
+@hookimpl
+def prepare_connection(conn):
+    """``fts_query(:q, :raw)`` for the search canned query: search text as typed, quoted for FTS5."""
+    register_functions(conn)
 
 
 @hookimpl

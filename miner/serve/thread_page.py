@@ -13,10 +13,10 @@ from urllib.parse import quote
 
 import sqlite_utils
 
+from miner.mid import lore_url
 from miner.reading import TreeNode, thread_tree
 from miner.store import Store
 
-LORE_URL = "https://lore.kernel.org/r/{}"
 THREAD_PAGE_PATH = "/-/thread/{}"
 
 
@@ -99,11 +99,6 @@ class ThreadPage:
     lists: list[str]
     labels: list[LabelView]
     messages: list[MessageView]
-
-
-def lore_url(message_id: str) -> str:
-    """The lore.kernel.org redirect for a Message-ID."""
-    return LORE_URL.format(quote(message_id, safe="@"))
 
 
 def thread_page_url(message_id: str) -> str:
