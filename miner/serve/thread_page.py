@@ -7,17 +7,22 @@ and Jinja's autoescaping turns everything that came from mail into text.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import sqlite_utils
+from markupsafe import Markup, escape
 
-from miner.mid import lore_url
+from miner.body import DIFF, scan
+from miner.mid import escape_message_id, lore_url
 from miner.reading import TreeNode, thread_tree
 from miner.store import Store
 
 THREAD_PAGE_PATH = "/-/thread/{}"
+RAW_MAIL_PATH = "/-/raw/{}"
+OVERVIEW_MIN_MESSAGES = 6  # from this many messages on, the page opens with an overview of the reply tree
 
 
 @dataclass
@@ -34,6 +39,7 @@ class EvidenceLine:
     in_diff: bool
     weight: float | None
     anchor: str | None
+    patterns: list[str] = field(default_factory=list)  # every pattern of this label that fired on the line
 
 
 @dataclass
@@ -54,6 +60,7 @@ class BodyLine:
     text: str
     anchor: str
     labels: list[str] = field(default_factory=list)
+    diff: str = ""  # inside a diff: "add", "del", "hunk" or "meta" (coloured on the page); else ""
 
 
 @dataclass
@@ -85,6 +92,14 @@ class MessageView:
     blocks: list[BodyBlock]
     lore_url: str
     page_url: str
+    raw_url: str = ""
+    has_evidence: bool = False
+    overview_subject: str = ""  # the subject in the overview tree, empty when it is the thread's own with Re:
+
+    @property
+    def body_html(self) -> Markup:
+        """The body as HTML: every line escaped, quoted runs in folds, evidence lines marked, diff lines typed."""
+        return blocks_html(self.blocks)
 
 
 @dataclass
@@ -100,23 +115,73 @@ class ThreadPage:
     labels: list[LabelView]
     messages: list[MessageView]
 
+    @property
+    def show_overview(self) -> bool:
+        """True for a thread long enough to need the overview tree at the top."""
+        return len(self.messages) >= OVERVIEW_MIN_MESSAGES
+
 
 def thread_page_url(message_id: str) -> str:
     """The path of the thread page of a Message-ID (URL-encoded)."""
     return THREAD_PAGE_PATH.format(quote(message_id, safe="@"))
 
 
+def raw_mail_url(message_id: str) -> str:
+    """The path of the raw mail of a Message-ID (URL-encoded)."""
+    return RAW_MAIL_PATH.format(escape_message_id(message_id))
+
+
+def _diff_kind(text: str) -> str:
+    if text.startswith("@@"):
+        return "hunk"
+    if text.startswith("+") and not text.startswith("+++ "):
+        return "add"
+    if text.startswith("-") and not text.startswith("--- "):
+        return "del"
+    return "meta"
+
+
 def split_blocks(body: str, anchor: str, evidence_at: dict[int, list[str]]) -> list[BodyBlock]:
-    """Body lines grouped into quoted ('>' lines) and new-text blocks, evidence lines marked."""
+    """Body lines grouped into quoted ('>' lines) and new-text blocks, evidence lines marked, diff lines typed."""
     blocks: list[BodyBlock] = []
-    for number, text in enumerate(body.splitlines(), start=1):
+    texts = body.splitlines()
+    joined = "\n".join(texts)
+    # the diff decision is miner.body's, made once; a body without a hunk or a git diff header has none
+    kinds = scan(joined).kinds if "@@ " in joined or "diff --git " in joined else []
+    for number, text in enumerate(texts, start=1):
         quoted = text.lstrip().startswith(">")
         line = BodyLine(number, text, f"{anchor}-L{number}", evidence_at.get(number, []))
+        if number <= len(kinds) and kinds[number - 1] == DIFF and not quoted:
+            line.diff = _diff_kind(text)
         if blocks and blocks[-1].quoted == quoted:
             blocks[-1].lines.append(line)
         else:
             blocks.append(BodyBlock(quoted, [line]))
     return blocks
+
+
+_REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw)\s*:\s*)+", re.IGNORECASE)
+
+
+def _base(subject: str | None) -> str:
+    """A subject without its Re:/Fwd: prefixes, for comparing a reply's subject with its thread's."""
+    return " ".join(_REPLY_PREFIX.sub("", subject or "").split())
+
+
+def blocks_html(blocks: list[BodyBlock]) -> Markup:
+    """HTML of body blocks; all text from mail goes through markupsafe's escape."""
+    out: list[str] = []
+    for block in blocks:
+        if block.quoted:
+            out.append(f'<details class="lkml-quoted"{" open" if block.has_evidence else ""}>'
+                       f"<summary>quoted text ({len(block.lines)} lines)</summary>")
+        for line in block.lines:
+            classes = "lkml-line" + (" lkml-hit" if line.labels else "") + (f" lkml-diff-{line.diff}" if line.diff else "")
+            title = f' title="evidence: {escape(", ".join(line.labels))}"' if line.labels else ""
+            out.append(f'<span class="{classes}" id="{escape(line.anchor)}"{title}>{escape(line.text)}</span>')
+        if block.quoted:
+            out.append("</details>")
+    return Markup("".join(out))
 
 
 def _ordered(roots: list[TreeNode]) -> list[tuple[TreeNode, int]]:
@@ -164,14 +229,21 @@ def load_thread_page(conn: sqlite3.Connection, message_id: str) -> ThreadPage:
         "SELECT label, score, classifier_version FROM labels WHERE thread_id=? ORDER BY score DESC, label",
         (thread_id,),
     ).fetchall():
-        lines = []
+        lines: list[EvidenceLine] = []
+        by_line: dict[tuple[str | None, int], EvidenceLine] = {}  # one entry per line, naming every pattern
         for row in conn.execute(
             "SELECT label, subtype, pattern, message_id, line, text, quoted, in_diff, weight FROM evidence"
             " WHERE thread_id=? AND label=? ORDER BY weight DESC, id",
             (thread_id, label),
         ):
-            evidence = EvidenceLine(*row[:6], bool(row[6]), bool(row[7]), row[8], None)
+            evidence = EvidenceLine(*row[:6], bool(row[6]), bool(row[7]), row[8], None, [row[2]])
             evidence.text = evidence.text or ""
+            same_line = by_line.get((evidence.message_id, evidence.line))
+            if same_line is not None:
+                if evidence.pattern not in same_line.patterns:
+                    same_line.patterns.append(evidence.pattern)
+                continue
+            by_line[(evidence.message_id, evidence.line)] = evidence
             anchor = anchors.get(evidence.message_id or "")
             if anchor and evidence.line == 0:
                 evidence.anchor = anchor
@@ -185,13 +257,15 @@ def load_thread_page(conn: sqlite3.Connection, message_id: str) -> ThreadPage:
         labels.append(LabelView(label, score, version, lines))
 
     messages = []
+    thread_base = _base(subject)
     for node, depth in ordered:
         marks = evidence_at.get(node.message_id, {})
         messages.append(MessageView(
             node.message_id, anchors[node.message_id], depth, node.ghost, node.subject, node.from_name,
             node.from_email, node.date, sorted(set(marks.get(0, []))),
             split_blocks(bodies.get(node.message_id) or "", anchors[node.message_id], marks),
-            lore_url(node.message_id), thread_page_url(node.message_id),
+            lore_url(node.message_id), thread_page_url(node.message_id), raw_mail_url(node.message_id),
+            bool(marks), "" if _base(node.subject) == thread_base else (node.subject or ""),
         ))
     return ThreadPage(thread_id, message_id, subject, first_date, last_date, json.loads(lists or "[]"),
                       labels, messages)
