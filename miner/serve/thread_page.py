@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape as escape_html
 import sqlite3
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import sqlite_utils
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from miner.body import DIFF, scan
 from miner.mid import escape_message_id, lore_url
@@ -169,7 +170,10 @@ def _base(subject: str | None) -> str:
 
 
 def blocks_html(blocks: list[BodyBlock]) -> Markup:
-    """HTML of body blocks; all text from mail goes through markupsafe's escape."""
+    """HTML of body blocks; all text from mail goes through ``html.escape`` (quotes too), as autoescaping would.
+
+    Built as one string: markupsafe's per-value escape took a third of a 150-message page's time.
+    """
     out: list[str] = []
     for block in blocks:
         if block.quoted:
@@ -177,8 +181,8 @@ def blocks_html(blocks: list[BodyBlock]) -> Markup:
                        f"<summary>quoted text ({len(block.lines)} lines)</summary>")
         for line in block.lines:
             classes = "lkml-line" + (" lkml-hit" if line.labels else "") + (f" lkml-diff-{line.diff}" if line.diff else "")
-            title = f' title="evidence: {escape(", ".join(line.labels))}"' if line.labels else ""
-            out.append(f'<span class="{classes}" id="{escape(line.anchor)}"{title}>{escape(line.text)}</span>')
+            title = f' title="evidence: {escape_html(", ".join(line.labels))}"' if line.labels else ""
+            out.append(f'<span class="{classes}" id="{escape_html(line.anchor)}"{title}>{escape_html(line.text)}</span>')
         if block.quoted:
             out.append("</details>")
     return Markup("".join(out))
