@@ -256,6 +256,8 @@ def test_a_plain_search_of_messages_opens_the_search_query_with_snippets(demo_db
         loop.close()
     assert "[lock order]" in page  # the snippet, matches in brackets
     assert 'data-column="body"' not in page
+    assert "td.col-snippet { min-width" in page and 'class="lkml-tag lkml-tag-deadlock"' in page
+    assert '<pre id="sql-query">' not in page and '<textarea id="sql-editor"' not in page  # results first
 
 
 def test_facet_suggestions_are_off_and_messages_has_no_unindexed_default_facet(get):

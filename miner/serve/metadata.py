@@ -65,6 +65,7 @@ def build_metadata(db_path: str | Path, queries_directory: Path | None = None) -
             "title": query.title,
             "description": query.description
             + "".join(f" :{p.name}: {p.description}." for p in query.params),
+            "hide_sql": True,  # results first; Datasette's "show" link unfolds the SQL
         }
         for query in load_queries(queries_directory).values()
     }

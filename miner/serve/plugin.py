@@ -27,11 +27,13 @@ MESSAGE_ID_COLUMNS = {"message_id", "root_message_id", "parent_id", "in_reply_to
 
 
 class TableTemplateLoader(BaseLoader):
-    """Datasette asks for ``table-<db>-<table>.html`` before ``table.html``: ours, unless the user has one."""
+    """Datasette asks for ``table-<db>-<table>.html`` before ``table.html`` (``query-<db>-<name>.html`` before
+    ``query.html``): ours, unless the user has one."""
 
     def get_source(self, environment, template):
-        if template.startswith("table-") and template.endswith(".html"):
-            return '{% extends "lkml_table.html" %}', None, lambda: True
+        for kind in ("table", "query"):
+            if template.startswith(kind + "-") and template.endswith(".html") and template.count("-") >= 2:
+                return '{% extends "lkml_' + kind + '.html" %}', None, lambda: True
         raise TemplateNotFound(template)
 
     def list_templates(self):
@@ -137,7 +139,7 @@ def render_cell(row, value, column, table, database, datasette):
     if column in MESSAGE_ID_COLUMNS and isinstance(value, str) and value:
         return Markup('{} <a class="lkml-thread-link" href="{}" title="thread page">[thread]</a>').format(
             value, datasette.urls.path(thread_page_url(value)))
-    if table == "threads" and column in ("labels", "lists") and isinstance(value, str) and value.startswith("["):
+    if column in ("labels", "lists") and table in ("threads", None) and isinstance(value, str) and value.startswith("["):
         return _json_list_cell(column, value)
     if table == "threads" and column == "subject" and row is not None and "root_message_id" in row.keys():
         root = row["root_message_id"]
