@@ -221,8 +221,8 @@ def serve(db_path: Path, host: str, port: int) -> None:
     """Browse the database in Datasette (read-only), with thread pages at /-/thread/<Message-ID>."""
     from miner.serve import serve as run_server
 
-    click.echo(f"Serving {db_path} read-only at http://{host}:{port}/ (Ctrl-C to stop)")
-    run_server(db_path, host=host, port=port)
+    run_server(db_path, host=host, port=port,
+               announce=lambda: click.echo(f"Serving {db_path} read-only at http://{host}:{port}/ (Ctrl-C to stop)"))
 
 
 @cli.command()
@@ -338,6 +338,7 @@ def http_options(command):
                      help="Another host that redirects may lead to (repeatable; default: the same host only)."),
         click.option("--offline", is_flag=True, help="No network: re-parse responses from the raw cache."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--no-classify", is_flag=True, help="Leave what was fetched unlabelled (run 'miner classify' later)."),
         db_option,
     ]
     for option in reversed(options):
@@ -381,8 +382,8 @@ def scrape() -> None:
 @click.option("--base-url", default="https://lore.kernel.org", show_default=True)
 @max_matches_option
 @http_options
-def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, max_matches, quiet, db_path,
-                        **http) -> None:
+def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, max_matches, quiet, no_classify,
+                        db_path, **http) -> None:
     """Search a public-inbox list and store every matching thread (one t.mbox.gz request per thread)."""
     from miner.scrape import LoreScrape, scrape_lore, scrape_lore_thread
     from miner.sources.lore import LoreTarget
@@ -394,7 +395,8 @@ def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, 
             wanted = LoreScrape(base_url, list_name, query or "", _day(since, "--since") or "",
                                 _day(until, "--until") or "", limit)
             summary = scrape_lore(store, session, wanted, progress=not quiet, max_matches=max_matches or None)
-    click.echo(summary.line())
+        click.echo(summary.line())
+        _classify_fetched(store, quiet, no_classify)
 
 
 @scrape.command(name="lore-git")
@@ -404,7 +406,7 @@ def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, 
 @click.option("--mirrors", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where git mirrors are kept (default: mirrors/ beside the database).")
 @http_options
-def scrape_lore_git_command(list_name, epoch, base_url, mirrors, quiet, db_path, **http) -> None:
+def scrape_lore_git_command(list_name, epoch, base_url, mirrors, quiet, no_classify, db_path, **http) -> None:
     """Clone or fetch a public-inbox epoch repository and ingest its new commits (the bulk path)."""
     from miner.scrape import scrape_lore_git
     from miner.sources.lore import LoreTarget
@@ -412,7 +414,8 @@ def scrape_lore_git_command(list_name, epoch, base_url, mirrors, quiet, db_path,
     with _session(db_path, **http) as (store, session):
         summary = scrape_lore_git(store, session, LoreTarget(base_url, list_name), epoch,
                                   mirrors or db_path.parent / "mirrors", progress=not quiet)
-    click.echo(summary.line())
+        click.echo(summary.line())
+        _classify_fetched(store, quiet, no_classify)
 
 
 @scrape.command(name="url")
@@ -421,25 +424,36 @@ def scrape_lore_git_command(list_name, epoch, base_url, mirrors, quiet, db_path,
 @click.option("--archive", type=click.Choice(("lkml-iu", "marc", "mail-archive", "lkml-org")), default=None,
               help="Page layout, for mirrors on other hosts (default: from the URL's host).")
 @http_options
-def scrape_url_command(urls, max_pages, archive, quiet, db_path, **http) -> None:
+def scrape_url_command(urls, max_pages, archive, quiet, no_classify, db_path, **http) -> None:
     """Store the messages of archive pages (lkml.iu.edu, marc.info, mail-archive.com, lkml.org) and their threads."""
     from miner.scrape import scrape_urls
 
     with _session(db_path, **http) as (store, session):
         summary = scrape_urls(store, session, list(urls), max_pages, progress=not quiet, archive_name=archive)
-    click.echo(summary.line())
+        click.echo(summary.line())
+        _classify_fetched(store, quiet, no_classify)
 
 
 @cli.command(name="sync")
 @max_matches_option
 @http_options
-def sync_command(max_matches, quiet, db_path, **http) -> None:
+def sync_command(max_matches, quiet, no_classify, db_path, **http) -> None:
     """Re-run every saved scrape, fetching only threads that are new or grew."""
     from miner.scrape import sync
 
     with _session(db_path, **http) as (store, session):
         for summary in sync(store, session, progress=not quiet, max_matches=max_matches or None):
             click.echo(summary.line())
+        _classify_fetched(store, quiet, no_classify)
+
+
+def _classify_fetched(store, quiet: bool, no_classify: bool) -> None:
+    """Label what a scrape or sync stored (only new or changed threads), unless --no-classify."""
+    from miner.classify.store import classify_database
+
+    if no_classify:
+        return
+    click.echo(classify_database(store, progress=not quiet).line())
 
 
 def _date(value: str | None, option: str) -> str | None:

@@ -599,11 +599,16 @@ def open_store(path: str | Path | None = None, create: bool = True, check: bool 
                              f" ({error.strerror or error})") from error
     if existed and db_path.is_dir():
         raise MinerError(f"{db_path}: is a directory, not a database file")
+    if not create and db_path.stat().st_size == 0:  # SQLite would happily make a schema in it
+        raise MinerError(f"{db_path}: empty file, not a database (run 'miner ingest' or 'miner demo' first)")
     try:
         conn = sqlite3.connect(str(db_path), timeout=30)
     except sqlite3.Error as error:
         raise database_error(db_path, error) from error
     try:
+        if not create and not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'threads'").fetchone():
+            raise MinerError(f"{db_path}: an SQLite file without lkml-miner's tables (run 'miner ingest' or"
+                             " 'miner demo' to build a database)")
         if check and existed:
             check_integrity(conn, db_path)
         conn.execute("PRAGMA page_size=16384")

@@ -231,3 +231,39 @@ def test_fts_query_quotes_terms_and_keeps_phrases_prefixes_and_operators():
     assert fts_query("deadlock OR race") == '"deadlock" OR "race"'
     assert fts_query("OR deadlock AND") == '"deadlock"'
     assert fts_query('say "hi"there') == '"say" "hi" "there"'
+
+
+# -- 7. commands that read never write -----------------------------------------------------------
+
+def test_readers_leave_an_empty_or_foreign_file_alone(tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    for command in (["threads"], ["show", "1"], ["query", "threads_per_label_year"], ["serve", "--port", "1"]):
+        result = run_miner(*command, "--db", empty)
+        assert_one_line_error(result, str(empty), "empty file, not a database")
+        assert empty.stat().st_size == 0, command
+    foreign = tmp_path / "other.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+    before = foreign.read_bytes()
+    for command in (["threads"], ["serve", "--port", "1"]):
+        assert_one_line_error(run_miner(*command, "--db", foreign), "without lkml-miner's tables")
+    assert foreign.read_bytes() == before
+    assert_one_line_error(run_miner("threads", "--db", tmp_path / "missing.db"), "no such database")
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_serve_checks_the_port_before_announcing(demo_db):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run_miner("serve", "--db", demo_db, "--port", str(port), timeout=60)
+    assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port}", "--port")
+    assert "Serving" not in result.stdout
+
+
+def test_report_into_an_unwritable_place_is_one_line(demo_db):
+    assert_one_line_error(run_miner("report", "--db", demo_db, "--out", "/proc/nope"), "/proc/nope")

@@ -42,12 +42,57 @@ def make_datasette(db_path: str | Path):
                      settings=SETTINGS)
 
 
-def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001) -> None:
-    """Run Datasette on ``db_path`` until interrupted."""
+def check_database(db_path: str | Path) -> None:
+    """MinerError unless ``db_path`` is an lkml-miner database that opens read-only."""
+    import sqlite3
+
+    from miner.store import database_error
+
+    path = Path(db_path)
+    if not path.is_file():
+        raise MinerError(f"{path}: no such database (run 'miner ingest' or 'miner demo' first)")
+    if path.stat().st_size == 0:
+        raise MinerError(f"{path}: empty file, not a database (run 'miner ingest' or 'miner demo' first)")
+    try:
+        conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+        try:
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'threads'").fetchone():
+                raise MinerError(f"{path}: an SQLite file without lkml-miner's tables (run 'miner ingest' or"
+                                 " 'miner demo' to build a database)")
+            conn.execute("SELECT count(*) FROM threads").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as error:
+        raise database_error(path, error) from error
+
+
+def listen(host: str, port: int):
+    """A socket bound to ``host``:``port`` and listening, or a MinerError saying why not (port taken...)."""
+    import socket
+
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(info[0], socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(info[4])
+        sock.listen(128)
+    except OSError as error:
+        raise MinerError(f"cannot listen on {host}:{port} ({error.strerror or error}); choose another"
+                         " --port or --host") from error
+    return sock
+
+
+def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001, announce=None) -> None:
+    """Run Datasette on ``db_path`` until interrupted; the database and the port are checked before ``announce()``."""
     import asyncio
 
     import uvicorn
 
+    check_database(db_path)
     datasette = make_datasette(db_path)
     asyncio.run(datasette.invoke_startup())
-    uvicorn.run(datasette.app(), host=host, port=port, log_level="warning", lifespan="on", workers=1)
+    sock = listen(host, port)
+    if announce is not None:
+        announce()
+    config = uvicorn.Config(datasette.app(), log_level="warning", lifespan="on", workers=1)
+    uvicorn.Server(config).run(sockets=[sock])

@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 from lxml import etree
 
 from miner.errors import MinerError
+from miner.mid import MID_SAFE  # public-inbox MID_ESC (MID.pm): what it leaves unescaped in URLs
 from miner.model import RawMail
 from miner.sources.http import PoliteSession
 from miner.sources.mbox import split_mbox
@@ -26,7 +27,6 @@ from miner.sources.mbox import split_mbox
 PAGE_SIZE = 200  # public-inbox's SearchQuery $LIM: the most results one page returns
 DEFAULT_MAX_MATCHES = 10_000  # matches one search follows unless raised: a runaway search stops here
 ATOM = "{http://www.w3.org/2005/Atom}"
-MID_SAFE = "-._~!$&'()*+,;=:@"  # public-inbox MID_ESC (MID.pm): what it leaves unescaped in URLs
 DOT_SEGMENTS = ("", ".", "..")  # path segments that would move the URL out of /<list>/<id>/
 
 
