@@ -438,13 +438,57 @@ def scrape_url_command(urls, max_pages, archive, quiet, no_classify, db_path, **
 @max_matches_option
 @http_options
 def sync_command(max_matches, quiet, no_classify, db_path, **http) -> None:
-    """Re-run every saved scrape, fetching only threads that are new or grew."""
-    from miner.scrape import sync
+    """Re-run every saved scrape, fetching only threads that are new or grew; a failing one does not stop the rest."""
+    from miner.scrape import describe_scrape, sync
 
     with _session(db_path, **http) as (store, session):
-        for summary in sync(store, session, progress=not quiet, max_matches=max_matches or None):
+        failures: list = []
+        summaries = sync(store, session, progress=not quiet, max_matches=max_matches or None, failures=failures)
+        for summary in summaries:
             click.echo(summary.line())
+        for scrape, error in failures:
+            click.echo(f"miner: sync of {describe_scrape(scrape)} failed: {error}", err=True)
         _classify_fetched(store, quiet, no_classify)
+    new = sum(summary.messages_new for summary in summaries)
+    threads = sum(summary.threads_fetched for summary in summaries)
+    click.echo(f"sync: {len(summaries) + len(failures)} saved searches, {len(summaries)} done,"
+               f" {len(failures)} failed; {threads:,} threads fetched, {new:,} new messages")
+    if failures:
+        raise MinerError("sync failed for " + ", ".join(f"#{scrape.scrape_id}" for scrape, _ in failures)
+                         + " (see above; 'miner scrape list' shows them, 'miner scrape forget N' drops one)")
+
+
+@scrape.command(name="list")
+@db_option
+@format_option
+def scrape_list_command(db_path: Path, fmt: str) -> None:
+    """The saved searches 'miner sync' re-runs: number, list, query, dates, last run, threads fetched."""
+    from miner.scrape import saved_scrapes, scrape_threads_done
+
+    with open_store(db_path, create=False) as store:
+        rows = [(s.scrape_id, s.list_name, s.query, s.since, s.until, s.base_url, s.max_threads,
+                 store.conn.execute("SELECT last_run_at FROM scrapes WHERE scrape_id=?", (s.scrape_id,)).fetchone()[0],
+                 scrape_threads_done(store, s.scrape_id)) for s in saved_scrapes(store)]
+    if not rows and fmt == "table":
+        click.echo("no saved searches (run 'miner scrape lore' to make one)")
+        return
+    click.echo(render(("number", "list", "query", "since", "until", "base_url", "limit", "last_run_at", "threads"),
+                      rows, fmt))
+
+
+@scrape.command(name="forget")
+@click.argument("number", type=int)
+@db_option
+def scrape_forget_command(number: int, db_path: Path) -> None:
+    """Drop saved search NUMBER (from 'miner scrape list'); the mail it stored stays."""
+    from miner.scrape import describe_scrape, forget_scrape, saved_scrapes
+
+    with open_store(db_path, create=False, check=True) as store:
+        found = [s for s in saved_scrapes(store) if s.scrape_id == number]
+        if not found:
+            raise MinerError(f"no saved search #{number} (see 'miner scrape list')")
+        forget_scrape(store, number)
+    click.echo(f"forgot {describe_scrape(found[0])}")
 
 
 def _classify_fetched(store, quiet: bool, no_classify: bool) -> None:

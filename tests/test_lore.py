@@ -53,6 +53,8 @@ def replay(httpserver):
         asked.append(key)
         if request.path == "/robots.txt":
             return Response("User-agent: *\nDisallow: /*/s/\n", content_type="text/plain")
+        if key not in table and re.fullmatch(r"/[^/]+/", key):  # an inbox's top page, as lore answers it
+            return Response("<html><body>inbox</body></html>", content_type="text/html")
         if key not in table:
             return Response("404 Not Found", status=404)
         status, content_type, file = table[key]

@@ -125,6 +125,14 @@ def parse_atom_message_ids(body: bytes, url: str) -> list[str]:
     return found
 
 
+def check_inbox(session: PoliteSession, target: LoreTarget) -> None:
+    """MinerError when the server has no inbox ``target.list_name`` (its top page is a 404 too)."""
+    response = session.fetch(target.inbox_url)
+    if response.status == 404:
+        raise MinerError(f"{target.inbox_url}: no inbox {target.list_name!r} on {target.base_url} (HTTP 404);"
+                         " check --list")
+
+
 def search_message_ids(session: PoliteSession, target: LoreTarget, search: str, limit: int | None = None,
                        outcome: SearchOutcome | None = None) -> Iterator[str]:
     """Each Message-ID the server's search returns, once, newest first, page by page, at most ``limit``.
@@ -140,6 +148,8 @@ def search_message_ids(session: PoliteSession, target: LoreTarget, search: str, 
         response = session.fetch(url)
         outcome.pages += 1
         if response.status == 404:
+            if offset == 0:
+                check_inbox(session, target)  # a 404 is also what an unknown inbox answers
             return  # public-inbox: "[No results found]"
         if response.status != 200:
             raise MinerError(f"{url}: search failed with HTTP {response.status}")
