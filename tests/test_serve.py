@@ -304,3 +304,24 @@ def test_raw_mail_is_served_as_plain_text_never_sniffed(demo_db):
     assert f"Message-ID: <{HOSTILE_MESSAGE_ID}>".lower() in raw.text.lower()
     assert "<script>window.__lkml_pwned" in raw.text  # the mail as it came, as text
     assert missing.status_code == 404
+
+
+def test_canned_query_rows_link_to_the_threads_behind_them(get, demo_db):
+    import json
+
+    conn = sqlite3.connect(demo_db)
+    for name in ("threads_per_label_year", "threads_per_label_list_year", "top_subsystems_per_label",
+                 "deadlock_lock_names", "label_cooccurrence", "kcsan_function_pairs"):
+        status, text = get(f"/demo/{name}")
+        assert status == 200, name
+        links = re.findall(r'class="lkml-threads-link" href="([^"]+)">(\d+)</a>', text)
+        assert links, name
+        for href, count in links[:3]:
+            status, rows = get(href.replace("&amp;", "&").replace("/demo/threads?", "/demo/threads.json?_shape=array&"))
+            assert status == 200 and len(json.loads(rows)) == int(count), (name, href)
+    # the deadlock threads of a year are those of the labels table
+    year, ids = conn.execute("SELECT t.year, group_concat(t.thread_id) FROM labels l JOIN threads t USING (thread_id)"
+                             " WHERE l.label = 'deadlock' GROUP BY t.year ORDER BY count(*) DESC LIMIT 1").fetchone()
+    status, text = get("/demo/threads_per_label_year.json?_shape=array&label=deadlock")
+    row = next(r for r in json.loads(text) if r["year"] == year)
+    assert sorted(map(int, row["thread_ids"].split(","))) == sorted(map(int, ids.split(",")))

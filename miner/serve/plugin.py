@@ -139,6 +139,8 @@ def render_cell(row, value, column, table, database, datasette):
     if column in MESSAGE_ID_COLUMNS and isinstance(value, str) and value:
         return Markup('{} <a class="lkml-thread-link" href="{}" title="thread page">[thread]</a>').format(
             value, datasette.urls.path(thread_page_url(value)))
+    if table is None and column in ("thread_ids", "threads") and row is not None and "thread_ids" in row.keys():
+        return _threads_cell(column, value, row["thread_ids"], database, datasette)
     if column in ("labels", "lists") and table in ("threads", None) and isinstance(value, str) and value.startswith("["):
         return _json_list_cell(column, value)
     if table == "threads" and column == "subject" and row is not None and "root_message_id" in row.keys():
@@ -146,6 +148,24 @@ def render_cell(row, value, column, table, database, datasette):
         if root:
             return Markup('<a href="{}">{}</a>').format(datasette.urls.path(thread_page_url(root)), value or "")
     return None
+
+
+THREAD_IDS_SHOWN = 8  # a thread_ids cell links this many threads one by one, then all of them at once
+
+
+def _threads_cell(column: str, value, thread_ids, database: str, datasette):
+    """A canned query's ``threads`` count and ``thread_ids`` list link to the threads behind the row."""
+    ids = [part for part in str(thread_ids or "").split(",") if part.strip().isdigit()]
+    if not ids:
+        return None
+    every = datasette.urls.table(database, "threads") + "?thread_id__in=" + ",".join(ids) + "&_sort_desc=last_date"
+    if column == "threads":
+        return Markup('<a class="lkml-threads-link" href="{}">{}</a>').format(every, value)
+    shown = Markup(", ").join(
+        Markup('<a href="{}">{}</a>').format(datasette.urls.row(database, "threads", thread_id), thread_id)
+        for thread_id in ids[:THREAD_IDS_SHOWN])
+    more = Markup(' … <a href="{}">all {}</a>').format(every, len(ids)) if len(ids) > THREAD_IDS_SHOWN else ""
+    return shown + more
 
 
 def _json_list_cell(column: str, value: str):
