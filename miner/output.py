@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
 import sys
 from collections.abc import Collection, Sequence
@@ -33,7 +32,8 @@ def render(columns: Sequence[str], rows: Sequence[Sequence], fmt: str = "table",
         writer.writerow(columns)
         writer.writerows([[_csv_cell(value) for value in row] for row in rows])
         return buffer.getvalue().rstrip("\n")
-    cells = [[_cell(value) for value in row] for row in rows]
+    whole = [name in keep for name in columns]
+    cells = [[_cell(value, whole=keep_it) for value, keep_it in zip(row, whole)] for row in rows]
     widths = [len(c) for c in columns]
     for row in cells:
         widths = [max(w, len(v)) for w, v in zip(widths, row)]
@@ -67,7 +67,7 @@ def _csv_cell(value):
     return value
 
 
-def _cell(value) -> str:
+def _cell(value, whole: bool = False) -> str:
     if value is None:
         return ""
     if isinstance(value, bytes):
@@ -75,13 +75,11 @@ def _cell(value) -> str:
     if isinstance(value, (list, dict)):
         value = json.dumps(value, ensure_ascii=False)
     text = " ".join(str(value).split())
-    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+    return text if whole or len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
 def terminal_width() -> int | None:
-    """Columns of the terminal stdout writes to ($COLUMNS first); None when it is a pipe or a file."""
-    if os.environ.get("COLUMNS", "").isdigit():
-        return int(os.environ["COLUMNS"])
+    """Columns of the terminal stdout writes to ($COLUMNS first); None when it is a pipe or a file (whole cells)."""
     if sys.stdout.isatty():
         return shutil.get_terminal_size().columns
     return None

@@ -167,18 +167,42 @@ def test_a_table_stops_at_the_default_limit_and_says_how_many_more(tmp_path):
     assert len(run_miner("threads", "--db", db, "--format", "jsonl").stdout.splitlines()) == total
 
 
-def test_table_fits_the_terminal_width_and_keeps_ids_whole(demo_db):
+def on_a_terminal(*args: str, columns: int) -> str:
+    """The output of ``miner ARGS`` written to a pseudo-terminal COLUMNS wide (as a user sees it)."""
     import os
+    import pty
     import subprocess
     import sys
 
-    env = {**os.environ, "COLUMNS": "150"}
-    out = subprocess.run([sys.executable, "-m", "miner", "threads", "--db", str(demo_db)], env=env,
-                         capture_output=True, text=True, check=True).stdout
-    wide = subprocess.run([sys.executable, "-m", "miner", "threads", "--db", str(demo_db)],
-                          env={**os.environ, "COLUMNS": "1000"}, capture_output=True, text=True, check=True).stdout
-    assert max(map(len, out.splitlines())) < max(map(len, wide.splitlines()))
-    assert "…" in out and f"https://lore.kernel.org/r/{DEADLOCK_ROOT}" in out
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": str(columns)}
+    process = subprocess.Popen([sys.executable, "-m", "miner", *map(str, args)], stdout=follower,
+                               stderr=subprocess.DEVNULL, env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the command is done
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=60)
+    os.close(leader)
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_table_fits_the_terminal_width_and_keeps_ids_whole(demo_db):
+    narrow = on_a_terminal("threads", "--db", demo_db, columns=150)
+    wide = on_a_terminal("threads", "--db", demo_db, columns=1000)
+    assert max(map(len, narrow.splitlines())) < max(map(len, wide.splitlines()))
+    assert "…" in narrow and f"https://lore.kernel.org/r/{DEADLOCK_ROOT}" in narrow
+    piped = run_miner("threads", "--db", demo_db).stdout  # a pipe or a file: every cell whole
+    assert "[syzbot] possible deadlock in io_sq_thread_finish" in piped
+    longest = max((row["lore_url"] for row in json.loads(
+        run_miner("threads", "--db", demo_db, "--format", "json").stdout)), key=len)
+    assert longest in narrow and longest in piped  # links are never shortened
 
 
 def test_a_list_command_says_when_threads_are_not_classified(tmp_path):
