@@ -51,6 +51,7 @@ class ScrapeSummary:
     matches: int = 0
     threads_fetched: int = 0
     threads_skipped: int = 0
+    matches_in_fetched: int = 0  # matches whose thread this same run had just fetched (not "already stored")
     pages: int = 0
     messages_read: int = 0
     messages_new: int = 0
@@ -65,7 +66,8 @@ class ScrapeSummary:
         """The one-line summary printed at the end of a run."""
         parts = [f"{self.label}: {self.requests} requests ({self.cache_hits} from cache)"]
         if self.searched or self.threads_fetched:
-            parts.append(f"{self.matches} matches, {self.threads_fetched} threads fetched,"
+            in_fetched = (f" (+{self.matches_in_fetched} matches inside them)" if self.matches_in_fetched else "")
+            parts.append(f"{self.matches} matches, {self.threads_fetched} threads fetched{in_fetched},"
                          f" {self.threads_skipped} already stored")
         if self.capped_at is not None:
             parts.append(f"search stopped at the cap of {self.capped_at} matches (raise it with --max-matches)")
@@ -192,6 +194,7 @@ def _run_lore_scrape(store: Store, session: PoliteSession, scrape: LoreScrape, s
     target = lore.LoreTarget(scrape.base_url, scrape.list_name)
     label = f"lore {scrape.list_name} {search!r}"
     run_started = int(time.time())
+    run_began = utc_now()
     summary = ScrapeSummary(label, searched=True)
     started = time.monotonic()
     before = (session.stats.requests, session.stats.cache_hits)
@@ -208,7 +211,10 @@ def _run_lore_scrape(store: Store, session: PoliteSession, scrape: LoreScrape, s
             for message_id in lore.search_message_ids(session, target, search, limit, outcome):
                 summary.matches += 1
                 if not session.config.offline and _already_covered(store, scrape.scrape_id, message_id):
-                    summary.threads_skipped += 1
+                    if _stored_since(store, message_id, run_began):
+                        summary.matches_in_fetched += 1  # its thread came with an earlier match of this run
+                    else:
+                        summary.threads_skipped += 1
                     bar.update(0)
                     continue
                 _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
@@ -289,6 +295,13 @@ def _pending_threads(store: Store, scrape_id: int) -> list[str]:
         "SELECT message_id FROM scrape_threads WHERE scrape_id=? AND status='fetching' ORDER BY rowid", (scrape_id,)
     ).fetchall()
     return [row[0] for row in rows]
+
+
+def _stored_since(store: Store, message_id: str, moment: str) -> bool:
+    """True if the message was first stored at or after ``moment`` (by this run)."""
+    row = store.conn.execute("SELECT added_at FROM messages WHERE message_id=? AND ghost = 0",
+                             (message_id,)).fetchone()
+    return bool(row and row[0] and row[0] >= moment)
 
 
 def _already_covered(store: Store, scrape_id: int, message_id: str) -> bool:

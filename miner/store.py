@@ -174,6 +174,8 @@ class Store:
         self.conn: sqlite3.Connection = db.conn
         self.path = path
         self.closed = False
+        # ghosts this run created: a message filling one is new to the database, not an update of it
+        self.run_ghosts: set[str] = set()
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -253,6 +255,7 @@ class Store:
 
     def begin_run(self, command: str) -> int:
         """Record the start of an ingest run; returns its id."""
+        self.run_ghosts = set()
         with self.conn:
             # a run still marked running was killed: its committed batches stay, the rest is redone
             self.conn.execute("UPDATE ingest_runs SET status='interrupted' WHERE status='running'")
@@ -363,21 +366,24 @@ class Store:
             if parent_id not in known:
                 pending.ghosts[parent_id] = [parent_id, thread_id, previous, now]
                 known[parent_id] = [thread_id, 1]
+                self.run_ghosts.add(parent_id)
             previous = parent_id
         for alias_id in item.alias_ids:  # a ghost under the message, so replies to it find the thread
             if alias_id not in known:
                 pending.ghosts[alias_id] = [alias_id, thread_id, message_id, now]
                 known[alias_id] = [thread_id, 1]
+                self.run_ghosts.add(alias_id)
 
         values = [thread_id, *item.row, now, message_id]
         if row and message_id not in pending.ghosts:  # a ghost stored by an earlier batch
             pending.filled.append(values)
-            counts.updated += 1
-        else:
-            if pending.ghosts.pop(message_id, None) is not None:
-                counts.updated += 1  # referenced earlier in this batch, now seen
-            else:
+            if message_id in self.run_ghosts:  # referenced earlier in this run: new to the database
                 counts.new += 1
+            else:
+                counts.updated += 1  # a ghost of an earlier run filled in
+        else:
+            pending.ghosts.pop(message_id, None)  # referenced earlier in this batch, now seen: new all the same
+            counts.new += 1
             pending.messages.append(values)
         known[message_id] = [thread_id, 0]
         pending.stored_ids.add(message_id)

@@ -291,3 +291,14 @@ def test_serve_checks_the_port_before_announcing(demo_db):
 
 def test_report_into_an_unwritable_place_is_one_line(demo_db):
     assert_one_line_error(run_miner("report", "--db", demo_db, "--out", "/proc/nope"), "/proc/nope")
+
+
+# -- 6. summary lines that read right on an empty database -------------------------------------
+
+def test_a_first_demo_run_counts_every_message_new(tmp_path):
+    first = run_miner("demo", "--quiet", "--db", tmp_path / "demo.db")
+    assert first.returncode == 0, first.stderr
+    line = first.stdout.splitlines()[0]
+    assert line.startswith("173 messages read: 173 new, 0 updated, 0 unchanged"), line
+    again = run_miner("demo", "--quiet", "--db", tmp_path / "demo.db").stdout.splitlines()[0]
+    assert again.startswith("173 messages read: 0 new, 0 updated, 173 unchanged"), again

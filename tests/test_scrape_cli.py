@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from pi_server import fixture_messages, make_server, require_public_inbox
@@ -28,6 +29,11 @@ def test_a_scrape_classifies_what_it_fetched(cgroups, tmp_path):
     result = scrape(cgroups, db)
     assert result.returncode == 0, result.stderr
     assert "classified 2 threads" in result.stdout
+    # on an empty database nothing was "already stored": other matches sat in the threads just fetched
+    summary = result.stdout.splitlines()[0]
+    assert re.search(r"(\d+) matches, 2 threads fetched \(\+(\d+) matches inside them\), 0 already stored", summary), summary
+    again = scrape(cgroups, db)
+    assert re.search(r"0 threads fetched, (\d+) already stored", again.stdout), again.stdout
     listed = run_miner("threads", "--db", db, "--label", "deadlock", "--format", "json")
     subjects = [row["subject"] for row in json.loads(listed.stdout)]
     assert any("possible deadlock in cgroup_free" in subject for subject in subjects), subjects
