@@ -151,6 +151,10 @@ class Ingester:
         """
         key = publicinbox.state_key(epoch)
         after = self.store.get_state(key)
+        if self.bar is not None and not self.bar.disable:  # an epoch knows how many commits it brings
+            # (what earlier inputs of this run counted, plus this epoch's commits)
+            self.bar.total = (self.bar.total or self.bar.n) + len(publicinbox.new_commits(epoch, after))
+            self.bar.refresh()
         if self.workers > 1:
             commits = publicinbox.commit_refs(epoch, after, list_id)
         else:

@@ -157,7 +157,10 @@ def test_a_table_stops_at_the_default_limit_and_says_how_many_more(tmp_path):
 
     need_shared(BULK_BUNDLE)
     db = tmp_path / "btrfs.db"
-    assert run_miner("ingest", "--quiet", "--db", db, bulk_epoch(tmp_path, 400)).returncode == 0
+    ingest = run_miner("ingest", "--workers", "1", "--db", db, bulk_epoch(tmp_path, 400))
+    assert ingest.returncode == 0
+    bars = ingest.stderr.replace("\r", "\n")
+    assert "400/400" in bars and " 0/400" in bars  # an epoch's bar knows its commit count from the start
     with sqlite3.connect(db) as conn:
         total = conn.execute("SELECT count(*) FROM threads WHERE message_count > 0").fetchone()[0]
     assert total > 50
