@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-SCHEMA_VERSION = 2  # 2: messages.notes
+SCHEMA_VERSION = 3  # 2: messages.notes; 3: rows of a thread go with it (ON DELETE CASCADE)
+
+# Rows derived from one thread (Table.of_thread: labels, evidence, what the classifier saw) point at
+# it with ON DELETE CASCADE: when threads merge and one is deleted, SQLite deletes them too, and the
+# classifier re-tags the thread that grew (its revision changed). The store never names those tables.
+CASCADING_PARENT = ("threads", "thread_id")
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,7 @@ class Table:
     foreign_keys: tuple[tuple[str, str, str], ...] = ()
     indexes: tuple[tuple[str, ...], ...] = ()
     unique_indexes: tuple[tuple[str, ...], ...] = ()
-    extra: dict = field(default_factory=dict)
+    of_thread: bool = False  # rows derived from one thread: deleted with it (ON DELETE CASCADE)
 
 
 C = Column
@@ -215,6 +220,7 @@ TABLES: tuple[Table, ...] = (
         pk=("thread_id", "label"),
         foreign_keys=(("thread_id", "threads", "thread_id"),),
         indexes=(("label",),),
+        of_thread=True,
     ),
     Table(
         "evidence",
@@ -236,6 +242,7 @@ TABLES: tuple[Table, ...] = (
         pk="id",
         foreign_keys=(("thread_id", "threads", "thread_id"), ("message_id", "messages", "message_id")),
         indexes=(("thread_id", "label"), ("message_id",), ("pattern",)),
+        of_thread=True,
     ),
     Table(
         "classify_state",
@@ -247,6 +254,8 @@ TABLES: tuple[Table, ...] = (
             C("classified_at", "TEXT", "UTC time"),
         ),
         pk="thread_id",
+        foreign_keys=(("thread_id", "threads", "thread_id"),),
+        of_thread=True,
     ),
     Table(
         "meta",

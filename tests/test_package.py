@@ -104,7 +104,8 @@ def test_a_database_of_schema_version_1_is_migrated_on_open(tmp_path):
         before = conn.execute("SELECT count(*) FROM messages WHERE ghost=0").fetchone()[0]
     from miner.store import open_store
     with open_store(db) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == 3
+        assert "ON DELETE CASCADE" in store._table_sql("labels")
         assert "notes" in store.db["messages"].columns_dict
         assert store.conn.execute("SELECT count(*) FROM messages WHERE ghost=0").fetchone()[0] == before
     result = subprocess.run([sys.executable, "-m", "miner", "threads", "--db", str(db), "--label", "deadlock"],
@@ -122,5 +123,5 @@ def test_a_database_of_a_newer_version_is_refused_in_one_line(tmp_path):
                             text=True, cwd=ROOT)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"miner: error: {db}: made by a newer lkml-miner (schema version 99; this one reads up to 2):"
+        f"miner: error: {db}: made by a newer lkml-miner (schema version 99; this one reads up to 3):"
         " upgrade it with 'pip install -U lkml-miner'"]
