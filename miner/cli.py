@@ -338,7 +338,8 @@ def http_options(command):
                      help="Another host that redirects may lead to (repeatable; default: the same host only)."),
         click.option("--offline", is_flag=True, help="No network: re-parse responses from the raw cache."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
-        click.option("--no-classify", is_flag=True, help="Leave what was fetched unlabelled (run 'miner classify' later)."),
+        click.option("--no-classify", is_flag=True,
+                     help="Leave what was fetched unlabelled (run 'miner classify' later)."),
         db_option,
     ]
     for option in reversed(options):

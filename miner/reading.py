@@ -280,7 +280,8 @@ def render_bodies(store: Store, roots: list[TreeNode], mark: str | None = None) 
             continue
         arrow = "-> " if node.message_id == mark else ""
         who = node.from_name or node.from_email or "?"
-        lines += ["", f"{arrow}=== {(node.date or '?')[:16].replace('T', ' ')}  {who}: {node.subject or '(no subject)'}",
+        when = (node.date or "?")[:16].replace("T", " ")
+        lines += ["", f"{arrow}=== {when}  {who}: {node.subject or '(no subject)'}",
                   f"    <{node.message_id}>  {lore_url(node.message_id)}", ""]
         lines += fold_quotes(bodies.get(node.message_id) or "")
     return lines

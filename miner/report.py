@@ -169,7 +169,8 @@ def report_html(charts: list[Chart], db_path: Path, totals: dict[str, int]) -> s
     return (
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>lkml-miner report</title><style>"
         "body{font-family:sans-serif;margin:2em}.pair{display:flex;gap:2em;align-items:flex-start;flex-wrap:wrap}"
-        ".pair img{max-width:100%;height:auto}.threads li{margin:.2em 0}.when,.labels{color:#666}table{border-collapse:collapse;font-size:.9em}"
+        ".pair img{max-width:100%;height:auto}.threads li{margin:.2em 0}.when,.labels{color:#666}"
+        "table{border-collapse:collapse;font-size:.9em}"
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}.query{color:#666;font-size:.85em}"
         "</style></head><body>"
         f"<h1>lkml-miner report</h1><p>Database <code>{html.escape(str(db_path))}</code>: {html.escape(total_text)}."

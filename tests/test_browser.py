@@ -145,7 +145,8 @@ def test_front_page_shows_labels_search_and_recent_threads_that_open(server_url,
     browser.set_window_size(1400, 1000)
     browser.get(server_url + "/")
     keep(browser, tmp_path_factory, "front-page")
-    counts = {box.get_attribute("data-label"): box for box in browser.find_elements(By.CSS_SELECTOR, "li.lkml-label-count")}
+    counts = {box.get_attribute("data-label"): box
+              for box in browser.find_elements(By.CSS_SELECTOR, "li.lkml-label-count")}
     assert set(counts) == {"deadlock", "race", "ordering"} and all(box.is_displayed() for box in counts.values())
     search = browser.find_element(By.ID, "lkml-q")
     assert search.is_displayed() and search.rect["y"] < 400  # on the first screen

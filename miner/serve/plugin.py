@@ -141,7 +141,7 @@ def render_cell(row, value, column, table, database, datasette):
             value, datasette.urls.path(thread_page_url(value)))
     if table is None and column in ("thread_ids", "threads") and row is not None and "thread_ids" in row.keys():
         return _threads_cell(column, value, row["thread_ids"], database, datasette)
-    if column in ("labels", "lists") and table in ("threads", None) and isinstance(value, str) and value.startswith("["):
+    if column in ("labels", "lists") and table in ("threads", None) and str(value).startswith("["):
         return _json_list_cell(column, value)
     if table == "threads" and column == "subject" and row is not None and "root_message_id" in row.keys():
         root = row["root_message_id"]

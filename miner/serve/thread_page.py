@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from miner.body import DIFF, scan
 from miner.mid import escape_message_id, lore_url
-from miner.reading import TreeNode, thread_tree
+from miner.reading import thread_tree, walk_tree
 from miner.store import Store
 
 THREAD_PAGE_PATH = "/-/thread/{}"
@@ -180,27 +180,14 @@ def blocks_html(blocks: list[BodyBlock]) -> Markup:
             out.append(f'<details class="lkml-quoted"{" open" if block.has_evidence else ""}>'
                        f"<summary>quoted text ({len(block.lines)} lines)</summary>")
         for line in block.lines:
-            classes = "lkml-line" + (" lkml-hit" if line.labels else "") + (f" lkml-diff-{line.diff}" if line.diff else "")
+            classes = "lkml-line" + (" lkml-hit" if line.labels else "")
+            classes += f" lkml-diff-{line.diff}" if line.diff else ""
             title = f' title="evidence: {escape_html(", ".join(line.labels))}"' if line.labels else ""
-            out.append(f'<span class="{classes}" id="{escape_html(line.anchor)}"{title}>{escape_html(line.text)}</span>')
+            anchor, text = escape_html(line.anchor), escape_html(line.text)
+            out.append(f'<span class="{classes}" id="{anchor}"{title}>{text}</span>')
         if block.quoted:
             out.append("</details>")
     return Markup("".join(out))
-
-
-def _ordered(roots: list[TreeNode]) -> list[tuple[TreeNode, int]]:
-    """Tree nodes depth-first with their depth (each once, even if the tree has a loop)."""
-    ordered: list[tuple[TreeNode, int]] = []
-    seen: set[str] = set()
-    stack = [(root, 0) for root in reversed(roots)]
-    while stack:
-        node, depth = stack.pop()
-        if node.message_id in seen:
-            continue
-        seen.add(node.message_id)
-        ordered.append((node, depth))
-        stack.extend((child, depth + 1) for child in reversed(node.children))
-    return ordered
 
 
 def _evidence_line_number(evidence: EvidenceLine, body_lines: list[str]) -> int | None:
@@ -223,7 +210,7 @@ def load_thread_page(conn: sqlite3.Connection, message_id: str) -> ThreadPage:
         "SELECT subject, first_date, last_date, lists FROM threads WHERE thread_id=?", (thread_id,)
     ).fetchone()
     bodies = dict(conn.execute("SELECT message_id, body FROM messages WHERE thread_id=?", (thread_id,)))
-    ordered = _ordered(roots)
+    ordered = walk_tree(roots)
     anchors = {node.message_id: f"m{index}" for index, (node, _) in enumerate(ordered, start=1)}
     body_lines = {mid: (body or "").splitlines() for mid, body in bodies.items()}
 
