@@ -85,41 +85,86 @@ def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | N
         sys.exit(1)
 
 
+DEFAULT_TABLE_LIMIT = 50  # table output only: csv, json and jsonl give every row unless --limit says otherwise
+# the table leaves out first_date (csv, json and jsonl have it) to leave room for the subject
+THREAD_TABLE_KEYS = ("thread_id", "root_message_id", "subject", "messages", "last_date", "lists", "labels", "lore_url")
+THREAD_TABLE_KEEP = ("thread_id", "root_message_id", "last_date", "lore_url")  # never shortened: text to paste
+
+
 @cli.command()
 @db_option
-@click.option("--label", type=click.Choice(LABEL_CHOICES), help="Only threads with this label.")
+@click.option("--label", "labels", type=click.Choice(LABEL_CHOICES), multiple=True,
+              help="Only threads with this label; repeat it for threads carrying every label given.")
+@click.option("--list", "list_id", help="Only threads seen on this List-Id (e.g. linux-btrfs.vger.kernel.org).")
+@click.option("--search", metavar="TEXT",
+              help="Only threads with a message matching TEXT: words, identifiers (lock-order, READ_ONCE()),"
+              ' "quoted phrases".')
+@click.option("--fts5", is_flag=True, help="Read --search TEXT as raw FTS5 syntax (NEAR, column filters).")
+@click.option("--min-messages", type=click.IntRange(1), help="Only threads with at least this many messages.")
+@click.option("--sort", type=click.Choice(("last", "first", "messages", "score")), default="last",
+              show_default=True, help="Latest activity, latest start, most messages, or best label score first.")
 @click.option("--since", help="Only threads active on or after this date (YYYY-MM-DD or ISO 8601 with offset).")
 @click.option("--until", help="Only threads started before this date (YYYY-MM-DD or ISO 8601 with offset).")
-@limit_option
+@click.option("--limit", type=click.IntRange(1, SQLITE_MAX_INTEGER),
+              help=f"At most this many threads (default for a table: {DEFAULT_TABLE_LIMIT}; other formats: all).")
 @format_option
-def threads(db_path: Path, label: str | None, since: str | None, until: str | None, limit: int | None,
+def threads(db_path: Path, labels: tuple[str, ...], list_id: str | None, search: str | None, fts5: bool,
+            min_messages: int | None, sort: str, since: str | None, until: str | None, limit: int | None,
             fmt: str) -> None:
-    """List threads, most recently active first."""
-    from miner.reading import THREAD_KEYS, list_threads
+    """List threads, most recently active first, with the Message-ID and lore link of each."""
+    from miner.output import terminal_width
+    from miner.reading import THREAD_KEYS, count_threads, list_threads, unclassified_threads
 
+    if fts5 and search is None:
+        raise MinerError("--fts5 reads the --search text as FTS5 syntax: give --search TEXT too")
+    shown = limit if limit is not None else (DEFAULT_TABLE_LIMIT if fmt == "table" else None)
+    filters = dict(since=_date(since, "--since"), until=_date(until, "--until"), list_id=list_id, search=search,
+                   min_messages=min_messages, raw_search=fts5)
     with open_store(db_path, create=False) as store:
-        rows = list_threads(store, label, _date(since, "--since"), _date(until, "--until"), limit)
+        rows = list_threads(store, labels, limit=shown, sort=sort, **filters)
+        total = count_threads(store, labels, **filters) if limit is None and shown == len(rows) else len(rows)
+        unclassified = unclassified_threads(store) if labels else 0
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-    else:
-        click.echo(render(THREAD_KEYS, [[r[k] for k in THREAD_KEYS] for r in rows], fmt))
+    elif rows or fmt != "jsonl":
+        keys = THREAD_TABLE_KEYS if fmt == "table" else THREAD_KEYS
+        click.echo(render(keys, [[r[k] for k in keys] for r in rows], fmt,
+                          width=terminal_width() if fmt == "table" else None, keep=THREAD_TABLE_KEEP))
+    if limit is None and total > len(rows):  # the default limit cut the list: say so (an explicit one did not)
+        click.echo(f"{total - len(rows):,} more threads; use --limit {total} to see them all", err=True)
+    if unclassified:
+        click.echo(f"{unclassified:,} threads not classified yet: run miner classify --db {db_path}", err=True)
 
 
 @cli.command()
-@click.argument("message_id")
+@click.argument("reference", metavar="MESSAGE")
 @db_option
-def show(message_id: str, db_path: Path) -> None:
-    """Print the thread of MESSAGE_ID as an indented tree, with labels and evidence."""
-    from miner.reading import render_labels, render_tree, thread_labels, thread_tree
+@click.option("--body", is_flag=True, help="Print every message: its new text, with quoted runs folded.")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True,
+              help="json: the reply tree with labels, evidence and the bug record (if any).")
+def show(reference: str, db_path: Path, body: bool, fmt: str) -> None:
+    """Print the thread of MESSAGE as an indented tree, with labels and evidence.
 
-    message_id = message_id.strip().strip("<>")
+    MESSAGE is a Message-ID (with or without <>), a thread number from 'miner threads', or a
+    lore.kernel.org / lkml.kernel.org URL.
+    """
+    from miner.reading import (find_thread, render_bodies, render_labels, render_tree, thread_document,
+                               thread_labels, thread_tree_of)
+
     with open_store(db_path, create=False) as store:
-        thread_id, roots = thread_tree(store, message_id)
+        thread_id, message_id = find_thread(store, reference)
+        roots = thread_tree_of(store, thread_id)
+        if fmt == "json":
+            click.echo(json.dumps(thread_document(store, thread_id, roots), indent=2, ensure_ascii=False))
+            return
         labels = thread_labels(store, thread_id)
+        bodies = render_bodies(store, roots, mark=message_id) if body else []
     click.echo(f"thread {thread_id}")
     for line in render_tree(roots, mark=message_id):
         click.echo(line)
     for line in render_labels(labels):
+        click.echo(line)
+    for line in bodies:
         click.echo(line)
 
 
@@ -176,8 +221,8 @@ def serve(db_path: Path, host: str, port: int) -> None:
     """Browse the database in Datasette (read-only), with thread pages at /-/thread/<Message-ID>."""
     from miner.serve import serve as run_server
 
-    click.echo(f"Serving {db_path} read-only at http://{host}:{port}/ (Ctrl-C to stop)")
-    run_server(db_path, host=host, port=port)
+    run_server(db_path, host=host, port=port,
+               announce=lambda: click.echo(f"Serving {db_path} read-only at http://{host}:{port}/ (Ctrl-C to stop)"))
 
 
 @cli.command()
@@ -305,6 +350,8 @@ def http_options(command):
                      help="Another host that redirects may lead to (repeatable; default: the same host only)."),
         click.option("--offline", is_flag=True, help="No network: re-parse responses from the raw cache."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--no-classify", is_flag=True,
+                     help="Leave what was fetched unlabelled (run 'miner classify' later)."),
         db_option,
     ]
     for option in reversed(options):
@@ -348,8 +395,8 @@ def scrape() -> None:
 @click.option("--base-url", default="https://lore.kernel.org", show_default=True)
 @max_matches_option
 @http_options
-def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, max_matches, quiet, db_path,
-                        **http) -> None:
+def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, max_matches, quiet, no_classify,
+                        db_path, **http) -> None:
     """Search a public-inbox list and store every matching thread (one t.mbox.gz request per thread)."""
     from miner.scrape import LoreScrape, scrape_lore, scrape_lore_thread
     from miner.sources.lore import LoreTarget
@@ -361,7 +408,8 @@ def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, 
             wanted = LoreScrape(base_url, list_name, query or "", _day(since, "--since") or "",
                                 _day(until, "--until") or "", limit)
             summary = scrape_lore(store, session, wanted, progress=not quiet, max_matches=max_matches or None)
-    click.echo(summary.line())
+        click.echo(summary.line())
+        _classify_fetched(store, quiet, no_classify)
 
 
 @scrape.command(name="lore-git")
@@ -371,7 +419,7 @@ def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, 
 @click.option("--mirrors", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where git mirrors are kept (default: mirrors/ beside the database).")
 @http_options
-def scrape_lore_git_command(list_name, epoch, base_url, mirrors, quiet, db_path, **http) -> None:
+def scrape_lore_git_command(list_name, epoch, base_url, mirrors, quiet, no_classify, db_path, **http) -> None:
     """Clone or fetch a public-inbox epoch repository and ingest its new commits (the bulk path)."""
     from miner.scrape import scrape_lore_git
     from miner.sources.lore import LoreTarget
@@ -379,7 +427,8 @@ def scrape_lore_git_command(list_name, epoch, base_url, mirrors, quiet, db_path,
     with _session(db_path, **http) as (store, session):
         summary = scrape_lore_git(store, session, LoreTarget(base_url, list_name), epoch,
                                   mirrors or db_path.parent / "mirrors", progress=not quiet)
-    click.echo(summary.line())
+        click.echo(summary.line())
+        _classify_fetched(store, quiet, no_classify)
 
 
 @scrape.command(name="url")
@@ -388,25 +437,80 @@ def scrape_lore_git_command(list_name, epoch, base_url, mirrors, quiet, db_path,
 @click.option("--archive", type=click.Choice(("lkml-iu", "marc", "mail-archive", "lkml-org")), default=None,
               help="Page layout, for mirrors on other hosts (default: from the URL's host).")
 @http_options
-def scrape_url_command(urls, max_pages, archive, quiet, db_path, **http) -> None:
+def scrape_url_command(urls, max_pages, archive, quiet, no_classify, db_path, **http) -> None:
     """Store the messages of archive pages (lkml.iu.edu, marc.info, mail-archive.com, lkml.org) and their threads."""
     from miner.scrape import scrape_urls
 
     with _session(db_path, **http) as (store, session):
         summary = scrape_urls(store, session, list(urls), max_pages, progress=not quiet, archive_name=archive)
-    click.echo(summary.line())
+        click.echo(summary.line())
+        _classify_fetched(store, quiet, no_classify)
 
 
 @cli.command(name="sync")
 @max_matches_option
 @http_options
-def sync_command(max_matches, quiet, db_path, **http) -> None:
-    """Re-run every saved scrape, fetching only threads that are new or grew."""
-    from miner.scrape import sync
+def sync_command(max_matches, quiet, no_classify, db_path, **http) -> None:
+    """Re-run every saved scrape, fetching only threads that are new or grew; a failing one does not stop the rest."""
+    from miner.scrape import describe_scrape, sync
 
     with _session(db_path, **http) as (store, session):
-        for summary in sync(store, session, progress=not quiet, max_matches=max_matches or None):
+        failures: list = []
+        summaries = sync(store, session, progress=not quiet, max_matches=max_matches or None, failures=failures)
+        for summary in summaries:
             click.echo(summary.line())
+        for scrape, error in failures:
+            click.echo(f"miner: sync of {describe_scrape(scrape)} failed: {error}", err=True)
+        _classify_fetched(store, quiet, no_classify)
+    new = sum(summary.messages_new for summary in summaries)
+    threads = sum(summary.threads_fetched for summary in summaries)
+    click.echo(f"sync: {len(summaries) + len(failures)} saved searches, {len(summaries)} done,"
+               f" {len(failures)} failed; {threads:,} threads fetched, {new:,} new messages")
+    if failures:
+        raise MinerError("sync failed for " + ", ".join(f"#{scrape.scrape_id}" for scrape, _ in failures)
+                         + " (see above; 'miner scrape list' shows them, 'miner scrape forget N' drops one)")
+
+
+@scrape.command(name="list")
+@db_option
+@format_option
+def scrape_list_command(db_path: Path, fmt: str) -> None:
+    """The saved searches 'miner sync' re-runs: number, list, query, dates, last run, threads fetched."""
+    from miner.scrape import saved_scrapes, scrape_threads_done
+
+    with open_store(db_path, create=False) as store:
+        rows = [(s.scrape_id, s.list_name, s.query, s.since, s.until, s.base_url, s.max_threads,
+                 store.conn.execute("SELECT last_run_at FROM scrapes WHERE scrape_id=?", (s.scrape_id,)).fetchone()[0],
+                 scrape_threads_done(store, s.scrape_id)) for s in saved_scrapes(store)]
+    if not rows and fmt == "table":
+        click.echo("no saved searches (run 'miner scrape lore' to make one)")
+        return
+    click.echo(render(("number", "list", "query", "since", "until", "base_url", "limit", "last_run_at", "threads"),
+                      rows, fmt))
+
+
+@scrape.command(name="forget")
+@click.argument("number", type=int)
+@db_option
+def scrape_forget_command(number: int, db_path: Path) -> None:
+    """Drop saved search NUMBER (from 'miner scrape list'); the mail it stored stays."""
+    from miner.scrape import describe_scrape, forget_scrape, saved_scrapes
+
+    with open_store(db_path, create=False, check=True) as store:
+        found = [s for s in saved_scrapes(store) if s.scrape_id == number]
+        if not found:
+            raise MinerError(f"no saved search #{number} (see 'miner scrape list')")
+        forget_scrape(store, number)
+    click.echo(f"forgot {describe_scrape(found[0])}")
+
+
+def _classify_fetched(store, quiet: bool, no_classify: bool) -> None:
+    """Label what a scrape or sync stored (only new or changed threads), unless --no-classify."""
+    from miner.classify.store import classify_database
+
+    if no_classify:
+        return
+    click.echo(classify_database(store, progress=not quiet).line())
 
 
 def _date(value: str | None, option: str) -> str | None:

@@ -20,6 +20,7 @@ from miner.compress import compress, decompress
 from miner.errors import MinerError
 from miner.model import RawMail, Skipped
 from miner.parse import parse_message
+from miner.sources import publicinbox
 from miner.workers import bounded_imap
 from miner.store import MESSAGE_ROW_COLUMNS, BatchCounts, ParsedMail, Store, rows_for
 
@@ -144,6 +145,10 @@ class Ingester:
         workers read themselves: the messages never pass through this process, which only stores.
         """
         cursor = self.store.get_state(stream.state_key) if stream.state_key else None
+        if stream.format == "public-inbox" and self.bar is not None and not self.bar.disable:
+            # an epoch knows how many commits it brings: what earlier inputs counted, plus those
+            self.bar.total = (self.bar.total or self.bar.n) + len(publicinbox.new_commits(stream.location, cursor))
+            self.bar.refresh()
         self.ingest_mails(stream.read(cursor, self.workers > 1), state_key=stream.state_key)
         return cursor is not None
 

@@ -6,14 +6,26 @@ import json
 import re
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from miner.body import QUOTE, scan
 from miner.errors import MinerError
+from miner.mid import lore_url, parse_reference
+from miner.search import FTS_CALL, check_search_params, fts_error, fts_query, is_raw, register_functions
 from miner.store import Store, database_error, is_storage_error
 
-THREAD_KEYS = ("thread_id", "subject", "messages", "first_date", "last_date", "labels")
+THREAD_KEYS = ("thread_id", "root_message_id", "subject", "messages", "first_date", "last_date", "lists", "labels",
+               "lore_url")
+# --sort NAME -> ORDER BY; "score" is the best label score of the thread (unlabelled threads last)
+THREAD_SORTS = {
+    "last": "t.last_date DESC, t.thread_id DESC",
+    "first": "t.first_date DESC, t.thread_id DESC",
+    "messages": "t.message_count DESC, t.last_date DESC, t.thread_id DESC",
+    "score": "best_score DESC, t.last_date DESC, t.thread_id DESC",
+}
 DATE_FORMS = "YYYY-MM-DD or ISO 8601 such as 2021-03-07T10:00:00+02:00"
 
 
@@ -34,12 +46,13 @@ def utc_date_bound(value: str) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def list_threads(store: Store, label: str | None = None, since: str | None = None,
-                 until: str | None = None, limit: int | None = None) -> list[dict]:
-    """Threads with real messages, newest first, as dicts with exactly THREAD_KEYS."""
+def thread_filter(labels: Sequence[str] = (), since: str | None = None, until: str | None = None,
+                  list_id: str | None = None, search: str | None = None, min_messages: int | None = None,
+                  raw_search: bool = False) -> tuple[list[str], list]:
+    """WHERE terms (on ``threads t``) and their parameters: real messages, every label, the list, the search."""
     where = ["t.message_count > 0"]
     params: list = []
-    if label:
+    for label in dict.fromkeys(labels):  # each --label narrows: a thread carries every one given
         where.append("EXISTS (SELECT 1 FROM labels l WHERE l.thread_id = t.thread_id AND l.label = ?)")
         params.append(label)
     if since:
@@ -48,15 +61,67 @@ def list_threads(store: Store, label: str | None = None, since: str | None = Non
     if until:
         where.append("t.first_date < ?")
         params.append(until)
+    if list_id:
+        where.append("EXISTS (SELECT 1 FROM json_each(t.lists) WHERE json_each.value = ?)")
+        params.append(list_id)
+    if min_messages:
+        where.append("t.message_count >= ?")
+        params.append(int(min_messages))
+    if search is not None:
+        where.append("t.thread_id IN (SELECT m.thread_id FROM messages_fts JOIN messages m"
+                     " ON m.rowid = messages_fts.rowid WHERE messages_fts MATCH ?)")
+        params.append(fts_query(search, raw=raw_search))
+    return where, params
+
+
+def list_threads(store: Store, label: str | Sequence[str] | None = None, since: str | None = None,
+                 until: str | None = None, limit: int | None = None, *, list_id: str | None = None,
+                 search: str | None = None, min_messages: int | None = None, sort: str = "last",
+                 raw_search: bool = False) -> list[dict]:
+    """Threads with real messages (newest activity first by default), as dicts with exactly THREAD_KEYS.
+
+    ``label`` is one label or several (a thread must carry them all); ``search`` is full-text search
+    text as :func:`miner.search.fts_query` reads it (FTS5 syntax with ``raw_search``).
+    """
+    labels = [label] if isinstance(label, str) else list(label or ())
+    where, params = thread_filter(labels, since, until, list_id, search, min_messages, raw_search)
+    if sort not in THREAD_SORTS:
+        raise MinerError(f"sort {sort!r}: expected one of {', '.join(THREAD_SORTS)}")
     sql = (
-        "SELECT t.thread_id, t.subject, t.message_count, t.first_date, t.last_date, t.labels"
-        f" FROM threads t WHERE {' AND '.join(where)} ORDER BY t.last_date DESC, t.thread_id DESC"
+        "SELECT t.thread_id, t.root_message_id, t.subject, t.message_count, t.first_date, t.last_date, t.lists,"
+        " t.labels, (SELECT max(score) FROM labels l WHERE l.thread_id = t.thread_id) AS best_score"
+        f" FROM threads t WHERE {' AND '.join(where)} ORDER BY {THREAD_SORTS[sort]}"
     )
     if limit is not None:  # 0 means no rows, as in SQL; None means every row
         sql += " LIMIT ?"
         params.append(int(limit))
-    rows = store.conn.execute(sql, params).fetchall()
-    return [dict(zip(THREAD_KEYS, (r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "[]")))) for r in rows]
+    try:
+        rows = store.conn.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as error:
+        problem = fts_error(error, raw_search) if search is not None else None
+        if problem:
+            raise problem from error
+        raise
+    return [dict(zip(THREAD_KEYS, (r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6] or "[]"),
+                                   json.loads(r[7] or "[]"), lore_url(r[1]) if r[1] else None)))
+            for r in rows]
+
+
+def count_threads(store: Store, label: str | Sequence[str] | None = None, since: str | None = None,
+                  until: str | None = None, *, list_id: str | None = None, search: str | None = None,
+                  min_messages: int | None = None, raw_search: bool = False) -> int:
+    """How many threads :func:`list_threads` would return without a limit."""
+    labels = [label] if isinstance(label, str) else list(label or ())
+    where, params = thread_filter(labels, since, until, list_id, search, min_messages, raw_search)
+    return store.conn.execute(f"SELECT count(*) FROM threads t WHERE {' AND '.join(where)}", params).fetchone()[0]
+
+
+def unclassified_threads(store: Store) -> int:
+    """Threads with real messages the classifier has not seen at their current revision."""
+    return store.conn.execute(
+        "SELECT count(*) FROM threads t LEFT JOIN classify_state c ON c.thread_id = t.thread_id"
+        " WHERE t.message_count > 0 AND (c.thread_id IS NULL OR c.thread_revision IS NOT t.revision)"
+    ).fetchone()[0]
 
 
 @dataclass
@@ -73,11 +138,39 @@ class TreeNode:
     kind: str | None = None  # messages.kind, set by `miner classify`
 
 
+def find_thread(store: Store, reference: str) -> tuple[int, str | None]:
+    """The thread a pasted reference names (Message-ID, ``<id>``, thread number, lore URL) and its Message-ID.
+
+    A thread number gives no Message-ID (None). A reference naming nothing is a MinerError saying
+    what is accepted.
+    """
+    ref = parse_reference(reference)
+    if ref.message_id is not None:
+        thread_id = store.thread_of(ref.message_id)
+        if thread_id is not None:
+            return thread_id, ref.message_id
+        raise MinerError(f"{ref.message_id}: no such Message-ID in the database (give a Message-ID, a thread"
+                         " number from 'miner threads' or a lore.kernel.org URL)")
+    row = store.conn.execute("SELECT thread_id FROM threads WHERE thread_id=? AND message_count > 0",
+                             (ref.thread_id,)).fetchone()
+    if row is None:
+        by_id = store.thread_of(str(ref.thread_id))  # a Message-ID made of digits only
+        if by_id is not None:
+            return by_id, str(ref.thread_id)
+        raise MinerError(f"{ref.thread_id}: no such thread number in the database (see 'miner threads')")
+    return row[0], None
+
+
 def thread_tree(store: Store, message_id: str) -> tuple[int, list[TreeNode]]:
     """The thread containing ``message_id``: its id and root nodes (children sorted by date)."""
     thread_id = store.thread_of(message_id)
     if thread_id is None:
         raise MinerError(f"{message_id}: no such Message-ID in the database")
+    return thread_id, thread_tree_of(store, thread_id)
+
+
+def thread_tree_of(store: Store, thread_id: int) -> list[TreeNode]:
+    """The root nodes of thread ``thread_id`` (children sorted by date)."""
     has_kind = any(row[1] == "kind" for row in store.conn.execute("PRAGMA table_info(messages)"))
     rows = store.conn.execute(
         "SELECT message_id, ghost, parent_id, subject, from_name, from_email, date,"
@@ -95,7 +188,7 @@ def thread_tree(store: Store, message_id: str) -> tuple[int, list[TreeNode]]:
             parent_of[r[0]] = parent
         else:
             roots.append(nodes[r[0]])
-    return thread_id, _root_every_cycle(nodes, parent_of, roots)
+    return _root_every_cycle(nodes, parent_of, roots)
 
 
 def _root_every_cycle(nodes: dict[str, TreeNode], parent_of: dict[str, str], roots: list[TreeNode]) -> list[TreeNode]:
@@ -159,6 +252,99 @@ def render_tree(roots: list[TreeNode], mark: str | None = None) -> list[str]:
     return lines
 
 
+def fold_quotes(body: str) -> list[str]:
+    """The lines of a body with each run of quoted lines folded into one ``> [N quoted lines]`` line.
+
+    Which lines are quoted is decided once, by :func:`miner.body.scan`.
+    """
+    scanned = scan(body or "")
+    lines: list[str] = []
+    run = 0
+    for text, kind in zip(scanned.lines, scanned.kinds):
+        if kind == QUOTE:
+            run += 1
+            continue
+        if run:
+            lines.append(f"> [{run} quoted line{'s' if run > 1 else ''}]")
+            run = 0
+        lines.append(text)
+    if run:
+        lines.append(f"> [{run} quoted line{'s' if run > 1 else ''}]")
+    return lines
+
+
+def render_bodies(store: Store, roots: list[TreeNode], mark: str | None = None) -> list[str]:
+    """Each message of the tree in reading order: a header line, then its new text with quotes folded."""
+    bodies = dict(store.conn.execute(
+        "SELECT message_id, body FROM messages WHERE message_id IN (SELECT value FROM json_each(?))",
+        (json.dumps([node.message_id for node, _ in walk_tree(roots)]),)))
+    lines: list[str] = []
+    for node, depth in walk_tree(roots):
+        if node.ghost:
+            continue
+        arrow = "-> " if node.message_id == mark else ""
+        who = node.from_name or node.from_email or "?"
+        when = (node.date or "?")[:16].replace("T", " ")
+        lines += ["", f"{arrow}=== {when}  {who}: {node.subject or '(no subject)'}",
+                  f"    <{node.message_id}>  {lore_url(node.message_id)}", ""]
+        lines += fold_quotes(bodies.get(node.message_id) or "")
+    return lines
+
+
+def walk_tree(roots: list[TreeNode]) -> list[tuple[TreeNode, int]]:
+    """Tree nodes depth-first with their depth (each once, even if the tree has a loop)."""
+    ordered: list[tuple[TreeNode, int]] = []
+    seen: set[str] = set()
+    stack = [(root, 0) for root in reversed(roots)]
+    while stack:
+        node, depth = stack.pop()
+        if node.message_id in seen:
+            continue
+        seen.add(node.message_id)
+        ordered.append((node, depth))
+        stack.extend((child, depth + 1) for child in reversed(node.children))
+    return ordered
+
+
+def tree_as_dict(node: TreeNode) -> dict:
+    """A tree node and its replies as JSON-ready dicts (ghosts carry only their Message-ID)."""
+    if node.ghost:
+        head = {"message_id": node.message_id, "ghost": True}
+    else:
+        head = {"message_id": node.message_id, "ghost": False, "subject": node.subject, "from_name": node.from_name,
+                "from_email": node.from_email, "date": node.date, "lore_url": lore_url(node.message_id)}
+    return {**head, "replies": [tree_as_dict(child) for child in node.children]}
+
+
+def bug_record(store: Store, thread_id: int) -> dict | None:
+    """The ``bugs`` row of a thread, when the database has a bugs table with one (else None)."""
+    columns = [row[1] for row in store.conn.execute("PRAGMA table_info(bugs)")]
+    if "thread_id" not in columns:
+        return None
+    cursor = store.conn.execute("SELECT * FROM bugs WHERE thread_id=? LIMIT 1", (thread_id,))
+    row = cursor.fetchone()
+    return dict(zip([d[0] for d in cursor.description], row)) if row else None
+
+
+def thread_document(store: Store, thread_id: int, roots: list[TreeNode]) -> dict:
+    """The thread as one JSON-ready dict: its row, the reply tree, labels with evidence, the bug record if any."""
+    row = store.conn.execute(
+        "SELECT root_message_id, subject, first_date, last_date, message_count, lists FROM threads WHERE thread_id=?",
+        (thread_id,)).fetchone()
+    document = {
+        "thread_id": thread_id, "root_message_id": row[0], "subject": row[1], "first_date": row[2],
+        "last_date": row[3], "messages": row[4], "lists": json.loads(row[5] or "[]"),
+        "lore_url": lore_url(row[0]) if row[0] else None,
+        "tree": [tree_as_dict(root) for root in roots],
+        "labels": [{"label": item.label, "score": item.score, "classifier_version": item.classifier_version,
+                    "evidence": item.evidence} for item in thread_labels(store, thread_id)],
+    }
+    bug = bug_record(store, thread_id)
+    if bug is not None:
+        document["bug"] = bug
+    return document
+
+
 @dataclass
 class LabelEvidence:
     """A thread label with its score and the lines that support it."""
@@ -206,7 +392,7 @@ MAX_SQL_CHARS = 100_000
 # FTS5 ranks and snippets each row against every phrase: 400 ORed terms took 26 s on 7 messages.
 MAX_FTS_TOKENS = 200
 PROGRESS_STEPS = 200  # SQLite VM steps between two looks at the clock (one snippet() call is a single step)
-_MATCH_PARAMETER = re.compile(r"\bMATCH\s+:(\w+)", re.IGNORECASE)
+_MATCH_PARAMETER = re.compile(r"\bMATCH\s+(?:fts_query\s*\(\s*)?:(\w+)", re.IGNORECASE)
 _MATCH_LITERAL = re.compile(r"\bMATCH\s+'((?:[^']|'')*)'", re.IGNORECASE)
 _FTS_TOKEN = re.compile(r'"(?:[^"]|"")*"|[^\s()"]+')
 
@@ -249,6 +435,7 @@ def run_readonly_sql(db_path: str | Path, sql: str, params: dict | None = None,
     if not path.exists():
         raise MinerError(f"{path}: no such database")
     check_query_size(sql, params)
+    check_search_params(sql, params)
     conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
     guard = _FileGuard()
     deadline = time.monotonic() + timeout if timeout else None
@@ -256,6 +443,7 @@ def run_readonly_sql(db_path: str | Path, sql: str, params: dict | None = None,
         conn.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
     try:
         conn.execute("PRAGMA query_only=ON")
+        register_functions(conn)
         conn.set_authorizer(guard)
         cursor = conn.execute(sql, params or {})
         columns = [d[0] for d in cursor.description] if cursor.description else []
@@ -269,6 +457,10 @@ def run_readonly_sql(db_path: str | Path, sql: str, params: dict | None = None,
                              f" here {guard.denied!r})") from error
         if is_storage_error(error):
             raise database_error(path, error) from error
+        if _MATCH_PARAMETER.search(sql) or _MATCH_LITERAL.search(sql):
+            problem = fts_error(error, any(is_raw((params or {}).get(raw)) for _, raw in FTS_CALL.findall(sql)))
+            if problem:
+                raise problem from error
         raise MinerError(f"SQL refused: {error}") from error
     finally:
         conn.close()

@@ -52,6 +52,7 @@ class ScrapeSummary:
     matches: int = 0
     threads_fetched: int = 0
     threads_skipped: int = 0
+    matches_in_fetched: int = 0  # matches whose thread this same run had just fetched (not "already stored")
     pages: int = 0
     messages_read: int = 0
     messages_new: int = 0
@@ -66,7 +67,8 @@ class ScrapeSummary:
         """The one-line summary printed at the end of a run."""
         parts = [f"{self.label}: {self.requests} requests ({self.cache_hits} from cache)"]
         if self.searched or self.threads_fetched:
-            parts.append(f"{self.matches} matches, {self.threads_fetched} threads fetched,"
+            in_fetched = (f" (+{self.matches_in_fetched} matches inside them)" if self.matches_in_fetched else "")
+            parts.append(f"{self.matches} matches, {self.threads_fetched} threads fetched{in_fetched},"
                          f" {self.threads_skipped} already stored")
         if self.capped_at is not None:
             parts.append(f"search stopped at the cap of {self.capped_at} matches (raise it with --max-matches)")
@@ -143,6 +145,21 @@ def save_scrape(store: Store, scrape: LoreScrape) -> LoreScrape:
                       row[0], row[1])
 
 
+def _saved_id(store: Store, scrape: LoreScrape) -> int | None:
+    row = store.conn.execute(
+        "SELECT scrape_id FROM scrapes WHERE source='lore' AND base_url=? AND list_name=? AND query=? AND since=?"
+        " AND until=?", (scrape.base_url.rstrip("/"), scrape.list_name, scrape.query, scrape.since, scrape.until),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def forget_scrape(store: Store, scrape_id: int) -> None:
+    """Delete a saved scrape and its per-thread state (the mail it stored stays)."""
+    with store.conn:
+        store.conn.execute("DELETE FROM scrape_threads WHERE scrape_id=?", (scrape_id,))
+        store.conn.execute("DELETE FROM scrapes WHERE scrape_id=?", (scrape_id,))
+
+
 def saved_scrapes(store: Store) -> list[LoreScrape]:
     """Every saved lore scrape, oldest first."""
     rows = store.conn.execute(
@@ -161,10 +178,24 @@ def scrape_lore(store: Store, session: PoliteSession, scrape: LoreScrape, progre
     ``max_threads``; the summary says when the cap cut the search.
     """
     search = lore.build_query(scrape.query, scrape.since, scrape.until, received_after)  # fails before saving
+    known = scrape.scrape_id is not None or _saved_id(store, scrape) is not None
     scrape = save_scrape(store, scrape)
+    try:
+        return _run_lore_scrape(store, session, scrape, search, progress, max_matches)
+    except (MinerError, OSError):
+        started = store.conn.execute("SELECT 1 FROM scrape_threads WHERE scrape_id=? LIMIT 1",
+                                     (scrape.scrape_id,)).fetchone()
+        if not known and not started:  # a search that never ran (unknown inbox, unreachable host): not kept
+            forget_scrape(store, scrape.scrape_id)
+        raise
+
+
+def _run_lore_scrape(store: Store, session: PoliteSession, scrape: LoreScrape, search: str, progress: bool,
+                     max_matches: int | None) -> ScrapeSummary:
     target = lore.LoreTarget(scrape.base_url, scrape.list_name)
     label = f"lore {scrape.list_name} {search!r}"
     run_started = int(time.time())
+    run_began = utc_now()
     summary = ScrapeSummary(label, searched=True)
     started = time.monotonic()
     before = (session.stats.requests, session.stats.cache_hits)
@@ -181,7 +212,10 @@ def scrape_lore(store: Store, session: PoliteSession, scrape: LoreScrape, progre
             for message_id in lore.search_message_ids(session, target, search, limit, outcome):
                 summary.matches += 1
                 if not session.config.offline and _already_covered(store, scrape.scrape_id, message_id):
-                    summary.threads_skipped += 1
+                    if _stored_since(store, message_id, run_began):
+                        summary.matches_in_fetched += 1  # its thread came with an earlier match of this run
+                    else:
+                        summary.threads_skipped += 1
                     bar.update(0)
                     continue
                 _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
@@ -222,17 +256,39 @@ def scrape_lore_thread(store: Store, session: PoliteSession, target: lore.LoreTa
 
 
 def sync(store: Store, session: PoliteSession, progress: bool = True, overlap: int = SYNC_OVERLAP_SECONDS,
-         max_matches: int | None = lore.DEFAULT_MAX_MATCHES) -> list[ScrapeSummary]:
-    """Re-run every saved scrape, asking only for messages received since its last run (minus ``overlap``)."""
+         max_matches: int | None = lore.DEFAULT_MAX_MATCHES,
+         failures: list[tuple[LoreScrape, MinerError]] | None = None) -> list[ScrapeSummary]:
+    """Re-run every saved scrape, asking only for messages received since its last run (minus ``overlap``).
+
+    With a ``failures`` list, a scrape that fails is recorded there and the others still run;
+    without one, the first failure is raised.
+    """
     scrapes = saved_scrapes(store)
     if not scrapes:
         raise MinerError(f"{store.path}: no saved scrapes (run 'miner scrape lore' first)")
     summaries = []
     for scrape in scrapes:
         after = scrape.received_mark - overlap if scrape.received_mark is not None else None
-        summaries.append(scrape_lore(store, session, scrape, progress, received_after=after,
-                                     max_matches=max_matches))
+        try:
+            summaries.append(scrape_lore(store, session, scrape, progress, received_after=after,
+                                         max_matches=max_matches))
+        except MinerError as error:
+            if failures is None:
+                raise
+            failures.append((scrape, error))
     return summaries
+
+
+def scrape_threads_done(store: Store, scrape_id: int) -> int:
+    """Threads a saved scrape has fetched and stored."""
+    return store.conn.execute("SELECT count(*) FROM scrape_threads WHERE scrape_id=? AND status='done'",
+                              (scrape_id,)).fetchone()[0]
+
+
+def describe_scrape(scrape: LoreScrape) -> str:
+    """A saved scrape in a few words: its number, list, query and dates."""
+    dates = f" {scrape.since or '...'}..{scrape.until or '...'}" if scrape.since or scrape.until else ""
+    return f"#{scrape.scrape_id} {scrape.list_name} {scrape.query!r}{dates} on {scrape.base_url}"
 
 
 def _pending_threads(store: Store, scrape_id: int) -> list[str]:
@@ -240,6 +296,13 @@ def _pending_threads(store: Store, scrape_id: int) -> list[str]:
         "SELECT message_id FROM scrape_threads WHERE scrape_id=? AND status='fetching' ORDER BY rowid", (scrape_id,)
     ).fetchall()
     return [row[0] for row in rows]
+
+
+def _stored_since(store: Store, message_id: str, moment: str) -> bool:
+    """True if the message was first stored at or after ``moment`` (by this run)."""
+    row = store.conn.execute("SELECT added_at FROM messages WHERE message_id=? AND ghost = 0",
+                             (message_id,)).fetchone()
+    return bool(row and row[0] and row[0] >= moment)
 
 
 def _already_covered(store: Store, scrape_id: int, message_id: str) -> bool:

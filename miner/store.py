@@ -15,7 +15,7 @@ import sqlite_utils
 from miner.compress import compress, decompress
 from miner.errors import MinerError
 from miner.model import Message, Provenance
-from miner.thread import COPY, FILLED, NEW, BatchThreading, Known, Placement
+from miner.thread import COPY, FILLED, BatchThreading, Known, Placement
 from miner.schema import CASCADING_PARENT, FTS_COLUMNS, FTS_TABLE, SCHEMA_VERSION, TABLES
 
 DEFAULT_DB = Path("data/lkml.db")
@@ -165,6 +165,8 @@ class Store:
         self.conn: sqlite3.Connection = db.conn
         self.path = path
         self.closed = False
+        # ghosts this run created: a message filling one is new to the database, not an update of it
+        self.run_ghosts: set[str] = set()
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -268,6 +270,7 @@ class Store:
 
     def begin_run(self, command: str) -> int:
         """Record the start of an ingest run; returns its id."""
+        self.run_ghosts = set()
         with self.conn:
             # a run still marked running was killed: its committed batches stay, the rest is redone
             self.conn.execute("UPDATE ingest_runs SET status='interrupted' WHERE status='running'")
@@ -321,6 +324,7 @@ class Store:
             for item in batch:
                 placement = threading.link(item.message_id, item.parent_ids, item.alias_ids)
                 self._queue(item, placement, run_id, now, counts, pending)
+            self.run_ghosts.update(threading.ghosts)  # the ghosts this batch writes
             self._persist_threading(threading, now)
             self._write_pending(pending, threading, now)
             self._flush_rows(counts)
@@ -363,10 +367,10 @@ class Store:
             else:
                 counts.unchanged += 1
             return
-        if placement.outcome == NEW:
+        if placement.outcome == FILLED and message_id not in self.run_ghosts:
+            counts.updated += 1  # a ghost of an earlier run filled in
+        else:  # never seen, or a ghost this run made (earlier in this batch or an earlier one): new all the same
             counts.new += 1
-        else:  # a ghost now seen: referenced earlier in this batch, or stored by an earlier one
-            counts.updated += 1
         pending.placed.append((placement, item))
         pending.stored_ids.add(message_id)
         pending.raw.append((message_id, item.raw_compressed, item.sha256))
@@ -602,11 +606,16 @@ def open_store(path: str | Path | None = None, create: bool = True, check: bool 
                              f" ({error.strerror or error})") from error
     if existed and db_path.is_dir():
         raise MinerError(f"{db_path}: is a directory, not a database file")
+    if not create and db_path.stat().st_size == 0:  # SQLite would happily make a schema in it
+        raise MinerError(f"{db_path}: empty file, not a database (run 'miner ingest' or 'miner demo' first)")
     try:
         conn = sqlite3.connect(str(db_path), timeout=30)
     except sqlite3.Error as error:
         raise database_error(db_path, error) from error
     try:
+        if not create and not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'threads'").fetchone():
+            raise MinerError(f"{db_path}: an SQLite file without lkml-miner's tables (run 'miner ingest' or"
+                             " 'miner demo' to build a database)")
         if check and existed:
             check_integrity(conn, db_path)
         conn.execute("PRAGMA page_size=16384")

@@ -1,5 +1,5 @@
 -- title: Lock names in deadlock threads
--- description: Lock classes named in lockdep reports (lines like "(&ctx->uring_lock){+.+.}-{3:3}, at: ...") in the bodies of deadlock threads, quoted copies included; threads counts each thread once.
+-- description: Lock classes named in lockdep reports (lines like "(&ctx->uring_lock){+.+.}-{3:3}, at: ...") in the bodies of deadlock threads, quoted copies included; threads counts each thread once. thread_ids lists the threads behind each row (Datasette links them).
 -- param limit: how many lock names (default 25)
 WITH RECURSIVE bodies AS (
   SELECT m.thread_id, m.message_id, m.body || char(10) AS rest
@@ -21,7 +21,8 @@ WITH RECURSIVE bodies AS (
 SELECT substr(line, open_at + 1, close_at - open_at - 1) AS lock_name,
        count(DISTINCT thread_id) AS threads,
        count(DISTINCT message_id) AS messages,
-       count(*) AS mentions
+       count(*) AS mentions,
+       group_concat(DISTINCT thread_id) AS thread_ids
 FROM lockdep_lines
 WHERE open_at > 0 AND close_at > open_at
 GROUP BY lock_name

@@ -1,5 +1,5 @@
 -- title: KCSAN function pairs
--- description: The two functions of each "KCSAN: data-race in A / B" report (from subjects and message bodies), with the threads that mention them and their labels.
+-- description: The two functions of each "KCSAN: data-race in A / B" report (from subjects and message bodies), with the threads that mention them and their labels. thread_ids lists the threads behind each row (Datasette links them).
 -- param limit: how many pairs (default 25)
 WITH mentions AS (
   SELECT thread_id, substr(subject, instr(subject, 'KCSAN: data-race in ') + 20) AS pair_text

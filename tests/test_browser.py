@@ -126,3 +126,100 @@ def test_thread_page_shows_labels_and_evidence_and_does_not_run_mail(server_url,
     if os.environ.get("MINER_KEEP_SCREENSHOT"):
         for shot in screenshot.parent.glob("*.png"):
             shutil.copy(shot, Path(os.environ["MINER_KEEP_SCREENSHOT"]) / shot.name)
+
+
+def keep(browser, tmp_path_factory, name: str) -> Path:
+    """Save a screenshot of the current page (copied to $MINER_KEEP_SCREENSHOT when set); its path."""
+    shot = tmp_path_factory.mktemp("screenshots") / f"{name}.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}", file=sys.stderr)
+    if os.environ.get("MINER_KEEP_SCREENSHOT"):
+        shutil.copy(shot, Path(os.environ["MINER_KEEP_SCREENSHOT"]) / shot.name)
+    return shot
+
+
+def test_front_page_shows_labels_search_and_recent_threads_that_open(server_url, browser, tmp_path_factory):
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(1400, 1000)
+    browser.get(server_url + "/")
+    keep(browser, tmp_path_factory, "front-page")
+    counts = {box.get_attribute("data-label"): box
+              for box in browser.find_elements(By.CSS_SELECTOR, "li.lkml-label-count")}
+    assert set(counts) == {"deadlock", "race", "ordering"} and all(box.is_displayed() for box in counts.values())
+    search = browser.find_element(By.ID, "lkml-q")
+    assert search.is_displayed() and search.rect["y"] < 400  # on the first screen
+    search.send_keys("lock-order")
+    search.submit()
+    assert "/search_messages?q=lock-order" in browser.current_url
+    assert "[lock order]" in browser.find_element(By.TAG_NAME, "body").text  # snippets
+    keep(browser, tmp_path_factory, "front-page-search")
+    browser.get(server_url + "/")
+    first = browser.find_element(By.CSS_SELECTOR, "a.lkml-recent-thread")
+    subject = first.text
+    first.click()
+    assert "/-/thread/" in browser.current_url
+    assert browser.find_element(By.CSS_SELECTOR, "h1.lkml-subject").text == subject
+
+
+def test_table_pages_show_rows_first_with_labels_visible_at_1400_pixels(server_url, browser, tmp_path_factory):
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(1400, 1000)
+    browser.get(server_url + "/demo/threads")
+    keep(browser, tmp_path_factory, "threads-table")
+    width = browser.execute_script("return document.documentElement.clientWidth")
+    labels = browser.find_element(By.CSS_SELECTOR, 'th[data-column="labels"]')
+    assert labels.rect["x"] + labels.rect["width"] <= width, labels.rect  # no sideways scrolling to see it
+    assert not browser.find_element(By.CSS_SELECTOR, "dl.column-descriptions").is_displayed()
+    fold = browser.find_element(By.CSS_SELECTOR, "details.lkml-columns")
+    assert fold.get_attribute("open") is None
+    first_row = browser.find_element(By.CSS_SELECTOR, "table.rows-and-columns tbody tr")
+    assert first_row.rect["y"] < 1000, first_row.rect  # rows start on the first screen
+
+    browser.get(server_url + "/demo/messages")
+    keep(browser, tmp_path_factory, "messages-table")
+    headers = [th.get_attribute("data-column") for th in browser.find_elements(By.CSS_SELECTOR, "th[data-column]")]
+    assert "subject" in headers and not {"body", "prose"} & set(headers)
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.rows-and-columns tbody tr")
+    assert rows and max(row.rect["height"] for row in rows) < 300
+    assert rows[0].rect["y"] < 1000
+
+
+def test_thread_page_overview_diff_colours_and_raw_mail(server_url, browser, tmp_path_factory):
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(1400, 1000)
+    browser.get(f"{server_url}/-/thread/{quote('20240607110313.2230669-1-chenridong@huawei.com', safe='@')}")
+    keep(browser, tmp_path_factory, "thread-overview")
+    overview = browser.find_element(By.CSS_SELECTOR, "nav.lkml-overview")
+    assert overview.is_displayed() and overview.rect["y"] < 300
+    entries = overview.find_elements(By.CSS_SELECTOR, "ol.lkml-tree li")
+    articles = browser.find_elements(By.CSS_SELECTOR, "article.lkml-message")
+    assert len(entries) == len(articles) == 12
+    entries[-1].find_element(By.TAG_NAME, "a").click()
+    assert browser.current_url.endswith("#" + articles[-1].get_attribute("id"))
+
+    added = browser.find_element(By.CSS_SELECTOR, ".lkml-line.lkml-diff-add")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", added)
+    keep(browser, tmp_path_factory, "thread-diff")
+    colour = added.value_of_css_property("background-color")
+    plain = browser.find_element(By.CSS_SELECTOR, ".lkml-line:not(.lkml-diff-add):not(.lkml-hit):not([class*=diff])")
+    assert colour != plain.value_of_css_property("background-color")
+    assert added.text.startswith("+")
+
+    lines = [item.find_element(By.TAG_NAME, "a").get_attribute("href")
+             for item in browser.find_elements(By.CSS_SELECTOR, "section.lkml-label li.lkml-evidence-line")
+             if item.find_elements(By.TAG_NAME, "a")]
+    per_label = {}
+    for section in browser.find_elements(By.CSS_SELECTOR, "section.lkml-label"):
+        hrefs = [a.get_attribute("href") for a in section.find_elements(By.CSS_SELECTOR, "li.lkml-evidence-line a")]
+        per_label[section.get_attribute("data-label")] = hrefs
+        assert len(hrefs) == len(set(hrefs)), hrefs  # each line once
+    assert lines and per_label
+
+    raw = browser.find_element(By.CSS_SELECTOR, "a.lkml-raw").get_attribute("href")
+    browser.get(raw)
+    assert "Message-ID: <20240607110313.2230669-1-chenridong@huawei.com>" in browser.find_element(
+        By.TAG_NAME, "body").text

@@ -93,7 +93,8 @@ def test_cli_threads_json_and_show_include_labels(seeded, tmp_path):
     result = runner.invoke(cli, ["threads", "--db", db, "--format", "json"])
     assert result.exit_code == 0, result.output
     threads = json.loads(result.output)
-    assert all(set(t) == {"thread_id", "subject", "messages", "first_date", "last_date", "labels"} for t in threads)
+    assert all(set(t) == {"thread_id", "root_message_id", "subject", "messages", "first_date", "last_date", "lists",
+                          "labels", "lore_url"} for t in threads)
     assert any(t["labels"] == ["deadlock", "race", "ordering"] and t["messages"] == 6 for t in threads)
     deadlock = runner.invoke(cli, ["threads", "--db", db, "--label", "deadlock", "--format", "json"])
     assert {t["thread_id"] for t in json.loads(deadlock.output)} == {

@@ -144,7 +144,7 @@ def test_dataset_card_and_lineage(exports, deadlock_threads, demo_db):
     assert "label = `deadlock`" in card
     assert f"| messages | {message_total(deadlock_threads)} |" in card
     assert f"| threads | {len(deadlock_threads)} |" in card
-    assert "### `evidence`" in card and "| `quoted` | INTEGER | 1 if the line was quoted" in card
+    assert "### `evidence`" in card and "| `quoted` | int64 | 1 if the line was quoted" in card  # Parquet types
     version = sqlite3.connect(demo_db).execute("SELECT DISTINCT classifier_version FROM labels").fetchone()[0]
     assert f"`{version}`" in card
     assert "data/sample" in card and "## How to cite" in card and "duckdb" in card.lower()
@@ -266,3 +266,32 @@ def test_an_export_killed_while_replacing_an_earlier_one_leaves_the_earlier_one_
     export_dataset(demo_db, out, "csv", force=True)  # the next export clears the leftover
     assert [path.name for path in tmp_path.iterdir()] == ["export"]
     assert (out / "messages.csv").is_file() and not (out / "messages.jsonl").exists()
+
+
+def test_parquet_columns_have_real_types_and_the_card_states_them(exports, demo_db):
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = exports["parquet"]
+    threads = pq.read_table(folder / "threads.parquet")
+    assert threads.schema.field("labels").type == pa.list_(pa.string())
+    assert threads.schema.field("lists").type == pa.list_(pa.string())
+    assert threads.schema.field("first_date").type == pa.timestamp("ms", tz="UTC")
+    assert threads.schema.field("message_count").type == pa.int64()
+    messages = pq.read_table(folder / "messages.parquet")
+    assert messages.schema.field("date").type == pa.timestamp("ms", tz="UTC")
+    assert messages.schema.field("references").type == pa.list_(pa.string())
+    stored = dict(sqlite3.connect(demo_db).execute("SELECT thread_id, first_date FROM threads"))
+    for row in threads.select(["thread_id", "first_date", "labels"]).to_pylist():
+        assert row["first_date"].strftime("%Y-%m-%dT%H:%M:%SZ") == stored[row["thread_id"]]
+        assert all(label in ("deadlock", "race", "ordering") for label in row["labels"])
+    conn = duckdb.connect()
+    deadlock = conn.execute(f"SELECT count(*) FROM read_parquet('{folder / 'threads.parquet'}')"
+                            " WHERE list_contains(labels, 'deadlock')").fetchone()[0]
+    assert deadlock > 0 and deadlock == sum("deadlock" in row["labels"] for row in threads.to_pylist())
+    assert conn.execute(f"SELECT typeof(first_date) FROM read_parquet('{folder / 'threads.parquet'}') LIMIT 1"
+                        ).fetchone()[0] == "TIMESTAMP WITH TIME ZONE"
+    card = (folder / "README.md").read_text()
+    assert "| `labels` | list<string> |" in card and "| `first_date` | timestamp[ms, UTC] |" in card
+    assert "| `message_count` | int64 |" in card

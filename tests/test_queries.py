@@ -61,13 +61,13 @@ def test_listing_shows_names_params_and_descriptions(demo_db):
     lines = result.output.splitlines()
     assert lines[0] == "name,params,title,description"
     search = next(line for line in lines if line.startswith("search_messages,"))
-    assert '"q, limit"' in search and "snippet" in search
+    assert '"q, raw, limit"' in search and "snippet" in search
 
 
 def test_threads_per_label_year_adds_up_to_the_labels_table(demo_db):
     _, rows = run_query(demo_db, "threads_per_label_year")
     totals: dict[str, int] = {}
-    for label, _year, threads in rows:
+    for label, _year, threads, _thread_ids in rows:
         totals[label] = totals.get(label, 0) + threads
     assert totals == dict(sql(demo_db, "SELECT label, count(*) FROM labels GROUP BY label"))
     assert totals["deadlock"] >= 5
@@ -84,9 +84,9 @@ def test_threads_per_list_filters_by_list(demo_db):
 
 def test_label_cooccurrence_diagonal_is_the_label_count(demo_db):
     _, rows = run_query(demo_db, "label_cooccurrence")
-    diagonal = {a: n for a, b, n in rows if a == b}
+    diagonal = {a: n for a, b, n, _ids in rows if a == b}
     assert diagonal == dict(sql(demo_db, "SELECT label, count(*) FROM labels GROUP BY label"))
-    both = {(a, b): n for a, b, n in rows if a != b}
+    both = {(a, b): n for a, b, n, _ids in rows if a != b}
     expected = sql(demo_db, "SELECT count(*) FROM labels a JOIN labels b ON a.thread_id = b.thread_id"
                             " WHERE a.label = 'deadlock' AND b.label = 'race'")[0][0]
     assert both.get(("deadlock", "race"), 0) == expected
@@ -149,8 +149,10 @@ def test_parameter_errors_are_one_line_miner_errors(demo_db):
         bind_params(search, {"q": "x", "nope": "1"})
     with pytest.raises(MinerError, match="no such canned query"):
         run_query(demo_db, "no_such_query")
-    with pytest.raises(MinerError, match="^search_messages: SQL refused: fts5: syntax error"):
+    with pytest.raises(MinerError, match="^search_messages: 'AND \\(': nothing to search for"):
         run_query(demo_db, "search_messages", {"q": "AND ("})
+    with pytest.raises(MinerError, match="^search_messages: not valid FTS5 syntax .*; drop raw=1"):
+        run_query(demo_db, "search_messages", {"q": "AND (", "raw": "1"})
     result = CliRunner().invoke(cli, ["query", "search_messages", "--db", str(demo_db), "--param", "q"])
     assert isinstance(result.exception, MinerError)
 

@@ -72,7 +72,31 @@ def test_page_links_three_charts_that_exist(report_dir):
     assert page.images == ["labels_per_year.svg", "top_subsystems.svg", "label_cooccurrence.svg"]
     for image in page.images:
         assert ElementTree.parse(report_dir / image).getroot().tag.endswith("svg")
-    assert "http" not in re.sub(r'xmlns(:\w+)?="[^"]+"', "", (report_dir / "index.html").read_text())  # offline
+    text = re.sub(r'xmlns(:\w+)?="[^"]+"', "", (report_dir / "index.html").read_text())
+    # offline: nothing is loaded from the network (the only http are the lore links to the threads)
+    assert not re.search(r'(src|data)="https?:|<link[^>]+https?:|url\(https?:|@import', text)
+    assert set(re.findall(r'href="(https?://[^/"]+/)', text)) == {"https://lore.kernel.org/"}
+
+
+def test_each_chart_lists_the_threads_behind_it_with_links(report_dir, demo_db):
+    text = (report_dir / "index.html").read_text()
+    conn = sqlite3.connect(demo_db)
+    labelled = conn.execute("SELECT count(DISTINCT thread_id) FROM labels").fetchone()[0]
+    assert f"The {labelled} threads behind this chart" in text  # labels per year: every labelled thread
+    assert text.count('<details class="threads" open>') == 3
+    newest = conn.execute("SELECT root_message_id, subject, thread_id FROM threads WHERE labels != '[]'"
+                          " ORDER BY last_date DESC LIMIT 1").fetchone()
+    from miner.mid import lore_url
+
+    assert f'<a href="{lore_url(newest[0])}">{newest[1]}</a>' in text
+    assert f"<code>miner show {newest[2]}</code>" in text
+    assert "thread_ids" not in text.split("<h2>")[1].split("</table>")[0]  # the numbers table stays as it was
+
+
+def test_axis_labels_are_set_large_enough_to_read(report_dir):
+    sizes = [float(size) for size in re.findall(r"font-size:\s*([\d.]+)px",
+                                                 (report_dir / "labels_per_year.svg").read_text())]
+    assert sizes and min(sizes) >= 11  # points (matplotlib's SVG px are points); the bar counts were 8
 
 
 def test_labels_per_year_numbers_are_the_demo_numbers(report_dir, demo_db):

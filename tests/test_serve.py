@@ -117,7 +117,10 @@ def test_hostile_mail_is_escaped(get):
     assert "&lt;img src=x onerror=" in text
     assert not re.search(r"<script>window\.__lkml_pwned", text)
     assert "<img src=x" not in text
-    status, text = get("/demo/messages?_search=pwned")
+    status, text = get("/demo/search_messages?q=pwned")
+    assert status == 200 and "hostile-script-0001" in text
+    assert "&lt;script&gt;window.__lkml_pwned" in text and "<script>window" not in text
+    status, text = get("/demo/messages?_search=pwned&ghost=0")  # a filtered search stays on the table page
     assert status == 200 and "hostile-script-0001" in text
     assert "&lt;script&gt;window.__lkml_pwned" in text and "<script>window" not in text
 
@@ -160,8 +163,8 @@ def test_every_request_answers_200_while_another_process_ingests_into_the_databa
     loop = asyncio.new_event_loop()
     loop.run_until_complete(datasette.invoke_startup())
     paths = ["/lkml/threads.json?_size=5&_sort_desc=last_date", "/lkml/messages.json?_size=3&_col=subject",
-             "/lkml.json?sql=" + quote("SELECT count(*) FROM messages"), "/lkml/messages?_search=deadlock",
-             "/-/thread/" + quote(first, safe=""), "/lkml/threads?_facet_array=labels"]
+             "/lkml.json?sql=" + quote("SELECT count(*) FROM messages"), "/lkml/messages?_search=deadlock&ghost=0",
+             "/lkml/search_messages?q=deadlock", "/-/thread/" + quote(first, safe=""), "/lkml/threads?_facet_array=labels"]
     subprocess.run(["git", f"--git-dir={epoch}", "update-ref", "HEAD", commits[-1]], check=True)
     writer = subprocess.Popen(miner, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     answers: list[tuple[int, str]] = []
@@ -178,3 +181,148 @@ def test_every_request_answers_200_while_another_process_ingests_into_the_databa
     assert len(answers) >= 24, answers  # the ingest ran long enough to be read during its writes
     assert [answer for answer in answers if answer[0] != 200] == []
     assert sqlite3.connect(db).execute("SELECT count(*) FROM provenance").fetchone()[0] == 6000
+
+
+# -- the front page, table pages that show rows first, the thread page's overview -------------------
+
+def test_front_page_counts_labels_searches_and_links_to_threads_years_and_queries(get, demo_db):
+    status, text = get("/")
+    assert status == 200
+    conn = sqlite3.connect(demo_db)
+    for label, count in conn.execute("SELECT label, count(*) FROM labels GROUP BY label"):
+        assert re.search(rf'data-label="{label}"><span class="lkml-count">{count}</span>', text), label
+        assert f"/demo/threads?labels__arraycontains={label}" in text
+    assert 'action="/demo/search_messages"' in text and 'name="q"' in text
+    newest = conn.execute("SELECT root_message_id, subject FROM threads WHERE labels != '[]'"
+                          " ORDER BY last_date DESC LIMIT 1").fetchone()
+    assert f'class="lkml-recent-thread" href="/-/thread/{quote(newest[0], safe="@")}"' in text
+    year, label, count = conn.execute(
+        "SELECT t.year, l.label, count(*) FROM labels l JOIN threads t USING (thread_id)"
+        " GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 1").fetchone()
+    assert f'?year={year}&amp;labels__arraycontains={label}">{count}</a>' in text
+    for table in ("threads", "labels", "evidence"):
+        assert f'href="/demo/{table}"' in text
+    assert 'href="/demo/bugs"' not in text  # no bugs table in this database
+    assert 'href="/demo/deadlock_lock_names"' in text  # canned queries
+    status, listing = get("/demo.json")
+    hidden = {table["name"] for table in __import__("json").loads(listing)["tables"] if table["hidden"]}
+    assert {"classify_state", "http_responses", "meta", "raw_messages", "source_state"} <= hidden
+    assert not {"threads", "messages", "labels", "evidence"} & hidden
+
+
+def test_front_page_links_the_bugs_table_when_there_is_one(demo_db, tmp_path):
+    with_bugs = tmp_path / "demo.db"
+    with_bugs.write_bytes(demo_db.read_bytes())
+    with sqlite3.connect(with_bugs) as conn:
+        conn.execute("CREATE TABLE bugs (thread_id INTEGER, fix_commit TEXT)")
+    datasette = make_datasette(with_bugs)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(datasette.invoke_startup())
+        text = loop.run_until_complete(datasette.client.get("/")).text
+    finally:
+        loop.close()
+    assert 'href="/demo/bugs"' in text
+
+
+def test_table_pages_fold_column_descriptions_and_leave_long_columns_out(get):
+    status, text = get("/demo/messages")
+    assert status == 200
+    assert '<details class="lkml-columns"><summary>What the' in text  # folded, closed
+    assert 'data-column="subject"' in text
+    for column in ("body", "prose", "references"):
+        assert f'data-column="{column}"' not in text
+    assert "Left out here: body, prose" in text
+    show_all = re.search(r'class="lkml-show-all-columns" href="([^"]+)"', text).group(1)
+    status, everything = get("/demo/messages" + show_all.replace("&amp;", "&"))
+    assert status == 200 and 'data-column="body"' in everything
+    status, api = get("/demo/messages.json?_shape=array&_size=1")
+    assert "body" in __import__("json").loads(api)[0]  # the JSON keeps every column
+    status, threads = get("/demo/threads")
+    assert 'data-column="labels"' in threads and 'data-column="changed_at"' not in threads
+    assert 'class="lkml-tag lkml-tag-deadlock"' in threads
+
+
+def test_a_plain_search_of_messages_opens_the_search_query_with_snippets(demo_db):
+    datasette = make_datasette(demo_db)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(datasette.invoke_startup())
+        response = loop.run_until_complete(datasette.client.get("/demo/messages?_search=lock-order"))
+        assert response.status_code == 302
+        assert response.headers["location"] == "/demo/search_messages?q=lock-order"
+        page = loop.run_until_complete(datasette.client.get(response.headers["location"])).text
+    finally:
+        loop.close()
+    assert "[lock order]" in page  # the snippet, matches in brackets
+    assert 'data-column="body"' not in page
+    assert "td.col-snippet { min-width" in page and 'class="lkml-tag lkml-tag-deadlock"' in page
+    assert '<pre id="sql-query">' not in page and '<textarea id="sql-editor"' not in page  # results first
+
+
+def test_facet_suggestions_are_off_and_messages_has_no_unindexed_default_facet(get):
+    status, text = get("/demo/messages.json")
+    data = __import__("json").loads(text)
+    assert data["suggested_facets"] == [] and data["facet_results"] == {}
+    data = __import__("json").loads(get("/demo/threads.json")[1])
+    assert data["suggested_facets"] == [] and "labels" in data["facet_results"]
+
+
+AA_DEADLOCK_ROOT = "20240607110313.2230669-1-chenridong@huawei.com"  # 12 messages, a patch with its diff
+
+
+def test_thread_page_has_an_overview_coloured_diffs_evidence_once_per_line_and_raw_mail(get, demo_db):
+    status, text = get("/-/thread/" + quote(AA_DEADLOCK_ROOT, safe="@"))
+    assert status == 200
+    start = text.index('<nav class="lkml-overview">')
+    overview = text[start:text.index("</nav>", start)]
+    assert text.index('<nav class="lkml-overview">') < text.index("<h2>Labels</h2>")
+    assert overview.count('href="#m') == 12
+    assert 'lkml-diff-add' in text and 'lkml-diff-del' in text and 'lkml-diff-hunk' in text
+    page = load_thread_page(sqlite3.connect(demo_db), AA_DEADLOCK_ROOT)
+    for label in page.labels:
+        places = [(e.message_id, e.line) for e in label.evidence]
+        assert len(places) == len(set(places)), label.label
+    # each line once, with its strongest pattern and its subtype's name
+    assert all(len(e.patterns) == 1 for label in page.labels for e in label.evidence)
+    assert "lock-order inversion (ABBA)" in text and "lock_inversion" in text
+    assert text.count('class="lkml-raw" href="/-/raw/') == 12
+    status, short = get("/-/thread/" + quote("Z0I5DApYx_uqT2pb@debian.local", safe="@"))
+    assert status == 200 and '<nav class="lkml-overview">' not in short  # one message: no overview
+
+
+def test_raw_mail_is_served_as_plain_text_never_sniffed(demo_db):
+    datasette = make_datasette(demo_db)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(datasette.invoke_startup())
+        raw = loop.run_until_complete(datasette.client.get("/-/raw/" + quote(HOSTILE_MESSAGE_ID, safe="@")))
+        missing = loop.run_until_complete(datasette.client.get("/-/raw/nobody%40example.com"))
+    finally:
+        loop.close()
+    assert raw.status_code == 200 and raw.headers["content-type"].startswith("text/plain")
+    assert raw.headers["x-content-type-options"] == "nosniff"
+    assert f"Message-ID: <{HOSTILE_MESSAGE_ID}>".lower() in raw.text.lower()
+    assert "<script>window.__lkml_pwned" in raw.text  # the mail as it came, as text
+    assert missing.status_code == 404
+
+
+def test_canned_query_rows_link_to_the_threads_behind_them(get, demo_db):
+    import json
+
+    conn = sqlite3.connect(demo_db)
+    for name in ("threads_per_label_year", "threads_per_label_list_year", "top_subsystems_per_label",
+                 "deadlock_lock_names", "label_cooccurrence", "kcsan_function_pairs"):
+        status, text = get(f"/demo/{name}")
+        assert status == 200, name
+        links = re.findall(r'class="lkml-threads-link" href="([^"]+)">(\d+)</a>', text)
+        assert links, name
+        for href, count in links[:3]:
+            status, rows = get(href.replace("&amp;", "&").replace("/demo/threads?", "/demo/threads.json?_shape=array&"))
+            assert status == 200 and len(json.loads(rows)) == int(count), (name, href)
+    # the deadlock threads of a year are those of the labels table
+    year, ids = conn.execute("SELECT t.year, group_concat(t.thread_id) FROM labels l JOIN threads t USING (thread_id)"
+                             " WHERE l.label = 'deadlock' GROUP BY t.year ORDER BY count(*) DESC LIMIT 1").fetchone()
+    status, text = get("/demo/threads_per_label_year.json?_shape=array&label=deadlock")
+    row = next(r for r in json.loads(text) if r["year"] == year)
+    assert sorted(map(int, row["thread_ids"].split(","))) == sorted(map(int, ids.split(",")))

@@ -68,13 +68,21 @@ def lineage(store: Store, summary: "ExportSummary", command: str | None) -> dict
     }
 
 
-def _schema_section(tables: list[str]) -> list[str]:
+def _schema_section(tables: list[str], fmt: str = "") -> list[str]:
+    """Each exported table's columns with their types: SQLite's, or the Arrow types of the Parquet files."""
+    from miner.export.writers import parquet_type_name
+
     lines = []
     for table in tables:
         spec = TABLES_BY_NAME[table]
         lines += [f"### `{table}`", "", spec.description, "", "| column | type | meaning |", "|---|---|---|"]
-        lines += [f"| `{c.name}` | {c.type} | {c.description} |" for c in spec.columns]
+        for c in spec.columns:
+            kind = parquet_type_name(table, c.name) if fmt == "parquet" else c.type
+            lines.append(f"| `{c.name}` | {kind} | {c.description} |")
         lines.append("")
+    if fmt == "parquet":
+        lines += ["Parquet types: `list<string>` columns are lists (no `json.loads` needed), `timestamp[ms, UTC]`",
+                  "columns are UTC instants, `int64` counts, ids and 0/1 flags, `double` scores.", ""]
     return lines
 
 
@@ -127,7 +135,8 @@ def card_markdown(facts: dict) -> str:
     lines += [f"| `{f['name']}` | {f['rows']} | {f['bytes']} | `{f['sha256'][:16]}…` |" for f in facts["files"]]
     lines += ["", "`lineage.json` holds the same facts for programs (full hashes, ingest runs, sources).", ""]
     lines += ["## Schema", ""]
-    lines += _schema_section(sorted({f["table"] for f in facts["files"]}, key=list(TABLES_BY_NAME).index))
+    lines += _schema_section(sorted({f["table"] for f in facts["files"]}, key=list(TABLES_BY_NAME).index),
+                             facts["format"])
     versions = ", ".join(f"`{v}`" for v in facts["classifier_versions"]) or "none (no labelled thread selected)"
     lines += [
         "## Classifier", "",

@@ -6,6 +6,7 @@ import csv
 import json
 import re
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 from miner.schema import TABLES_BY_NAME
@@ -37,19 +38,67 @@ def write_jsonl(path: Path, columns: list[str], rows: Iterable[tuple]) -> int:
     return count
 
 
+# Parquet columns whose SQLite TEXT holds something richer: a JSON array of strings, or a UTC ISO 8601 date.
+JSON_LIST_COLUMNS = {"lists", "labels", "patch_tags", "references", "notes"}
+TIMESTAMP_COLUMNS = {"first_date", "last_date", "date", "changed_at", "added_at", "first_seen", "last_seen",
+                     "fetched_at", "ingested_at", "classified_at"}
+
+
+def parquet_type(table_name: str, column_name: str):
+    """The Arrow type of a column in the Parquet export: list<string>, timestamp[ms, UTC], int64, float64..."""
+    import pyarrow as pa
+
+    column = next(c for c in TABLES_BY_NAME[table_name].columns if c.name == column_name)
+    if column.type == "TEXT" and column_name in JSON_LIST_COLUMNS:
+        return pa.list_(pa.string())
+    if column.type == "TEXT" and column_name in TIMESTAMP_COLUMNS:
+        return pa.timestamp("ms", tz="UTC")  # what Parquet stores (it has no second unit)
+    return {"INTEGER": pa.int64(), "REAL": pa.float64(), "TEXT": pa.string(), "BLOB": pa.binary()}[column.type]
+
+
+def parquet_type_name(table_name: str, column_name: str) -> str:
+    """The Parquet type of a column as the dataset card states it (list<string>, timestamp[ms, UTC], int64...)."""
+    import pyarrow as pa
+
+    arrow_type = parquet_type(table_name, column_name)
+    if pa.types.is_list(arrow_type):
+        return "list<string>"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp[ms, UTC]"
+    return str(arrow_type)
+
+
+def _parquet_value(value, arrow_type):
+    """A stored value as the Parquet column wants it (JSON text -> list, ISO text -> datetime)."""
+    import pyarrow as pa
+
+    if value is None:
+        return None
+    if pa.types.is_list(arrow_type):
+        items = json.loads(value) if isinstance(value, str) else value
+        return [str(item) for item in items] if isinstance(items, list) else None
+    if pa.types.is_timestamp(arrow_type):
+        try:
+            moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+        except ValueError:
+            return None  # not a date: NULL rather than a wrong one
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return value
+
+
 def write_parquet(path: Path, columns: list[str], rows: Iterable[tuple], table_name: str) -> int:
-    """Rows as a Parquet file typed from the schema (INTEGER int64, REAL float64, TEXT string)."""
+    """Rows as a Parquet file typed from the schema: lists as list<string>, dates as UTC timestamps, counts int64."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    types = {"INTEGER": pa.int64(), "REAL": pa.float64(), "TEXT": pa.string(), "BLOB": pa.binary()}
     by_name = {column.name: column for column in TABLES_BY_NAME[table_name].columns}
     schema = pa.schema([
-        pa.field(name, types[by_name[name].type], metadata={"description": by_name[name].description})
+        pa.field(name, parquet_type(table_name, name), metadata={"description": by_name[name].description})
         for name in columns
     ], metadata={"description": TABLES_BY_NAME[table_name].description})
     data = list(rows)
-    arrays = [pa.array([row[index] for row in data], type=field.type) for index, field in enumerate(schema)]
+    arrays = [pa.array([_parquet_value(row[index], field.type) for row in data], type=field.type)
+              for index, field in enumerate(schema)]
     pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path)
     return len(data)
 

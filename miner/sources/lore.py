@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 from lxml import etree
 
 from miner.errors import MinerError
+from miner.mid import MID_SAFE  # public-inbox MID_ESC (MID.pm): what it leaves unescaped in URLs
 from miner.model import RawMail
 from miner.sources.http import PoliteSession
 from miner.sources.mbox import split_mbox
@@ -26,7 +27,6 @@ from miner.sources.mbox import split_mbox
 PAGE_SIZE = 200  # public-inbox's SearchQuery $LIM: the most results one page returns
 DEFAULT_MAX_MATCHES = 10_000  # matches one search follows unless raised: a runaway search stops here
 ATOM = "{http://www.w3.org/2005/Atom}"
-MID_SAFE = "-._~!$&'()*+,;=:@"  # public-inbox MID_ESC (MID.pm): what it leaves unescaped in URLs
 DOT_SEGMENTS = ("", ".", "..")  # path segments that would move the URL out of /<list>/<id>/
 
 
@@ -125,6 +125,14 @@ def parse_atom_message_ids(body: bytes, url: str) -> list[str]:
     return found
 
 
+def check_inbox(session: PoliteSession, target: LoreTarget) -> None:
+    """MinerError when the server has no inbox ``target.list_name`` (its top page is a 404 too)."""
+    response = session.fetch(target.inbox_url)
+    if response.status == 404:
+        raise MinerError(f"{target.inbox_url}: no inbox {target.list_name!r} on {target.base_url} (HTTP 404);"
+                         " check --list")
+
+
 def search_message_ids(session: PoliteSession, target: LoreTarget, search: str, limit: int | None = None,
                        outcome: SearchOutcome | None = None) -> Iterator[str]:
     """Each Message-ID the server's search returns, once, newest first, page by page, at most ``limit``.
@@ -140,6 +148,8 @@ def search_message_ids(session: PoliteSession, target: LoreTarget, search: str, 
         response = session.fetch(url)
         outcome.pages += 1
         if response.status == 404:
+            if offset == 0:
+                check_inbox(session, target)  # a 404 is also what an unknown inbox answers
             return  # public-inbox: "[No results found]"
         if response.status != 200:
             raise MinerError(f"{url}: search failed with HTTP {response.status}")
