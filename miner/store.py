@@ -443,7 +443,7 @@ class Store:
         """Fold thread ``other`` into ``into`` (the older id survives)."""
         conn = self.conn
         conn.execute("UPDATE messages SET thread_id=? WHERE thread_id=?", (into, other))
-        for table in ("evidence", "labels", "classify_state"):
+        for table in ("evidence", "labels", "classify_state", "bugs"):
             conn.execute(f"DELETE FROM {table} WHERE thread_id=?", (other,))
         conn.execute("DELETE FROM threads WHERE thread_id=?", (other,))
 
