@@ -246,6 +246,20 @@ def bugs(db_path: Path, label: str | None, since: str | None, fmt: str) -> None:
                                   for key in keys] for r in records], fmt))
 
 
+@cli.command(name="link-commits")
+@click.option("--repo", "repo", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A local kernel git clone (read with git log; no network).")
+@click.option("--since", help="Only commits dated on or after this date (first run; later runs read new commits).")
+@db_option
+def link_commits_command(repo: Path, since: str | None, db_path: Path) -> None:
+    """Match commits of a kernel clone to threads (Link:/Message-ID: trailers, else subject and author)."""
+    from miner.bugs.git import link_commits
+
+    with open_store(db_path, create=False, check=True) as store:
+        summary = link_commits(store, repo, _date(since, "--since"))
+    click.echo(summary.line())
+
+
 @cli.command()
 @db_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
