@@ -28,6 +28,13 @@ TABLE_PRESENTATION: dict[str, dict] = {
     "trailers": {"facets": ["name"]},
     "provenance": {"facets": ["source_type", "list_id"]},
     "people": {"label_column": "name"},
+    "bugs": {
+        "facets": [{"array": "labels"}, {"array": "tools"}, {"array": "subsystems"}, "fix_status"],
+        "label_column": "subject",
+        "sort_desc": "first_report",
+    },
+    "commits": {"facets": ["release"], "label_column": "subject", "sort_desc": "commit_date"},
+    "commit_links": {"facets": ["match"]},
 }
 
 HIDDEN_TABLES = ("raw_messages",)  # compressed bytes: nothing to read in a browser

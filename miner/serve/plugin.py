@@ -17,7 +17,8 @@ from miner.serve.thread_page import load_thread_page, thread_page_url
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 # Columns holding a Message-ID: their cells link to the thread page.
-MESSAGE_ID_COLUMNS = {"message_id", "root_message_id", "parent_id", "in_reply_to"}
+MESSAGE_ID_COLUMNS = {"message_id", "root_message_id", "parent_id", "in_reply_to", "first_report_message_id",
+                      "first_patch_message_id"}
 
 
 @hookimpl
@@ -46,7 +47,7 @@ def render_cell(row, value, column, table, database, datasette):
     if column in MESSAGE_ID_COLUMNS and isinstance(value, str) and value:
         return Markup('{} <a class="lkml-thread-link" href="{}" title="thread page">[thread]</a>').format(
             value, datasette.urls.path(thread_page_url(value)))
-    if table == "threads" and column == "subject" and row is not None and "root_message_id" in row.keys():
+    if table in ("threads", "bugs") and column == "subject" and row is not None and "root_message_id" in row.keys():
         root = row["root_message_id"]
         if root:
             return Markup('<a href="{}">{}</a>').format(datasette.urls.path(thread_page_url(root)), value or "")

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import sqlite_utils
 
 from miner.reading import TreeNode, thread_tree
+from miner.serve.bug_record import BugView, load_bug_view
 from miner.store import Store
 
 LORE_URL = "https://lore.kernel.org/r/{}"
@@ -99,6 +100,7 @@ class ThreadPage:
     lists: list[str]
     labels: list[LabelView]
     messages: list[MessageView]
+    bug: "BugView | None" = None  # the thread's bug record (miner/serve/bug_record.py)
 
 
 def lore_url(message_id: str) -> str:
@@ -199,4 +201,4 @@ def load_thread_page(conn: sqlite3.Connection, message_id: str) -> ThreadPage:
             lore_url(node.message_id), thread_page_url(node.message_id),
         ))
     return ThreadPage(thread_id, message_id, subject, first_date, last_date, json.loads(lists or "[]"),
-                      labels, messages)
+                      labels, messages, load_bug_view(conn, thread_id))
