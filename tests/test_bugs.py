@@ -80,7 +80,24 @@ def test_dmesg_time_stamps_do_not_hide_a_user_posted_splat():
     locks = reports.lock_classes(_lines(report))
     assert locks[:2] == ["&delayed_node->mutex", "fs_reclaim"]
     assert "&q->q_usage_counter(io)#10" in locks and "btrfs-tree-01" in locks
-    assert reports.trace_functions(_lines(report))[0] == "__btrfs_release_delayed_node.part.0"
+    # the compiler's clone suffix (.part.0) is not part of the function's name
+    assert reports.trace_functions(_lines(report))[0] == "__btrfs_release_delayed_node"
+
+
+def test_what_the_btrfs_epoch_taught():
+    """Subjects and frames met in the natural traffic of linux-btrfs (2019-2020) that were wrongly taken."""
+    # a series title is no report title: "in relocation" names no function
+    assert reports.title_functions("[PATCH v2 00/42] Cleanup error handling in relocation") == []
+    assert reports.title_functions("possible deadlock in start_transaction") == ["start_transaction"]
+    assert reports.title_functions("[syzbot] WARNING in btrfs_free_reserved_data_space_noquota",
+                                   syzbot=True) == ["btrfs_free_reserved_data_space_noquota"]
+    # btrfs' own tree locks, lockdep's printers (with clone suffixes) and the allocator are plumbing
+    for frame in ("__btrfs_tree_read_lock", "btrfs_tree_read_lock_atomic", "__btrfs_read_lock_root_node",
+                  "print_circular_bug.isra.0", "slab_pre_alloc_hook", "kmem_cache_alloc", "unlock_up",
+                  "__lock_task_sighand", "down_write_nested"):
+        assert reports.is_plumbing_frame(frame), frame
+    for frame in ("btrfs_search_slot", "block_write_begin", "io_sq_thread_finish", "clock_was_set"):
+        assert not reports.is_plumbing_frame(frame), frame
 
 
 def test_prose_about_lockdep_is_no_lock_and_no_tool():

@@ -36,7 +36,6 @@ SUBTYPE_NAMES = {
     "O5": "memory-model discussion",
 }
 FIX_STATUSES = ("applied", "reviewed", "patch posted", "no patch")
-FUNCTION_SUFFIX = re.compile(r"(?:\.(?:part|isra|constprop|cold|llvm)(?:\.\d+)?)+$")
 SYZBOT_TEST_RESULT = "syzbot has tested the proposed patch"
 SYZBOT_TEST_FAILED = "syzbot tried to test the proposed patch"
 MAX_LINES_PER_MESSAGE = 4000  # a splat is near the top; whole logs pasted below it add nothing
@@ -79,14 +78,16 @@ def _body_lines(message: ThreadMessage) -> list[str]:
     return message.body.split("\n", MAX_LINES_PER_MESSAGE)[:MAX_LINES_PER_MESSAGE]
 
 
-def _function_name(name: str) -> str:
-    return FUNCTION_SUFFIX.sub("", name)
+_function_name = reports.function_name
 
 
 def report_facts(subject: str, messages: list[ThreadMessage]) -> tuple[list[str], list[str], list[str], str | None]:
     """Locks, functions, tools and syzbot id of a thread's reports."""
     locks: dict[str, None] = {}
-    functions: dict[str, None] = dict.fromkeys(_function_name(f) for f in reports.title_functions(subject))
+    from_syzbot = any(reports.SYZBOT_ADDRESS.search(m.from_email or "") for m in messages[:1]) \
+        or "[syzbot]" in subject.lower()
+    functions: dict[str, None] = dict.fromkeys(
+        _function_name(f) for f in reports.title_functions(subject, syzbot=from_syzbot))
     trace: list[str] = []
     tools: set[str] = set(reports.title_detectors(subject))
     syzbot_id = None
@@ -103,8 +104,8 @@ def report_facts(subject: str, messages: list[ThreadMessage]) -> tuple[list[str]
         if sender_is_syzbot:
             tools.add("syzbot")
             syzbot_id = syzbot_id or sender_is_syzbot.group("id").lower()
-        if "lkp@intel.com" in (message.from_email or ""):
-            tools.add("kernel test robot")
+        if "lkp@intel.com" in (message.from_email or "") and message is messages[0]:
+            tools.add("kernel test robot")  # its replies to patches report build errors of the patch, not the bug
         for name, value, person_name, person_email in message.trailers:
             if name != "Reported-by":
                 continue

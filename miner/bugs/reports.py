@@ -97,6 +97,12 @@ SYZBOT_TITLE_FUNCTION = re.compile(
     r"soft lockup|hard lockup|kernel BUG|invalid wait context|"
     r"[\w-]+(?: [\w-]+)?) in (?P<func>[A-Za-z_][\w.]*)\b"
 )
+REPORT_TITLE = re.compile(
+    r"(?:possible deadlock|task hung|still has locks held|inconsistent lock state|possible recursive locking|"
+    r"circular locking|suspicious RCU usage|rcu detected stall|sleeping function called from invalid context|"
+    r"scheduling while atomic|use-after-free|out-of-bounds|null-ptr-deref|general protection fault|"
+    r"lock held when returning|bad unlock balance|held lock freed|soft lockup|hard lockup|kernel BUG|"
+    r"invalid wait context|WARNING|BUG|KASAN|KCSAN) in $", re.IGNORECASE)
 CALL_TRACE = re.compile(r"^\s*Call Trace:\s*$")
 TRACE_END = re.compile(r"^\s*(?:</TASK>|---\[ end trace|Modules linked in|RIP:|"
                        r"Code:|Allocated by|Freed by|The buggy address|irq event stamp|==+\s*$)")
@@ -118,9 +124,34 @@ LOCKING_OR_REPORTING_FRAME = re.compile(
     r"sysvec_\w+|asm_sysvec_\w+|asm_common_interrupt|common_interrupt|do_group_exit|do_exit|"
     r"get_signal|arch_do_signal_or_restart|exit_to_user_mode\w*|syscall_exit_to_user_mode\w*|"
     r"__syscall_exit_to_user_mode_work|handle_signal_work|cpu_startup_entry|do_idle|start_kernel|"
-    r"secondary_startup_64\w*|__sys_\w+)$"
+    r"secondary_startup_64\w*|__sys_\w+|"
+    # allocator internals: where a sleep-in-atomic report sleeps, not where the bug is
+    r"slab_pre_alloc_hook|should_failslab|might_alloc|_*kmem_cache_alloc\w*|_*kmalloc\w*|_*kvmalloc\w*|"
+    r"_*slab_alloc\w*|_+slab_alloc\w*|_*alloc_pages\w*|prepare_alloc_pages|fs_reclaim_(?:acquire|release)|"
+    r"kmem_cache_zalloc|kzalloc\w*|"
+    # sleeping and waiting: where a hung task waits, not where the bug is
+    r"io_schedule\w*|_*wait_on_bit\w*|out_of_line_wait_on_bit\w*|bit_wait\w*|wait_on_page_bit\w*|"
+    r"_*wait_event\w*|_*wait_for_\w+|_*folio_wait\w*|wait_woken|prepare_to_wait\w*|"
+    # sanitizer and list-debug instrumentation
+    r"_*asan_\w+|check_memory_region\w*|__list_\w+_valid\w*|__check_object_size)$"
 )
+# Functions that take or drop a lock under another name (btrfs_tree_read_lock, __lock_task_sighand,
+# unlock_up, inode_lock_nested, down_read_nested...): locking primitives of a subsystem.
+LOCK_WRAPPER_FRAME = re.compile(r"(?:^|_)(?:un)?lock(?:$|_|s$|ed$)|(?:^|_)(?:read|write)_(?:un)?lock|rwsem|mutex|"
+                                r"(?:^|_)spin_|(?:^|_)(?:down|up)_(?:read|write)")
 MAX_TRACE_FUNCTIONS = 3
+FUNCTION_SUFFIX = re.compile(r"(?:\.(?:part|isra|constprop|cold|llvm)(?:\.\d+)?)+$")
+
+
+def function_name(name: str) -> str:
+    """A frame's function without compiler clone suffixes (``.part.0``, ``.isra.0``, ``.cold``)."""
+    return FUNCTION_SUFFIX.sub("", name)
+
+
+def is_plumbing_frame(name: str) -> bool:
+    """True for frames of locking primitives, lock wrappers, allocators and the report machinery itself."""
+    name = function_name(name)
+    return bool(LOCKING_OR_REPORTING_FRAME.match(name) or LOCK_WRAPPER_FRAME.search(name))
 
 
 def kcsan_functions(lines: Iterable[str]) -> list[str]:
@@ -148,13 +179,20 @@ def kcsan_functions(lines: Iterable[str]) -> list[str]:
     return list(found)
 
 
-def title_functions(subject: str) -> list[str]:
-    """The function a syzbot-style title names ("possible deadlock in f", "KCSAN: data-race in f / g")."""
+def title_functions(subject: str, syzbot: bool = False) -> list[str]:
+    """The function a report title names ("possible deadlock in f", "KCSAN: data-race in f / g").
+
+    Any "<words> in f" shape counts only in syzbot titles (``syzbot``); elsewhere a title must name
+    a detector's report ("possible deadlock in", "task hung in"...), so that "Cleanup error handling
+    in relocation" names no function.
+    """
     kcsan = KCSAN_TITLE.search(subject)
     if kcsan:
         return [name for name in (kcsan.group("a"), kcsan.group("b")) if name]
     match = SYZBOT_TITLE_FUNCTION.search(subject)
-    return [match.group("func")] if match else []
+    if not match or (not syzbot and REPORT_TITLE.search(subject[:match.start("func")]) is None):
+        return []
+    return [match.group("func")]
 
 
 def trace_functions(lines: Iterable[str], limit: int = MAX_TRACE_FUNCTIONS) -> list[str]:
@@ -181,10 +219,10 @@ def trace_functions(lines: Iterable[str], limit: int = MAX_TRACE_FUNCTIONS) -> l
                 break
             in_trace = False
             continue
-        function = frame.group("func")
+        function = function_name(frame.group("func"))
         if frame.group("unreliable") or function.startswith("__pfx_"):
             continue  # "? f+0x.." frames are stale stack contents, not the call chain
-        if LOCKING_OR_REPORTING_FRAME.match(function) or function in found:
+        if is_plumbing_frame(function) or function in found:
             continue
         found.append(function)
         if len(found) >= limit:

@@ -227,8 +227,8 @@ QUESTION = re.compile(r"\?\s*$")
 def _branch(rest: str) -> str | None:
     for match in BRANCH_AFTER.finditer(rest):
         branch = match.group("branch").rstrip(".,:;!)")
-        if branch.lower() in NOT_A_BRANCH:
-            continue
+        if branch.lower() in NOT_A_BRANCH or re.fullmatch(r"v\d+", branch, re.IGNORECASE):
+            continue  # "Added in v3": the author's next version, not a branch
         if match.group("kind") or any(c in branch for c in "/-.") or any(c.isdigit() for c in branch) \
                 or branch.lower() in BRANCH_WORDS:
             return branch
@@ -245,9 +245,11 @@ def applied_in_reply(message: ThreadMessage) -> Applied | None:
         applied = bot or APPLIED_LINE.match(line)
         if not applied or QUESTION.search(line):
             continue
+        if not bot and index > 0 and lines[index - 1].strip():
+            continue  # "Applied to X, thanks" opens its paragraph; "...I had\nadded a few" continues a sentence
         branch = bot.group("branch") if bot else _branch(applied.group("rest"))
         commit = None
-        for later in lines[index:index + 40]:
+        for later in lines[index:index + 12]:
             found = COMMIT_IN_REPLY.search(later)
             if found:
                 commit = (found.group("a") or found.group("b") or found.group("c")).lower()
