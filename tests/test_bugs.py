@@ -305,3 +305,23 @@ def test_export_writes_bugs_and_the_card_describes_them(demo_db, tmp_path, fmt):
         assert summary.counts["bugs"] == store.conn.execute("SELECT count(*) FROM bugs").fetchone()[0] > 0
     card = (tmp_path / fmt / "README.md").read_text()
     assert "## Bug records" in card and "### `bugs`" in card and "| `locks` | TEXT |" in card
+
+
+def _reply(name: str) -> ThreadMessage:
+    message = parse_message((BUGS / name).read_bytes())
+    return ThreadMessage(message.message_id, message.parent_id, message.subject, message.from_name,
+                         message.from_email, message.date, message.body)
+
+
+def test_maintainers_applied_replies_of_the_btrfs_epoch():
+    queued = applied_in_reply(_reply("btrfs-queued-for-5.3.eml"))
+    assert (queued.branch, queued.source, queued.commit) == ("5.3", "reply", None)
+    added = applied_in_reply(_reply("btrfs-added-to-misc-next.eml"))
+    assert added.branch == "misc-next" and added.message_id == "20200228162016.GP2902@twin.jikos.cz"
+
+
+def test_replies_that_only_look_applied_are_not():
+    # "added a few more ..." continues a sentence (and a commit link follows): no applied notice
+    assert applied_in_reply(_reply("btrfs-wrapped-added-line.eml")) is None
+    # the patch author's "Added in v3." names a version of the patch, not a branch
+    assert applied_in_reply(_reply("btrfs-added-in-v3.eml")) is None
