@@ -316,8 +316,14 @@ def http_options(command):
                      help="Requests per second per host (0 = no limit)."),
         click.option("--user-agent", default=None, help="User-Agent header (default: lkml-miner/<version> (+URL))."),
         click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for a reply."),
+        click.option("--deadline", type=float, default=600.0, show_default=True,
+                     help="Seconds one whole response may take, however slowly it trickles in."),
         click.option("--retries", type=click.IntRange(0), default=5, show_default=True,
                      help="Retries on errors, 429 and 5xx."),
+        click.option("--max-wait", type=float, default=300.0, show_default=True,
+                     help="Longest wait before a retry; a Retry-After asking for more gives up."),
+        click.option("--allow-host", "allow_hosts", multiple=True, metavar="HOST",
+                     help="Another host that redirects may lead to (repeatable; default: the same host only)."),
         click.option("--offline", is_flag=True, help="No network: re-parse responses from the raw cache."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
         db_option,
@@ -328,19 +334,23 @@ def http_options(command):
 
 
 @contextmanager
-def _session(db_path: Path, rate: float, user_agent: str | None, timeout: float, retries: int, offline: bool):
-    """The store and a polite HTTP session on its cache, both closed when the command ends (or fails)."""
+def _session(db_path: Path, user_agent: str | None, allow_hosts: tuple[str, ...], **http):
+    """The store and a polite session configured by the ``http_options``, both closed when the command ends."""
     from miner.scrape import open_session
     from miner.sources.http import DEFAULT_USER_AGENT, HttpConfig
 
-    config = HttpConfig(user_agent=user_agent or DEFAULT_USER_AGENT, rate=rate, timeout=timeout, retries=retries,
-                        offline=offline)
+    config = HttpConfig(user_agent=user_agent or DEFAULT_USER_AGENT, allow_hosts=allow_hosts, **http)
     with open_store(db_path, check=True) as store:
         session = open_session(store, config)
         try:
             yield store, session
         finally:
             session.close()
+
+
+max_matches_option = click.option(
+    "--max-matches", type=click.IntRange(0), default=10_000, show_default=True,
+    help="Matches one search follows at most (0 = no cap); the summary says when the cap cut it.")
 
 
 @cli.group()
@@ -357,20 +367,21 @@ def scrape() -> None:
               help="At most this many search results (newest first).")
 @click.option("--msgid", help="Fetch the one thread holding this Message-ID instead of searching.")
 @click.option("--base-url", default="https://lore.kernel.org", show_default=True)
+@max_matches_option
 @http_options
-def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, rate, user_agent, timeout, retries,
-                        offline, quiet, db_path) -> None:
+def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, max_matches, quiet, db_path,
+                        **http) -> None:
     """Search a public-inbox list and store every matching thread (one t.mbox.gz request per thread)."""
     from miner.scrape import LoreScrape, scrape_lore, scrape_lore_thread
     from miner.sources.lore import LoreTarget
 
-    with _session(db_path, rate, user_agent, timeout, retries, offline) as (store, session):
+    with _session(db_path, **http) as (store, session):
         if msgid:
             summary = scrape_lore_thread(store, session, LoreTarget(base_url, list_name), msgid, progress=not quiet)
         else:
             wanted = LoreScrape(base_url, list_name, query or "", _day(since, "--since") or "",
                                 _day(until, "--until") or "", limit)
-            summary = scrape_lore(store, session, wanted, progress=not quiet)
+            summary = scrape_lore(store, session, wanted, progress=not quiet, max_matches=max_matches or None)
     click.echo(summary.line())
 
 
@@ -381,13 +392,12 @@ def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, 
 @click.option("--mirrors", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where git mirrors are kept (default: mirrors/ beside the database).")
 @http_options
-def scrape_lore_git_command(list_name, epoch, base_url, mirrors, rate, user_agent, timeout, retries, offline, quiet,
-                            db_path) -> None:
+def scrape_lore_git_command(list_name, epoch, base_url, mirrors, quiet, db_path, **http) -> None:
     """Clone or fetch a public-inbox epoch repository and ingest its new commits (the bulk path)."""
     from miner.scrape import scrape_lore_git
     from miner.sources.lore import LoreTarget
 
-    with _session(db_path, rate, user_agent, timeout, retries, offline) as (store, session):
+    with _session(db_path, **http) as (store, session):
         summary = scrape_lore_git(store, session, LoreTarget(base_url, list_name), epoch,
                                   mirrors or db_path.parent / "mirrors", progress=not quiet)
     click.echo(summary.line())
@@ -399,23 +409,24 @@ def scrape_lore_git_command(list_name, epoch, base_url, mirrors, rate, user_agen
 @click.option("--archive", type=click.Choice(("lkml-iu", "marc", "mail-archive", "lkml-org")), default=None,
               help="Page layout, for mirrors on other hosts (default: from the URL's host).")
 @http_options
-def scrape_url_command(urls, max_pages, archive, rate, user_agent, timeout, retries, offline, quiet, db_path) -> None:
+def scrape_url_command(urls, max_pages, archive, quiet, db_path, **http) -> None:
     """Store the messages of archive pages (lkml.iu.edu, marc.info, mail-archive.com, lkml.org) and their threads."""
     from miner.scrape import scrape_urls
 
-    with _session(db_path, rate, user_agent, timeout, retries, offline) as (store, session):
+    with _session(db_path, **http) as (store, session):
         summary = scrape_urls(store, session, list(urls), max_pages, progress=not quiet, archive_name=archive)
     click.echo(summary.line())
 
 
 @cli.command(name="sync")
+@max_matches_option
 @http_options
-def sync_command(rate, user_agent, timeout, retries, offline, quiet, db_path) -> None:
+def sync_command(max_matches, quiet, db_path, **http) -> None:
     """Re-run every saved scrape, fetching only threads that are new or grew."""
     from miner.scrape import sync
 
-    with _session(db_path, rate, user_agent, timeout, retries, offline) as (store, session):
-        for summary in sync(store, session, progress=not quiet):
+    with _session(db_path, **http) as (store, session):
+        for summary in sync(store, session, progress=not quiet, max_matches=max_matches or None):
             click.echo(summary.line())
 
 

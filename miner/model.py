@@ -63,6 +63,7 @@ class Message:
     prose: str = ""
     message_id_synthetic: bool = False
     notes: list[str] = field(default_factory=list)  # what parsing cut or guessed (limits.py)
+    alias_ids: list[str] = field(default_factory=list)  # a second Message-ID, X-Alt-Message-ID
 
     @property
     def parent_ids(self) -> list[str]:

@@ -57,6 +57,9 @@ class ScrapeSummary:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     searched: bool = False  # a search ran: matches and threads are worth showing even when zero
+    refused_ids: list[str] = field(default_factory=list)  # Message-IDs never requested: unsafe in a URL path
+    capped_at: int | None = None  # the --max-matches cap that cut the search short
+    repeated_page: bool = False  # the server paginated endlessly (a full page of nothing new)
 
     def line(self) -> str:
         """The one-line summary printed at the end of a run."""
@@ -64,6 +67,13 @@ class ScrapeSummary:
         if self.searched or self.threads_fetched:
             parts.append(f"{self.matches} matches, {self.threads_fetched} threads fetched,"
                          f" {self.threads_skipped} already stored")
+        if self.capped_at is not None:
+            parts.append(f"search stopped at the cap of {self.capped_at} matches (raise it with --max-matches)")
+        if self.repeated_page:
+            parts.append("search stopped: the server sent a full page of matches already seen")
+        if self.refused_ids:
+            parts.append(f"{len(self.refused_ids)} Message-IDs refused as unsafe in a URL path"
+                         f" (e.g. {self.refused_ids[0]!r})")
         if self.pages:
             parts.append(f"{self.pages} pages")
         parts.append(f"{self.messages_read} messages read, {self.messages_new} new ({self.seconds:.1f} s)")
@@ -77,20 +87,26 @@ def open_session(store: Store, config: HttpConfig) -> PoliteSession:
 
 
 class _Progress:
-    """A terminal progress bar for a scrape: requests made, threads fetched, messages new."""
+    """A terminal progress bar for a scrape: requests made, threads fetched, messages new, and long waits."""
 
     def __init__(self, summary: ScrapeSummary, session: PoliteSession, ingester: Ingester, enabled: bool,
                  unit: str = " thread"):
         self.summary, self.session, self.ingester = summary, session, ingester
         self.bar = tqdm(desc=summary.label, unit=unit, disable=not enabled, dynamic_ncols=True)
+        session.on_wait = self.waiting
 
     def update(self, threads: int = 0) -> None:
         """Advance by ``threads`` and refresh the counters shown."""
         self.bar.update(threads)
         self.bar.set_postfix(requests=self.session.stats.requests, new=self.ingester.summary.new, refresh=False)
 
+    def waiting(self, notice: str) -> None:
+        """Show why the scrape is standing still (a Retry-After, a backoff, a Crawl-delay)."""
+        self.bar.set_postfix_str(notice)
+
     def close(self) -> None:
         """Remove the bar."""
+        self.session.on_wait = None
         self.bar.close()
 
 
@@ -136,8 +152,13 @@ def saved_scrapes(store: Store) -> list[LoreScrape]:
 
 
 def scrape_lore(store: Store, session: PoliteSession, scrape: LoreScrape, progress: bool = True,
-                received_after: int | None = None) -> ScrapeSummary:
-    """Run a lore search and store every thread it matches that is not stored yet."""
+                received_after: int | None = None,
+                max_matches: int | None = lore.DEFAULT_MAX_MATCHES) -> ScrapeSummary:
+    """Run a lore search and store every thread it matches that is not stored yet.
+
+    At most ``max_matches`` matches are followed (None: no cap), fewer if the scrape has its own
+    ``max_threads``; the summary says when the cap cut the search.
+    """
     search = lore.build_query(scrape.query, scrape.since, scrape.until, received_after)  # fails before saving
     scrape = save_scrape(store, scrape)
     target = lore.LoreTarget(scrape.base_url, scrape.list_name)
@@ -146,25 +167,30 @@ def scrape_lore(store: Store, session: PoliteSession, scrape: LoreScrape, progre
     summary = ScrapeSummary(label, searched=True)
     started = time.monotonic()
     before = (session.stats.requests, session.stats.cache_hits)
+    limits = [n for n in (scrape.max_threads, max_matches) if n]
+    limit = min(limits) if limits else None
+    outcome = lore.SearchOutcome()
     with Ingester(store, f"scrape {label}", progress=False) as ingester:
         bar = _Progress(summary, session, ingester, progress)
         try:
             for message_id in _pending_threads(store, scrape.scrape_id):
-                _store_thread(store, session, ingester, scrape.scrape_id, target, message_id, prefer_cache=True)
-                summary.threads_fetched += 1
+                _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
+                              prefer_cache=True)
                 bar.update(1)
-            for message_id in lore.search_message_ids(session, target, search, scrape.max_threads):
+            for message_id in lore.search_message_ids(session, target, search, limit, outcome):
                 summary.matches += 1
                 if not session.config.offline and _already_covered(store, scrape.scrape_id, message_id):
                     summary.threads_skipped += 1
                     bar.update(0)
                     continue
-                _store_thread(store, session, ingester, scrape.scrape_id, target, message_id,
+                _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
                               prefer_cache=session.config.offline)
-                summary.threads_fetched += 1
                 bar.update(1)
         finally:
             bar.close()
+        if outcome.cut_at is not None and outcome.cut_at == max_matches:
+            summary.capped_at = max_matches
+        summary.repeated_page = outcome.repeated_page
         with store.conn:
             store.conn.execute("UPDATE scrapes SET last_run_at=?, received_mark=? WHERE scrape_id=?",
                                (utc_now(), run_started, scrape.scrape_id))
@@ -179,18 +205,23 @@ def scrape_lore_thread(store: Store, session: PoliteSession, target: lore.LoreTa
     summary = ScrapeSummary(f"lore {target.list_name} thread <{message_id}>")
     started = time.monotonic()
     before = (session.stats.requests, session.stats.cache_hits)
-    with Ingester(store, f"scrape lore --msgid {message_id}", progress=progress) as ingester:
-        url, mails = lore.fetch_thread(session, target, message_id, prefer_cache=session.config.offline)
-        if not mails:
-            raise MinerError(f"{url}: no such thread on {target.base_url} (HTTP 404)")
-        ingester.ingest_mails(mails)
-        summary.threads_fetched = 1
+    with Ingester(store, f"scrape lore --msgid {message_id}", progress=False) as ingester:
+        bar = _Progress(summary, session, ingester, progress)
+        try:
+            url, mails = lore.fetch_thread(session, target, message_id, prefer_cache=session.config.offline)
+            if not mails:
+                raise MinerError(f"{url}: no such thread on {target.base_url} (HTTP 404)")
+            ingester.ingest_mails(mails)
+            summary.threads_fetched = 1
+            bar.update(1)
+        finally:
+            bar.close()
         ingester.finish()
         return _finish_summary(summary, session, ingester, started, *before)
 
 
-def sync(store: Store, session: PoliteSession, progress: bool = True,
-         overlap: int = SYNC_OVERLAP_SECONDS) -> list[ScrapeSummary]:
+def sync(store: Store, session: PoliteSession, progress: bool = True, overlap: int = SYNC_OVERLAP_SECONDS,
+         max_matches: int | None = lore.DEFAULT_MAX_MATCHES) -> list[ScrapeSummary]:
     """Re-run every saved scrape, asking only for messages received since its last run (minus ``overlap``)."""
     scrapes = saved_scrapes(store)
     if not scrapes:
@@ -198,7 +229,8 @@ def sync(store: Store, session: PoliteSession, progress: bool = True,
     summaries = []
     for scrape in scrapes:
         after = scrape.received_mark - overlap if scrape.received_mark is not None else None
-        summaries.append(scrape_lore(store, session, scrape, progress, received_after=after))
+        summaries.append(scrape_lore(store, session, scrape, progress, received_after=after,
+                                     max_matches=max_matches))
     return summaries
 
 
@@ -219,9 +251,14 @@ def _already_covered(store: Store, scrape_id: int, message_id: str) -> bool:
     return row is not None and row[0] == "done"
 
 
-def _store_thread(store: Store, session: PoliteSession, ingester: Ingester, scrape_id: int,
+def _store_thread(store: Store, session: PoliteSession, ingester: Ingester, summary: ScrapeSummary, scrape_id: int,
                   target: lore.LoreTarget, message_id: str, prefer_cache: bool) -> None:
-    url = lore.thread_mbox_url(target, message_id)
+    """Fetch and store the thread of one match, marked ``fetching`` until its messages are stored."""
+    try:
+        url = lore.thread_mbox_url(target, message_id)
+    except lore.UnsafeMessageId:  # counted and reported, never requested
+        summary.refused_ids.append(message_id)
+        return
     with store.conn:
         store.conn.execute(
             "INSERT OR REPLACE INTO scrape_threads(scrape_id, message_id, status, thread_url, messages, fetched_at)"
@@ -234,6 +271,7 @@ def _store_thread(store: Store, session: PoliteSession, ingester: Ingester, scra
             "UPDATE scrape_threads SET status='done', messages=?, fetched_at=? WHERE scrape_id=? AND message_id=?",
             (len(mails), utc_now(), scrape_id, message_id),
         )
+    summary.threads_fetched += 1
 
 
 # -- public-inbox git mirrors --------------------------------------------------------------------
@@ -300,7 +338,7 @@ def _raw_messages(session: PoliteSession, raw_urls: list[str]) -> list[RawMail]:
         raw = session.fetch(raw_url, prefer_cache=True)
         if raw.status != 200 or not eml.looks_like_message(raw.body.lstrip()[:4096]):
             return []
-        mails.append(RawMail(raw.body, Provenance("url", raw_url, None, None, raw.fetched_at)))
+        mails.append(RawMail(raw.body, Provenance("url", raw.url, None, None, raw.fetched_at)))
     return mails
 
 

@@ -72,6 +72,7 @@ class ParsedMail(NamedTuple):
     trailers: tuple[tuple, ...]  # (position, name, value, person_name, person_email)
     patch_files: tuple[tuple, ...]  # (path, subsystem, added, removed)
     people: tuple[tuple, ...]  # (email, name, date)
+    alias_ids: tuple[str, ...] = ()  # other Message-IDs of the same message (ghosts in its thread)
 
 
 MESSAGE_ROW_COLUMNS = (
@@ -109,7 +110,7 @@ def rows_for(message: Message, provenance: Provenance, raw_compressed: bytes, sh
             people.append((trailer.person_email, trailer.person_name, message.date))
     files = tuple((f.path, subsystem_of(f.path), f.added, f.removed) for f in message.patch_files)
     return ParsedMail(message.message_id, tuple(message.parent_ids), row, raw_compressed, sha256, raw_size,
-                      provenance, tuple(trailers), files, tuple(people))
+                      provenance, tuple(trailers), files, tuple(people), tuple(message.alias_ids))
 
 
 @dataclass
@@ -284,7 +285,7 @@ class Store:
         counts = BatchCounts()
         now = utc_now()
         with self.conn:
-            wanted = {id_ for item in batch for id_ in (item.message_id, *item.parent_ids)}
+            wanted = {id_ for item in batch for id_ in (item.message_id, *item.parent_ids, *item.alias_ids)}
             known = self._lookup(list(wanted))
             pending = PendingRows()
             for item in batch:
@@ -329,7 +330,7 @@ class Store:
             return
 
         parents = item.parent_ids
-        thread_ids = {known[parent][0] for parent in parents if parent in known}
+        thread_ids = {known[parent][0] for parent in (*parents, *item.alias_ids) if parent in known}
         if row:  # a ghost of this message exists: its thread id stays
             thread_id = row[0]
         elif thread_ids:
@@ -348,6 +349,10 @@ class Store:
                 pending.ghosts[parent_id] = [parent_id, thread_id, previous, now]
                 known[parent_id] = [thread_id, 1]
             previous = parent_id
+        for alias_id in item.alias_ids:  # a ghost under the message, so replies to it find the thread
+            if alias_id not in known:
+                pending.ghosts[alias_id] = [alias_id, thread_id, message_id, now]
+                known[alias_id] = [thread_id, 1]
 
         values = [thread_id, *item.row, now, message_id]
         if row and message_id not in pending.ghosts:  # a ghost stored by an earlier batch

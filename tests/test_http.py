@@ -226,3 +226,126 @@ def test_a_body_that_should_be_gzip_but_is_not_is_an_error(httpserver, session):
     httpserver.expect_request("/not-gzip.mbox.gz").respond_with_data(b"From mboxrd@z Thu Jan  1 00:00:00 1970\n")
     with pytest.raises(MinerError, match="not-gzip.mbox.gz: not gzip data"):
         session.fetch(httpserver.url_for("/not-gzip.mbox.gz"), gunzip=True)
+
+
+# -- deadline and long waits (reliability items 6) ------------------------------------------------
+
+@pytest.mark.parametrize("headers, piece, end", [
+    ({"Content-Length": "40"}, b"x", b""),
+    ({"Transfer-Encoding": "chunked"}, b"1\r\nx\r\n", b"0\r\n\r\n"),  # written as chunks on the wire
+    ({}, b"x", b""),  # the body ends when the connection closes
+], ids=["content-length", "chunked", "until-close"])
+def test_a_trickling_body_meets_the_overall_deadline(httpserver, headers, piece, end):
+    def trickle(request):
+        def body():
+            for _ in range(40):  # 40 bytes, one every 0.25 s: each gap is far below --timeout 5
+                yield piece
+                time.sleep(0.25)
+            yield end
+        return Response(body(), headers=headers)
+
+    httpserver.expect_request("/trickle").respond_with_handler(trickle)
+    session = PoliteSession(fast_config(timeout=5, deadline=1.0, retries=1), None)
+    started = time.monotonic()
+    with pytest.raises(MinerError, match=r"/trickle: not complete within the deadline of 1 s \(\d+ bytes so far\)"
+                                         r" \(gave up after 2 attempts\)"):
+        session.fetch(httpserver.url_for("/trickle"))
+    assert time.monotonic() - started < 4  # two attempts of about one second, not 10 s of trickle each
+
+
+def test_a_retry_after_beyond_the_maximum_wait_gives_up_at_once(httpserver):
+    httpserver.expect_request("/later").respond_with_data("come back tomorrow", status=429,
+                                                          headers={"Retry-After": "100000"})
+    session = PoliteSession(fast_config(retries=5), None)
+    started = time.monotonic()
+    with pytest.raises(MinerError, match=r"/later: HTTP 429 with Retry-After of 100000 s, more than the maximum wait"
+                                         r" of 300 s; gave up"):
+        session.fetch(httpserver.url_for("/later"))
+    assert time.monotonic() - started < 2 and session.stats.requests == 1 and session.stats.waits == []
+
+
+def test_long_waits_are_announced(httpserver):
+    handler = sequence(Response("slow down", status=429, headers={"Retry-After": "1"}), Response("fine"))
+    httpserver.expect_request("/busy").respond_with_handler(handler)
+    session = PoliteSession(fast_config(), None)
+    notices = []
+    session.on_wait = notices.append
+    assert session.fetch(httpserver.url_for("/busy")).body == b"fine"
+    host = httpserver.url_for("/").split("/")[2]
+    assert notices == [f"waiting 1 s: HTTP 429 from {host}, retry 1 of 2"]
+
+
+# -- redirects (items 9 and 14) ------------------------------------------------------------------
+
+def redirect(location: str, status: int = 302) -> Response:
+    return Response("moved", status=status, headers={"Location": location})
+
+
+def test_redirects_are_followed_on_the_same_host_and_cached_under_the_asked_url(httpserver, store, session):
+    httpserver.expect_request("/old").respond_with_response(redirect("/new", 301))
+    httpserver.expect_request("/new").respond_with_data("the mail")
+    response = session.fetch(httpserver.url_for("/old"))
+    assert (response.status, response.body, response.url) == (200, b"the mail", httpserver.url_for("/new"))
+    assert session.stats.requests == 2
+    assert session.cache.get("GET", httpserver.url_for("/old")).body == b"the mail"
+
+
+def test_a_redirect_loop_is_one_error(httpserver, session):
+    httpserver.expect_request("/a").respond_with_response(redirect("/b"))
+    httpserver.expect_request("/b").respond_with_response(redirect("/a"))
+    with pytest.raises(MinerError, match=r"/a: more than 5 redirects \(the last to http://[^ ]+/[ab]\); not followed"):
+        session.fetch(httpserver.url_for("/a"))
+    assert session.stats.requests == 6
+
+
+def test_a_redirect_to_another_scheme_is_refused(httpserver, session):
+    httpserver.expect_request("/to-file").respond_with_response(redirect("file:///etc/passwd"))
+    with pytest.raises(MinerError, match=r"/to-file: redirected to file:///etc/passwd, another scheme; not followed"):
+        session.fetch(httpserver.url_for("/to-file"))
+
+
+@pytest.mark.parametrize("location", ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:{port}/page",
+                                      "http://localhost:1/page"])
+def test_a_redirect_to_another_host_is_refused(httpserver, session, store, location):
+    location = location.format(port=httpserver.port)
+    httpserver.expect_request("/away").respond_with_response(redirect(location, 307))
+    before = len(httpserver.log)
+    with pytest.raises(MinerError, match=r"/away: redirected to .*, another host; not followed \(--allow-host "):
+        session.fetch(httpserver.url_for("/away"))
+    assert len(httpserver.log) - before == 1  # nothing asked of the other host
+    assert store.conn.execute("SELECT count(*) FROM http_responses").fetchone()[0] == 0
+
+
+def test_an_allowed_host_is_followed_with_its_own_robots_txt(httpserver):
+    httpserver.expect_request("/robots.txt").respond_with_data("User-agent: *\nDisallow: /private/\n")
+    httpserver.expect_request("/away").respond_with_response(redirect(f"http://127.0.0.1:{httpserver.port}/page"))
+    httpserver.expect_request("/page").respond_with_data("served by the allowed host")
+    session = PoliteSession(fast_config(robots=True, allow_hosts=("127.0.0.1",)), None)
+    before = len(httpserver.log)
+    assert session.fetch(httpserver.url_for("/away")).body == b"served by the allowed host"
+    asked = [(r.host, r.path) for r, _ in httpserver.log[before:]]
+    host = f"localhost:{httpserver.port}"  # the name url_for() gives
+    other = f"127.0.0.1:{httpserver.port}"
+    assert asked == [(host, "/robots.txt"), (host, "/away"), (other, "/robots.txt"), (other, "/page")]
+
+
+def test_each_hop_is_checked_against_robots_txt(httpserver):
+    httpserver.expect_request("/robots.txt").respond_with_data("User-agent: *\nDisallow: /private/\n")
+    httpserver.expect_request("/public").respond_with_response(redirect("/private/page"))
+    httpserver.expect_request("/private/page").respond_with_data("secret")
+    session = PoliteSession(fast_config(robots=True), None)
+    with pytest.raises(MinerError, match=r"/private/page: disallowed by http://[^/]+/robots\.txt"):
+        session.fetch(httpserver.url_for("/public"))
+    assert [r.path for r, _ in httpserver.log].count("/private/page") == 0
+
+
+# -- robots.txt that cannot be read (item 17) --------------------------------------------------------
+
+def test_an_unreachable_robots_txt_blocks_every_later_request_too(httpserver):
+    httpserver.expect_request("/robots.txt").respond_with_data("down", status=503)
+    httpserver.expect_request("/page").respond_with_data("never served")
+    session = PoliteSession(fast_config(robots=True, retries=1), None)
+    for path in ("/page", "/page", "/other"):
+        with pytest.raises(MinerError, match=r"robots\.txt: HTTP 503 .*without robots\.txt nothing is fetched"):
+            session.fetch(httpserver.url_for(path))
+    assert [r.path for r, _ in httpserver.log] == ["/robots.txt", "/robots.txt"]  # one try and one retry, once

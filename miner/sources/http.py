@@ -1,8 +1,10 @@
 """One polite HTTP layer for every network source.
 
 An honest User-Agent, robots.txt, a per-host rate limit, retries with exponential backoff and
-jitter (connection errors, 429, 5xx; ``Retry-After`` honoured), timeouts, a maximum response size,
-bounded gzip decompression, and detection of anti-bot challenge pages (Anubis on lore.kernel.org).
+jitter (connection errors, 429, 5xx; ``Retry-After`` honoured up to a maximum wait), timeouts and an
+overall deadline per response, a maximum response size, bounded gzip decompression, redirects
+followed only within the same scheme and host (or hosts the user allowed), each hop checked against
+robots.txt and paced, and detection of anti-bot challenge pages (Anubis on lore.kernel.org).
 Every final response goes to the raw cache (:mod:`miner.sources.cache`), so ``--offline`` re-parses
 without the network and refreshes use conditional requests.
 """
@@ -13,9 +15,10 @@ import random
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 import requests
@@ -30,6 +33,9 @@ DEFAULT_USER_AGENT = f"lkml-miner/{__version__} (+{PROJECT_URL})"
 ROBOTS_AGENT = "lkml-miner"
 CHUNK = 64 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+WAIT_NOTICE_SECONDS = 1.0  # waits at least this long are announced (on the progress line)
 CHALLENGE_MARKERS = (b'id="anubis_challenge"', b"Making sure you&#39;re not a bot", b"/.within.website/",
                      b"Making sure you're not a bot")
 
@@ -49,11 +55,14 @@ class HttpConfig:
     user_agent: str = DEFAULT_USER_AGENT
     rate: float = 1.0  # requests per second per host; 0 means no limit
     timeout: float = 60.0  # seconds to connect and between bytes
+    deadline: float = 600.0  # seconds for one whole response, however steadily its bytes trickle in
     max_bytes: int = 256 * 1024 * 1024  # largest body accepted, as received
     max_decompressed: int = 1024 * 1024 * 1024  # largest body accepted after gunzip
     retries: int = 5
     backoff: float = 1.0  # first retry delay in seconds, doubled each time, plus jitter
-    max_backoff: float = 300.0  # cap on any one wait, Retry-After included
+    max_wait: float = 300.0  # longest wait before a retry; a Retry-After asking for more gives up
+    max_redirects: int = 5  # hops followed for one request
+    allow_hosts: tuple[str, ...] = ()  # other hosts (name or name:port) that redirects may lead to
     robots: bool = True
     offline: bool = False
 
@@ -151,7 +160,9 @@ class PoliteSession:
         self.session.headers.update({"User-Agent": self.config.user_agent, "Accept-Encoding": "gzip"})
         self._last_request: dict[str, float] = {}
         self._robots: dict[str, RobotFileParser | None] = {}
+        self._robots_unreachable: dict[str, str] = {}  # host -> why nothing is fetched from it
         self._lock = threading.Lock()
+        self.on_wait: Callable[[str], None] | None = None  # told about long waits, e.g. by a progress bar
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -223,22 +234,67 @@ class PoliteSession:
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                     urllib3.exceptions.HTTPError, TransferError) as error:
                 problem = _describe(error)
+            except requests.RequestException as error:  # not worth retrying: a malformed URL or header
+                raise MinerError(f"{url}: {type(error).__name__}: {error}") from error
             if attempt + 1 >= attempts:
                 break
-            wait = delay if delay is not None else config.backoff * (2 ** attempt) * (1 + random.random())
-            wait = min(wait, config.max_backoff)
+            if delay is not None and delay > config.max_wait:
+                raise MinerError(f"{url}: {problem} with Retry-After of {delay:.0f} s, more than the maximum wait"
+                                 f" of {config.max_wait:.0f} s; gave up (try later, or raise --max-wait)")
+            if delay is None:
+                delay = min(config.backoff * (2 ** attempt) * (1 + random.random()), config.max_wait)
             self.stats.retries += 1
-            self.stats.waits.append(wait)
-            time.sleep(wait)
+            self.stats.waits.append(delay)
+            self._announce(delay, f"{problem} from {urlsplit(url).netloc}, retry {attempt + 1} of {config.retries}")
+            time.sleep(delay)
         raise MinerError(f"{url}: {problem} (gave up after {attempts} attempts)")
 
+    def _announce(self, seconds: float, why: str) -> None:
+        if self.on_wait is not None and seconds >= WAIT_NOTICE_SECONDS:
+            self.on_wait(f"waiting {seconds:.0f} s: {why}")
+
     def _send(self, method: str, url: str, request_body: bytes | None, headers: dict[str, str]) -> Response:
+        """One request and the redirects it leads to, each hop checked, paced and counted."""
+        hop_url = url
+        for hop in range(self.config.max_redirects + 1):
+            if hop:
+                self._check_robots(hop_url)
+            response = self._send_one(method, hop_url, request_body, headers)
+            location = response.headers.get("location")
+            if response.status not in REDIRECT_STATUSES or not location:
+                return response
+            next_url = urljoin(hop_url, location.strip())
+            self._check_redirect(url, next_url)
+            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                method, request_body = "GET", None  # what browsers (and requests) do
+                headers = {k: v for k, v in headers.items() if k != "Content-Type"}
+            hop_url = next_url
+        raise MinerError(f"{url}: more than {self.config.max_redirects} redirects (the last to {hop_url});"
+                         f" not followed")
+
+    def _check_redirect(self, url: str, target: str) -> None:
+        """Refuse a redirect to another scheme, or to another host the user did not allow."""
+        origin, goal = urlsplit(url), urlsplit(target)
+        if goal.scheme != origin.scheme:
+            raise MinerError(f"{url}: redirected to {target}, another scheme; not followed")
+        if _host_port(goal) != _host_port(origin) and not self._host_allowed(goal):
+            raise MinerError(f"{url}: redirected to {target}, another host; not followed"
+                             f" (--allow-host {goal.hostname} would follow it)")
+
+    def _host_allowed(self, parts: SplitResult) -> bool:
+        """True if the user named this host (``--allow-host name`` or ``name:port``)."""
+        names = {(parts.hostname or "").lower(), parts.netloc.lower()}
+        return any(allowed.lower() in names for allowed in self.config.allow_hosts)
+
+    def _send_one(self, method: str, url: str, request_body: bytes | None, headers: dict[str, str]) -> Response:
         self._wait_turn(urlsplit(url).netloc)
         self.stats.requests += 1
         fetched_at = _utc_now()
+        started = time.monotonic()
         with self.session.request(method, url, data=request_body, headers=headers, stream=True,
+                                  allow_redirects=False,
                                   timeout=(self.config.timeout, self.config.timeout)) as reply:
-            received = self._read_limited(reply, url)
+            received = self._read_limited(reply, url, started + self.config.deadline)
             response_headers = {k.lower(): v for k, v in reply.headers.items()}
             encoding = response_headers.pop("content-encoding", "").strip().lower()
             if encoding in ("gzip", "x-gzip", "deflate"):
@@ -248,17 +304,22 @@ class PoliteSession:
             response_headers.pop("content-length", None)
             return Response(reply.url or url, reply.status_code, response_headers, received, fetched_at)
 
-    def _read_limited(self, reply: requests.Response, url: str) -> bytes:
+    def _read_limited(self, reply: requests.Response, url: str, deadline: float) -> bytes:
+        """The body as received, within the size limit and before ``deadline`` (a ``time.monotonic()``)."""
         declared = reply.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.config.max_bytes:
             raise MinerError(f"{url}: response of {declared} bytes exceeds the limit of {self.config.max_bytes}")
         parts = []
         size = 0
-        for chunk in reply.raw.stream(CHUNK, decode_content=False):
+        # read1: whatever one socket read brings, so a body trickling in still meets the deadline check
+        while chunk := reply.raw.read1(CHUNK, decode_content=False):
             size += len(chunk)
             if size > self.config.max_bytes:
                 raise MinerError(f"{url}: response exceeds the limit of {self.config.max_bytes} bytes")
             parts.append(chunk)
+            if time.monotonic() > deadline:
+                raise TransferError(f"{url}: not complete within the deadline of {self.config.deadline:g} s"
+                                    f" ({size} bytes so far)")
         return b"".join(parts)
 
     def _wait_turn(self, host: str) -> None:
@@ -272,6 +333,7 @@ class PoliteSession:
             now = time.monotonic()
             ready = self._last_request.get(host, 0.0) + interval
             if ready > now:
+                self._announce(ready - now, f"rate limit for {host}")
                 time.sleep(ready - now)
             self._last_request[host] = time.monotonic()
 
@@ -280,6 +342,8 @@ class PoliteSession:
             return
         parts = urlsplit(url)
         host = parts.netloc
+        if host in self._robots_unreachable:
+            raise MinerError(self._robots_unreachable[host])
         if host not in self._robots:
             self._robots[host] = None  # no recursion while robots.txt itself is fetched
             robots_url = f"{parts.scheme}://{host}/robots.txt"
@@ -287,7 +351,9 @@ class PoliteSession:
             try:
                 response = self._request("GET", robots_url, None, None, gunzip=False)
             except MinerError as error:  # RFC 9309: an unreachable robots.txt means complete disallow
-                raise MinerError(f"{error}; without robots.txt nothing is fetched from {host}") from error
+                del self._robots[host]
+                self._robots_unreachable[host] = f"{error}; without robots.txt nothing is fetched from {host}"
+                raise MinerError(self._robots_unreachable[host]) from error
             if response.status in (401, 403):
                 parser.disallow_all = True
             elif response.status >= 400:
@@ -298,6 +364,15 @@ class PoliteSession:
         parser = self._robots[host]
         if parser is not None and not parser.can_fetch(ROBOTS_AGENT, url):
             raise MinerError(f"{url}: disallowed by {parts.scheme}://{host}/robots.txt for {ROBOTS_AGENT}")
+
+
+def _host_port(parts: SplitResult) -> tuple[str, int | None]:
+    """The host of a split URL as compared for redirects: name in lower case, port made explicit."""
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: compare it as written
+        return parts.netloc.lower(), None
+    return (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(parts.scheme)
 
 
 def _encode_form(form: dict[str, str] | None) -> bytes | None:
@@ -313,7 +388,7 @@ def _from_cached(cached: CachedResponse) -> Response:
 
 
 def _describe(error: Exception) -> str:
-    if isinstance(error, requests.Timeout):
+    if isinstance(error, (requests.Timeout, urllib3.exceptions.TimeoutError)):
         return "timed out"
     if isinstance(error, TransferError):
         return str(error).split(": ", 1)[-1]

@@ -24,8 +24,23 @@ from miner.sources.http import PoliteSession
 from miner.sources.mbox import split_mbox
 
 PAGE_SIZE = 200  # public-inbox's SearchQuery $LIM: the most results one page returns
+DEFAULT_MAX_MATCHES = 10_000  # matches one search follows unless raised: a runaway search stops here
 ATOM = "{http://www.w3.org/2005/Atom}"
-MID_SAFE = "-._~!$&'()*+,;=:@"  # public-inbox MID_ESC: what it leaves unescaped in URLs
+MID_SAFE = "-._~!$&'()*+,;=:@"  # public-inbox MID_ESC (MID.pm): what it leaves unescaped in URLs
+DOT_SEGMENTS = ("", ".", "..")  # path segments that would move the URL out of /<list>/<id>/
+
+
+class UnsafeMessageId(MinerError):
+    """A Message-ID that cannot become one URL path segment (it would be ``.``, ``..`` or empty)."""
+
+
+@dataclasses.dataclass
+class SearchOutcome:
+    """How a search ended: pages asked for, and what stopped it early."""
+
+    pages: int = 0
+    cut_at: int | None = None  # the limit that stopped it while the server had more matches
+    repeated_page: bool = False  # a full page brought no new Message-ID: pagination that never ends
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +86,24 @@ def search_page_url(target: LoreTarget, search: str, offset: int) -> str:
     return target.inbox_url + "?" + urlencode(params, quote_via=quote)
 
 
+def escape_message_id(message_id: str) -> str:
+    """``message_id`` as one URL path segment, escaped as public-inbox's ``mid_escape`` does.
+
+    Everything outside RFC 3986's segment characters (``/``, ``?``, ``#``, ``%``, spaces, non-ASCII)
+    becomes %XX of its UTF-8 bytes, so no ID can add a segment, a query or a fragment. Dots are left
+    as they are (as public-inbox does), so an ID that is ``.`` or ``..`` (or empty) would still move
+    the URL (``/lkml/../t.mbox.gz`` is ``/t.mbox.gz``): those raise UnsafeMessageId.
+    """
+    escaped = quote(message_id, safe=MID_SAFE)
+    if escaped in DOT_SEGMENTS:
+        raise UnsafeMessageId(f"Message-ID {message_id!r}: would be the URL path segment {escaped!r}, which leaves"
+                              f" the thread's URL; not requested")
+    return escaped
+
+
 def thread_mbox_url(target: LoreTarget, message_id: str) -> str:
-    """URL of the gzip mboxrd of the whole thread holding ``message_id``."""
-    return f"{target.inbox_url}{quote(message_id, safe=MID_SAFE)}/t.mbox.gz"
+    """URL of the gzip mboxrd of the whole thread holding ``message_id`` (unsafe IDs raise UnsafeMessageId)."""
+    return f"{target.inbox_url}{escape_message_id(message_id)}/t.mbox.gz"
 
 
 def parse_atom_message_ids(body: bytes, url: str) -> list[str]:
@@ -95,25 +125,39 @@ def parse_atom_message_ids(body: bytes, url: str) -> list[str]:
     return found
 
 
-def search_message_ids(session: PoliteSession, target: LoreTarget, search: str,
-                       limit: int | None = None) -> Iterator[str]:
-    """Every Message-ID the server's search returns, newest first, page by page."""
+def search_message_ids(session: PoliteSession, target: LoreTarget, search: str, limit: int | None = None,
+                       outcome: SearchOutcome | None = None) -> Iterator[str]:
+    """Each Message-ID the server's search returns, once, newest first, page by page, at most ``limit``.
+
+    ``outcome`` (if given) learns how the search ended: cut at ``limit`` while the server had more,
+    or stopped because a full page repeated only Message-IDs already seen.
+    """
+    outcome = outcome if outcome is not None else SearchOutcome()
     offset = 0
-    seen = 0
+    seen: set[str] = set()
     while True:
         url = search_page_url(target, search, offset)
         response = session.fetch(url)
+        outcome.pages += 1
         if response.status == 404:
             return  # public-inbox: "[No results found]"
         if response.status != 200:
             raise MinerError(f"{url}: search failed with HTTP {response.status}")
         ids = parse_atom_message_ids(response.body, url)
-        for message_id in ids:
-            yield message_id
-            seen += 1
-            if limit is not None and seen >= limit:
+        new = [message_id for message_id in dict.fromkeys(ids) if message_id not in seen]
+        for message_id in new:
+            if limit is not None and len(seen) >= limit:
+                outcome.cut_at = limit
                 return
+            seen.add(message_id)
+            yield message_id
         if len(ids) < PAGE_SIZE:
+            return
+        if not new:
+            outcome.repeated_page = True
+            return
+        if limit is not None and len(seen) >= limit:
+            outcome.cut_at = limit  # a full page: the server has more
             return
         offset += len(ids)
 
@@ -129,7 +173,7 @@ def fetch_thread(session: PoliteSession, target: LoreTarget, message_id: str,
         raise MinerError(f"{url}: HTTP {response.status} for the thread mbox")
     data = response.data or b""
     mails = []
-    for mail in split_mbox(data.splitlines(keepends=True), url, "lore"):
+    for mail in split_mbox(data.splitlines(keepends=True), response.url, "lore"):  # the URL that answered
         provenance = mail.provenance._replace(list_id=None, fetched_at=response.fetched_at)
         mails.append(dataclasses.replace(mail, provenance=provenance))
     return url, mails
