@@ -94,12 +94,17 @@ def report_facts(subject: str, messages: list[ThreadMessage]) -> tuple[list[str]
     for message in messages:
         if SYZBOT_TEST_RESULT in message.body[:2000] or SYZBOT_TEST_FAILED in message.body[:2000]:
             continue  # a patch test run: its splats (if any) are what the fix attempt met, not the bug
+        body = message.body
         lines = _body_lines(message)
-        locks.update(dict.fromkeys(reports.lock_classes(lines)))
-        functions.update(dict.fromkeys(_function_name(f) for f in reports.kcsan_functions(lines)))
-        if not trace:
+        # each reader runs only on bodies holding its report's mark: most mail holds none
+        if "){" in body or "lock(" in body:
+            locks.update(dict.fromkeys(reports.lock_classes(lines)))
+        if "KCSAN" in body:
+            functions.update(dict.fromkeys(_function_name(f) for f in reports.kcsan_functions(lines)))
+        if not trace and "Call Trace:" in body:
             trace = [_function_name(f) for f in reports.trace_functions(lines)]
-        tools.update(reports.detectors(lines))
+        if any(mark in body for mark in reports.DETECTOR_MARKS):
+            tools.update(reports.detectors(lines))
         sender_is_syzbot = reports.SYZBOT_ADDRESS.search(message.from_email or "")
         if sender_is_syzbot:
             tools.add("syzbot")

@@ -31,6 +31,8 @@ DMESG_PREFIX = re.compile(r"^\s*(?:\[\s*\d+\.\d+\]\s?)?(?:\[\s*[CT]\d+\]\s?)?")
 
 def unquoted(line: str) -> str:
     """A report line without ``>`` quote marks (splats are often quoted in replies) and dmesg time stamps."""
+    if not line or line[0] not in "> \t[":
+        return line  # most lines: nothing to strip
     match = QUOTE_PREFIX.match(line)
     if match:
         line = line[match.end():]
@@ -249,6 +251,8 @@ DETECTOR_BANNERS: tuple[tuple[str, re.Pattern], ...] = (
         r"Invalid wait context|lock held at task exit time|nested lock was not taken|"
         r"bad contention detected|MAX_LOCKDEP_\w+ too low)")),
 )
+# A body without any of these holds no banner (a cheap test before reading it line by line).
+DETECTOR_MARKS = ("KCSAN:", "KASAN:", "INFO:", "BUG:", "WARNING:", "rcu_")
 # syzbot titles name the detector without a banner line in the subject
 TITLE_DETECTORS: tuple[tuple[str, re.Pattern], ...] = (
     ("KCSAN", re.compile(r"\bKCSAN:")),
