@@ -325,3 +325,35 @@ def test_replies_that_only_look_applied_are_not():
     assert applied_in_reply(_reply("btrfs-wrapped-added-line.eml")) is None
     # the patch author's "Added in v3." names a version of the patch, not a branch
     assert applied_in_reply(_reply("btrfs-added-in-v3.eml")) is None
+
+
+def test_a_tested_by_given_to_a_real_cover_letter_applies_to_the_series(tmp_path):
+    mbox = need_shared(SHARED / "corpus" / "mail" / "linux-mailinglist-archives.cgroups"
+                       / "patch-v2-slub-fix-sysfs-circular-locking-dependency" / "thread.mbox")
+    from miner.classify.store import classify_database
+    from miner.ingest import ingest_paths
+
+    with open_store(tmp_path / "slub.db") as store:
+        ingest_paths(store, [mbox], progress=False, workers=1)
+        classify_database(store, progress=False, workers=1)
+        [record] = list_bugs(store)
+    cover = "20200427235621.7823-1-longman@redhat.com"  # [PATCH v2 0/4] mm/slub: Fix sysfs circular locking ...
+    assert record["root_message_id"] == cover and record["last_patch_version"] == 2
+    given = {(r["trailer"], r["email"], r["applies_to"], r["series"]) for r in record["reviewers"]}
+    assert ("Tested-by", "cai@lca.pw", cover, True) in given
+    assert ("Reviewed-by", "cai@lca.pw", "20200427235621.7823-5-longman@redhat.com", False) in given
+    assert "lockdep" in record["tools"] and record["subsystems"][0] == "mm"
+
+
+def test_acks_carried_in_the_patches_of_the_kcsan_series():
+    from miner.classify.store import classify_database
+    from miner.ingest import ingest_paths
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder, open_store(Path(folder) / "k.db") as store:
+        ingest_paths(store, [FIXTURES / "mail" / "kcsan" / "kasan-dev.mbox"], progress=False, workers=1)
+        classify_database(store, progress=False, workers=1)
+        [record] = list_bugs(store)
+    acks = [r for r in record["reviewers"] if r["email"] == "paulmck@kernel.org"]
+    assert len(acks) >= 8 and all(r["applies_to"] == r["message_id"] and not r["series"] for r in acks)
+    assert record["last_patch_version"] == 4 and "kernel/kcsan" in record["subsystems"]
