@@ -20,7 +20,7 @@ from miner.errors import MinerError
 from miner.store import Store, utc_now
 
 STATE_PREFIX = "git-commits:"
-NAME_REV_CHUNK = 200  # commits per `git name-rev` call (one call per chunk, not per commit)
+NAME_REV_CHUNK = 200  # commits per `git name-rev` call when git is too old for --annotate-stdin
 READ_SIZE = 1 << 16
 
 
@@ -95,7 +95,19 @@ def posted_patches(store: Store) -> PatchIndex:
 
 
 def releases(repo: Path, shas: list[str]) -> dict[str, str | None]:
-    """The first tag containing each commit (``git describe --contains``), via batched ``git name-rev``."""
+    """The first tag containing each commit (``git describe --contains``), from one ``git name-rev`` process.
+
+    ``--annotate-stdin`` (git 2.39+) names every commit fed to it in one history walk; older git
+    takes them as arguments, a chunk per process.
+    """
+    if not shas:
+        return {}
+    done = subprocess.run(["git", "-C", str(repo), "name-rev", "--tags", "--name-only", "--annotate-stdin"],
+                          input="\n".join(shas) + "\n", capture_output=True, text=True, check=False)
+    if done.returncode == 0:
+        names = done.stdout.splitlines()
+        # a commit no tag contains comes back unchanged
+        return {sha: (None if name.strip() == sha else release_of(name)) for sha, name in zip(shas, names)}
     found: dict[str, str | None] = {}
     for start in range(0, len(shas), NAME_REV_CHUNK):
         chunk = shas[start:start + NAME_REV_CHUNK]
