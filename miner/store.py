@@ -178,8 +178,17 @@ class Store:
     # -- set-up -----------------------------------------------------------------------------
 
     def ensure_schema(self) -> None:
-        """Create every table, index and the FTS index that is missing."""
+        """Create every table, index and the FTS index that is missing; migrate an older database.
+
+        A database of an older schema version gets the tables and columns added since (NULL in old
+        rows: every change so far only added); one of a newer version is refused, since this code
+        cannot know what it would break.
+        """
         existing = set(self.db.table_names())
+        found = self.schema_version() if "meta" in existing else None
+        if found is not None and found > SCHEMA_VERSION:
+            raise MinerError(f"{self.path}: made by a newer lkml-miner (schema version {found}; this one reads up"
+                             f" to {SCHEMA_VERSION}): upgrade it with 'pip install -U lkml-miner'")
         for table in TABLES:
             if table.name in existing:
                 self._add_missing_columns(table)
@@ -198,10 +207,16 @@ class Store:
             self.db[FTS_TABLE].enable_fts(list(FTS_COLUMNS), create_triggers=False, tokenize="porter")
             # merge index segments in larger steps: about 10% less CPU per stored message
             self.conn.execute(f"INSERT INTO {FTS_TABLE}_fts({FTS_TABLE}_fts, rank) VALUES ('automerge', 16)")
-        self.conn.execute(
-            "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
+        if found != SCHEMA_VERSION:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
         self.conn.commit()
+
+    def schema_version(self) -> int | None:
+        """The schema version recorded in the database (None before the schema was made)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row and str(row[0]).isdigit() else None
 
     def _add_missing_columns(self, table) -> None:
         """Columns added to the schema since the database was made are added to it (NULL in old rows)."""
@@ -529,6 +544,7 @@ class Store:
 
 
 _PY_TYPES = {"INTEGER": int, "TEXT": str, "REAL": float, "BLOB": bytes}
+
 
 
 _DAMAGED = "the database file is damaged ({}); restore a copy, or build a new database with 'miner ingest'"

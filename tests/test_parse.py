@@ -207,3 +207,27 @@ def test_a_nul_in_the_charset_name_and_absurd_dates_are_no_errors():
         dated = re.sub(rb"(?mi)^Date:.*$", b"Date: " + date, raw, count=1)
         message = parse_message(dated, archive_date="2020-01-01T00:00:00Z")
         assert (message.date, message.date_flagged) == ("2020-01-01T00:00:00Z", True)
+
+
+def test_every_fixture_and_sample_mail_parses_as_python_email_reads_it():
+    """Field by field against Python's email (benchmarks/parse_vs_email.py runs the same on ../shared)."""
+    import sys
+    sys.path.insert(0, str(FIXTURES.parent.parent / "benchmarks"))
+    from parse_vs_email import miner_fields, reference_fields, text_agrees
+    from miner.sources import read_path
+
+    paths = [p for folder in (SAMPLE / "mail", FIXTURES / "mail") for p in sorted(folder.rglob("*"))
+             if p.suffix in (".mbox", ".eml")]
+    compared = 0
+    for path in paths:
+        for mail in read_path(path):
+            ours, theirs = miner_fields(mail.raw), reference_fields(mail.raw)
+            for field in ours:
+                if field == "text":
+                    assert text_agrees(ours[field], theirs[field]), (path, field)
+                elif field == "references" and path.name == "bugs-multiple-references.mbox":
+                    assert ours[field][: len(theirs[field])] == theirs[field]  # email reads the first header only
+                else:
+                    assert ours[field] == theirs[field], (path, field, ours[field], theirs[field])
+            compared += 1
+    assert compared >= 276  # every mail of the sample and the fixtures
