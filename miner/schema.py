@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 2  # 2: messages.notes
+SCHEMA_VERSION = 3  # 2: messages.notes; 3: bugs, commits, commit_links
 
 
 @dataclass(frozen=True)

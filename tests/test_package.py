@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from miner.schema import SCHEMA_VERSION
+
 from conftest import ROOT
 
 # The last commit of schema version 1 (before messages.notes): what a user's older database came from.
@@ -104,12 +106,17 @@ def test_a_database_of_schema_version_1_is_migrated_on_open(tmp_path):
         before = conn.execute("SELECT count(*) FROM messages WHERE ghost=0").fetchone()[0]
     from miner.store import open_store
     with open_store(db) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == SCHEMA_VERSION
         assert "notes" in store.db["messages"].columns_dict
+        assert {"bugs", "commits", "commit_links"} <= set(store.db.table_names())
         assert store.conn.execute("SELECT count(*) FROM messages WHERE ghost=0").fetchone()[0] == before
     result = subprocess.run([sys.executable, "-m", "miner", "threads", "--db", str(db), "--label", "deadlock"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0 and "io_sq_thread_finish" in result.stdout
+    # the bug records of a migrated database are built from its labels the first time they are asked for
+    bugs = subprocess.run([sys.executable, "-m", "miner", "bugs", "--db", str(db), "--format", "json"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert bugs.returncode == 0 and "&sqd->lock" in bugs.stdout
 
 
 def test_a_database_of_a_newer_version_is_refused_in_one_line(tmp_path):
@@ -122,5 +129,5 @@ def test_a_database_of_a_newer_version_is_refused_in_one_line(tmp_path):
                             text=True, cwd=ROOT)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"miner: error: {db}: made by a newer lkml-miner (schema version 99; this one reads up to 2):"
+        f"miner: error: {db}: made by a newer lkml-miner (schema version 99; this one reads up to {SCHEMA_VERSION}):"
         " upgrade it with 'pip install -U lkml-miner'"]

@@ -133,8 +133,17 @@ def _row(record: BugRecord, now: str) -> tuple:
                  for name in BUG_COLUMNS)
 
 
+def ensure_bugs(store: Store) -> None:
+    """Build the records of a database that has labels but none yet (made before the bugs table existed)."""
+    conn = store.conn
+    if conn.execute("SELECT 1 FROM bugs LIMIT 1").fetchone() is None \
+            and conn.execute("SELECT 1 FROM labels LIMIT 1").fetchone() is not None:
+        rebuild_bugs(store)
+
+
 def list_bugs(store: Store, label: str | None = None, since: str | None = None) -> list[dict]:
     """Bug records as dicts (JSON columns decoded), oldest first; ``since`` bounds ``first_report``."""
+    ensure_bugs(store)
     conditions, params = [], []
     if label:
         conditions.append("EXISTS (SELECT 1 FROM json_each(b.labels) WHERE value = ?)")

@@ -260,7 +260,8 @@ def applied_in_reply(message: ThreadMessage) -> Applied | None:
     return None
 
 
-NOTICE_BRANCH = re.compile(r"^The following commit has been merged into the (?P<branch>\S+) branch of (?P<tree>\S+?):?$")
+NOTICE_BRANCH = re.compile(
+    r"^The following commit has been merged into the (?P<branch>\S+) branch of (?P<tree>\S+?):?$")
 NOTICE_COMMIT = re.compile(rf"^Commit-ID:\s+(?P<sha>{SHA})\s*$")
 LINK_TRAILER = re.compile(r"^\s*(?:Link|Closes|Message-ID|Message-Id):\s*(?P<value>\S+)", re.IGNORECASE)
 # lore.kernel.org/r/<id>, lkml.kernel.org/r/<id>, lore.kernel.org/<list>/<id>, patch.msgid.link/<id>
