@@ -357,3 +357,19 @@ def test_acks_carried_in_the_patches_of_the_kcsan_series():
     acks = [r for r in record["reviewers"] if r["email"] == "paulmck@kernel.org"]
     assert len(acks) >= 8 and all(r["applies_to"] == r["message_id"] and not r["series"] for r in acks)
     assert record["last_patch_version"] == 4 and "kernel/kcsan" in record["subsystems"]
+
+
+def test_patchwork_bot_notices_of_a_real_lkml_digest(tmp_path):
+    digest = need_shared(SHARED / "corpus" / "mail" / "lkml-digests-EArakoni-OSH"
+                         / "digest-linux-kernel-issue-15399.eml")
+    from miner.ingest import ingest_paths
+
+    with open_store(tmp_path / "digest.db") as store:
+        ingest_paths(store, [digest], progress=False, workers=1)
+        rows = store.conn.execute(
+            "SELECT message_id, parent_id, subject, from_name, from_email, date, body FROM messages"
+            " WHERE ghost = 0 AND instr(body, 'This patch was applied to') > 0 ORDER BY date").fetchall()
+    assert len(rows) >= 3
+    found = [applied_in_reply(ThreadMessage(*row)) for row in rows]
+    assert all(a and a.source == "patchwork-bot" and a.branch == "riscv/linux.git (fixes)" for a in found)
+    assert "223bfc4d403c" in {a.commit for a in found}  # "https://git.kernel.org/riscv/c/223bfc4d403c"
