@@ -27,8 +27,7 @@ BRACKET = re.compile(r"^\s*\[([^\]]*)\]\s*")
 REPLY_PREFIX = re.compile(r"^\s*(?:re|fwd?|aw|sv|antw|odp)\s*(?:\[\d+\])?\s*:\s*", re.IGNORECASE)
 PATCH_COUNTER = re.compile(r"^(\d+)/(\d+)$")
 PATCH_VERSION = re.compile(r"^v(\d+)$", re.IGNORECASE)
-KNOWN_TAGS = {"PATCH", "RFC", "RESEND", "GIT PULL", "PULL", "GIT", "SYZBOT", "BUG", "REPORT", "TIP"}
-ENCODED_WORD = re.compile(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=")
+KNOWN_TAGS = {"PATCH", "RFC", "RESEND", "PULL", "GIT", "SYZBOT", "BUG", "REPORT", "TIP"}  # "[GIT PULL]" gives GIT, PULL
 TZ_NAMES = {"EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500", "MST": "-0700",
             "MDT": "-0600", "PST": "-0800", "PDT": "-0700", "UT": "+0000", "GMT": "+0000",
             "UTC": "+0000", "CET": "+0100", "CEST": "+0200", "MET": "+0100", "MEST": "+0200"}
