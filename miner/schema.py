@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 3  # 2: messages.notes; 3: bugs, commits, commit_links
+SCHEMA_VERSION = 4  # 2: messages.notes; 3: rows of a thread go with it (ON DELETE CASCADE); 4: bugs, commits,
+#                     commit_links
+
+# Rows derived from one thread (Table.of_thread: labels, evidence, what the classifier saw) point at
+# it with ON DELETE CASCADE: when threads merge and one is deleted, SQLite deletes them too, and the
+# classifier re-tags the thread that grew (its revision changed). The store never names those tables.
+CASCADING_PARENT = ("threads", "thread_id")
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,7 @@ class Table:
     foreign_keys: tuple[tuple[str, str, str], ...] = ()
     indexes: tuple[tuple[str, ...], ...] = ()
     unique_indexes: tuple[tuple[str, ...], ...] = ()
+    of_thread: bool = False  # rows derived from one thread: deleted with it (ON DELETE CASCADE)
 
 
 C = Column
@@ -214,6 +221,7 @@ TABLES: tuple[Table, ...] = (
         pk=("thread_id", "label"),
         foreign_keys=(("thread_id", "threads", "thread_id"),),
         indexes=(("label",),),
+        of_thread=True,
     ),
     Table(
         "evidence",
@@ -235,6 +243,7 @@ TABLES: tuple[Table, ...] = (
         pk="id",
         foreign_keys=(("thread_id", "threads", "thread_id"), ("message_id", "messages", "message_id")),
         indexes=(("thread_id", "label"), ("message_id",), ("pattern",)),
+        of_thread=True,
     ),
     Table(
         "classify_state",
@@ -246,6 +255,8 @@ TABLES: tuple[Table, ...] = (
             C("classified_at", "TEXT", "UTC time"),
         ),
         pk="thread_id",
+        foreign_keys=(("thread_id", "threads", "thread_id"),),
+        of_thread=True,
     ),
     Table(
         "bugs",
@@ -282,8 +293,10 @@ TABLES: tuple[Table, ...] = (
             C("merged_at", "TEXT", "Earliest date of the applied evidence (commit date for git commits)"),
             C("built_at", "TEXT", "When the record was rebuilt (UTC)"),
         ),
-        pk="thread_id",  # no foreign key: a thread merged away loses its record at the next rebuild
+        pk="thread_id",
+        foreign_keys=(("thread_id", "threads", "thread_id"),),
         indexes=(("fix_status",), ("syzbot_id",), ("first_report",)),
+        of_thread=True,  # a thread merged away takes its record with it; the next rebuild makes the new one
     ),
     Table(
         "commits",
