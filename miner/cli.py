@@ -274,6 +274,39 @@ def classify(db_path: Path, quiet: bool, force: bool, workers: int | None) -> No
 
 @cli.command()
 @db_option
+@click.option("--label", type=click.Choice(LABEL_CHOICES), help="Only threads with this label.")
+@click.option("--since", help="Only bugs first reported on or after this date (YYYY-MM-DD or ISO 8601 with offset).")
+@format_option
+def bugs(db_path: Path, label: str | None, since: str | None, fmt: str) -> None:
+    """Bug records of labelled threads: locks, functions, tools, patches, reviews, Fixes, merge evidence."""
+    from miner.bugs.store import RECORD_KEYS, TABLE_KEYS, list_bugs
+
+    with open_store(db_path, create=False) as store:
+        records = list_bugs(store, label, _date(since, "--since"))
+    keys = RECORD_KEYS if fmt != "table" else TABLE_KEYS
+    if fmt == "json":
+        click.echo(json.dumps([{key: r[key] for key in keys} for r in records], indent=2, ensure_ascii=False))
+    else:  # lists as JSON text in CSV cells and table columns
+        click.echo(render(keys, [[json.dumps(r[key], ensure_ascii=False) if isinstance(r[key], list) else r[key]
+                                  for key in keys] for r in records], fmt))
+
+
+@cli.command(name="link-commits")
+@click.option("--repo", "repo", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A local kernel git clone (read with git log; no network).")
+@click.option("--since", help="Only commits dated on or after this date (first run; later runs read new commits).")
+@db_option
+def link_commits_command(repo: Path, since: str | None, db_path: Path) -> None:
+    """Match commits of a kernel clone to threads (Link:/Message-ID: trailers, else subject and author)."""
+    from miner.bugs.git import link_commits
+
+    with open_store(db_path, create=False, check=True) as store:
+        summary = link_commits(store, repo, _date(since, "--since"))
+    click.echo(summary.line())
+
+
+@cli.command()
+@db_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def demo(db_path: Path, quiet: bool) -> None:
     """Build the database from the bundled sample (data/sample/) and say what to try next."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 4  # 2: messages.notes; 3: rows of a thread go with it (ON DELETE CASCADE); 4: messages.kind
+SCHEMA_VERSION = 5  # 2: messages.notes; 3: rows of a thread go with it (ON DELETE CASCADE); 4: messages.kind;
+#                     5: bugs, commits, commit_links
 
 # Rows derived from one thread (Table.of_thread: labels, evidence, what the classifier saw) point at
 # it with ON DELETE CASCADE: when threads merge and one is deleted, SQLite deletes them too, and the
@@ -259,6 +260,77 @@ TABLES: tuple[Table, ...] = (
         pk="thread_id",
         foreign_keys=(("thread_id", "threads", "thread_id"),),
         of_thread=True,
+    ),
+    Table(
+        "bugs",
+        "One bug record per labelled thread: what it is about (locks, functions, detector), who found it, and"
+        " how and when it was fixed. Rebuilt from the other tables by `miner classify` and `miner link-commits`;"
+        " list columns are JSON arrays.",
+        (
+            C("thread_id", "INTEGER", "Thread"),
+            C("root_message_id", "TEXT", "Message-ID at the top of the thread"),
+            C("subject", "TEXT", "Subject of the thread's earliest message"),
+            C("labels", "TEXT", "JSON array of classifier labels"),
+            C("subtypes", "TEXT", "JSON array of taxonomy subtypes with their names (\"D2 self-deadlock /"
+              " recursive locking (AA)\")"),
+            C("locks", "TEXT", "JSON array of lock classes named by lockdep reports (&sqd->lock, sb_internal#2)"),
+            C("functions", "TEXT", "JSON array of functions: report titles, KCSAN accesses, top call-trace frames"
+              " that are not locking or reporting code"),
+            C("tools", "TEXT", "JSON array of who found it: lockdep, KCSAN, KASAN, hung task, sleep-in-atomic, RCU,"
+              " syzbot, kernel test robot, human"),
+            C("syzbot_id", "TEXT", "syzbot bug id (Reported-by: syzbot+<id>@... or the dashboard extid)"),
+            C("files", "TEXT", "JSON array of kernel paths the thread's diffs touch"),
+            C("subsystems", "TEXT", "JSON array of their first two path components (fs/btrfs)"),
+            C("first_report", "TEXT", "UTC date of the thread's first message"),
+            C("first_report_message_id", "TEXT", "That message"),
+            C("first_patch", "TEXT", "UTC date of the first message with a diff"),
+            C("first_patch_message_id", "TEXT", "That message"),
+            C("last_patch_version", "INTEGER", "Highest vN of the thread's patches (1 without a version)"),
+            C("reviewers", "TEXT", "JSON array of {trailer, name, email, message_id, applies_to, series}:"
+              " Reviewed-by/Acked-by/Tested-by given in the thread (cover-letter trailers apply to the series)"),
+            C("fixes", "TEXT", "JSON array of {commit, subject, message_id}: Fixes: targets of the thread's patches"),
+            C("applied", "TEXT", "JSON array of {commit, source, match, message_id, branch, date, release}: evidence"
+              " of a merge (source: reply, patchwork-bot, commit-notice, git; match: applied-reply,"
+              " notice-in-thread, notice-link, link, subject; subject is the weaker match)"),
+            C("fix_status", "TEXT", "applied, reviewed, patch posted or no patch"),
+            C("merged_at", "TEXT", "Earliest date of the applied evidence (commit date for git commits)"),
+            C("built_at", "TEXT", "When the record was rebuilt (UTC)"),
+        ),
+        pk="thread_id",
+        foreign_keys=(("thread_id", "threads", "thread_id"),),
+        indexes=(("fix_status",), ("syzbot_id",), ("first_report",)),
+        of_thread=True,  # a thread merged away takes its record with it; the next rebuild makes the new one
+    ),
+    Table(
+        "commits",
+        "Commits of a local kernel git clone that `miner link-commits` matched to a stored message.",
+        (
+            C("sha", "TEXT", "Full commit id"),
+            C("repo", "TEXT", "Repository it was read from"),
+            C("subject", "TEXT", "First line of the commit message"),
+            C("author_name", "TEXT", "Author name"),
+            C("author_email", "TEXT", "Author address (lower case)"),
+            C("author_date", "TEXT", "Author date (UTC, ISO 8601)"),
+            C("commit_date", "TEXT", "Committer date (UTC, ISO 8601)"),
+            C("release", "TEXT", "First tag that contains it (git describe --contains), if the clone has tags"),
+            C("read_at", "TEXT", "When link-commits read it (UTC)"),
+        ),
+        pk="sha",
+        indexes=(("author_date",),),
+    ),
+    Table(
+        "commit_links",
+        "Which message a commit was matched to, and how (its Link:/Message-ID: trailer, or subject and author).",
+        (
+            C("sha", "TEXT", "Commit"),
+            C("message_id", "TEXT", "Message it points at (the thread is that message's thread)"),
+            C("match", "TEXT", "link (a Link:/Message-ID: trailer) or subject (same patch subject and author in"
+              " the thread's time window: the weaker match)"),
+            C("trailer", "TEXT", "The trailer or subject that matched"),
+        ),
+        pk=("sha", "message_id"),
+        foreign_keys=(("sha", "commits", "sha"),),
+        indexes=(("message_id",),),
     ),
     Table(
         "meta",

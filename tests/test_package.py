@@ -108,11 +108,17 @@ def test_a_database_of_schema_version_1_is_migrated_on_open(tmp_path):
     with open_store(db) as store:
         assert store.schema_version() == SCHEMA_VERSION
         assert "ON DELETE CASCADE" in store._table_sql("labels")
+        assert "ON DELETE CASCADE" in store._table_sql("bugs")
         assert "notes" in store.db["messages"].columns_dict
+        assert {"bugs", "commits", "commit_links"} <= set(store.db.table_names())
         assert store.conn.execute("SELECT count(*) FROM messages WHERE ghost=0").fetchone()[0] == before
     result = subprocess.run([sys.executable, "-m", "miner", "threads", "--db", str(db), "--label", "deadlock"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0 and "io_sq_thread_finish" in result.stdout
+    # the bug records of a migrated database are built from its labels the first time they are asked for
+    bugs = subprocess.run([sys.executable, "-m", "miner", "bugs", "--db", str(db), "--format", "json"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert bugs.returncode == 0 and "&sqd->lock" in bugs.stdout
 
 
 def test_a_database_of_a_newer_version_is_refused_in_one_line(tmp_path):

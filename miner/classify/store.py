@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from miner.workers import bounded_imap
 
+from miner.bugs.store import rebuild_bugs
 from miner.classify import CLASSIFIER_VERSION, LABELS, classify_thread
 from miner.classify.score import Result
 from miner.store import Store, utc_now
@@ -92,6 +93,7 @@ def classify_database(store: Store, progress: bool = True, force: bool = False,
                 bar.update(message_count)
     finally:
         bar.close()
+    rebuild_bugs(store)  # bug records are derived from labels and evidence: kept in step with them
     summary.seconds = time.monotonic() - started
     return summary
 

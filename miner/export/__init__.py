@@ -21,12 +21,13 @@ from miner.schema import TABLES_BY_NAME
 from miner.store import Store, open_store
 
 EXPORT_FORMATS = (*TABLE_FORMATS, "mbox")
-EXPORT_TABLES = ("threads", "messages", "labels", "evidence")
+EXPORT_TABLES = ("threads", "messages", "labels", "evidence", "bugs")
 ROW_ORDER = {
     "threads": "first_date, thread_id",
     "messages": "thread_id, date, rowid",
     "labels": "thread_id, label",
     "evidence": "thread_id, label, id",
+    "bugs": "first_report, thread_id",
 }
 
 

@@ -18,6 +18,21 @@ CITATION = ("lkml-miner contributors. lkml-miner: Linux kernel mailing-list thre
             " ordering, with evidence. https://github.com/lkml-miner/lkml-miner")
 
 
+BUG_RECORDS_SECTION = [
+    "## Bug records", "",
+    "`bugs` holds one record per labelled thread, derived from the other tables: the lock classes of its"
+    " lockdep reports (`locks`), the functions of its KCSAN and syzbot titles, access stacks and top call-trace"
+    " frames (`functions`), who found it (`tools`: lockdep, KCSAN, KASAN, hung task, sleep-in-atomic, RCU,"
+    " syzbot, kernel test robot, human) and its `syzbot_id`, the files and subsystems its patches touch, its"
+    " timeline (`first_report`, `first_patch`, `last_patch_version`), the reviews given in the thread (b4's"
+    " rules: cover-letter trailers apply to the series), the `Fixes:` targets, and the evidence of a merge"
+    " (`applied`: maintainers' applied replies, tip-bot commit notices, commits matched by `miner"
+    " link-commits`, each saying how it was matched; `subject` matches are weaker than `link` matches)."
+    " List columns are JSON arrays. Like the labels, these are extracted by rules from the mail, not checked"
+    " by hand.", "",
+]
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
@@ -144,6 +159,10 @@ def card_markdown(facts: dict) -> str:
         " `deadlock`, `race` and `ordering`; each `evidence` row names the pattern that fired, the message"
         " and line, and whether the line was quoted or inside a diff. They are machine judgements, not ground"
         " truth.", "",
+    ]
+    if any(f["table"] == "bugs" for f in facts["files"]):
+        lines += BUG_RECORDS_SECTION
+    lines += [
         "## Sources", "",
         "| source | location | list | messages | ingested | fetched |", "|---|---|---|---|---|---|",
     ]

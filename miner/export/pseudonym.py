@@ -20,13 +20,18 @@ MESSAGE_ID_COLUMNS = {
     "threads": ("root_message_id",),
     "messages": ("message_id", "parent_id", "in_reply_to"),
     "evidence": ("message_id",),
+    "bugs": ("root_message_id", "first_report_message_id", "first_patch_message_id"),
 }
 MESSAGE_ID_LIST_COLUMNS = {"messages": ("references",)}
 TEXT_COLUMNS = {
     "threads": ("subject", "base_subject"),
     "messages": ("subject", "base_subject", "body", "prose"),
     "evidence": ("text",),
+    "bugs": ("subject",),
 }
+# JSON arrays of objects (bug records' reviewers, fixes, applied) whose keys hold people or Message-IDs
+OBJECT_LIST_COLUMNS = {"bugs": ("reviewers", "fixes", "applied")}
+OBJECT_MESSAGE_ID_KEYS = ("message_id", "applies_to")
 
 
 def new_salt() -> str:
@@ -102,4 +107,22 @@ class Pseudonymizer:
                 values[index] = json.dumps([self.message_id(m) for m in json.loads(values[index])])
             elif column in TEXT_COLUMNS.get(table, ()):
                 values[index] = self.text(values[index])
+            elif column in OBJECT_LIST_COLUMNS.get(table, ()) and values[index]:
+                values[index] = json.dumps([self._object(item) for item in json.loads(values[index])],
+                                           ensure_ascii=False)
         return tuple(values)
+
+    def _object(self, item: dict) -> dict:
+        """An object of a bug record's list with its person and Message-ID keys replaced."""
+        item = dict(item)
+        if item.get("email"):
+            item["name"] = self.token(item["email"]) if item.get("name") else None
+            item["email"] = self.email(item["email"])
+        elif item.get("name"):
+            item["name"] = self.name(item["name"])
+        for key in OBJECT_MESSAGE_ID_KEYS:
+            if item.get(key):
+                item[key] = self.message_id(item[key])
+        if item.get("subject"):
+            item["subject"] = self.text(item["subject"])
+        return item

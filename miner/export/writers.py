@@ -39,9 +39,11 @@ def write_jsonl(path: Path, columns: list[str], rows: Iterable[tuple]) -> int:
 
 
 # Parquet columns whose SQLite TEXT holds something richer: a JSON array of strings, or a UTC ISO 8601 date.
-JSON_LIST_COLUMNS = {"lists", "labels", "patch_tags", "references", "notes"}
+JSON_LIST_COLUMNS = {"lists", "labels", "patch_tags", "references", "notes", "subtypes", "locks", "functions",
+                     "tools", "files", "subsystems"}
 TIMESTAMP_COLUMNS = {"first_date", "last_date", "date", "changed_at", "added_at", "first_seen", "last_seen",
-                     "fetched_at", "ingested_at", "classified_at"}
+                     "fetched_at", "ingested_at", "classified_at", "first_report", "first_patch", "merged_at",
+                     "built_at"}
 
 
 def parquet_type(table_name: str, column_name: str):

@@ -28,6 +28,13 @@ TABLE_PRESENTATION: dict[str, dict] = {
     "trailers": {"facets": ["name"]},
     "provenance": {"facets": ["list_id"]},
     "people": {"label_column": "name"},
+    "bugs": {
+        "facets": [{"array": "labels"}, {"array": "tools"}, {"array": "subsystems"}, "fix_status"],
+        "label_column": "subject",
+        "sort_desc": "first_report",
+    },
+    "commits": {"facets": ["release"], "label_column": "subject", "sort_desc": "commit_date"},
+    "commit_links": {"facets": ["match"]},
 }
 
 # Columns a table page leaves out until asked (?_col=...): long text, or bookkeeping a reader rarely needs.

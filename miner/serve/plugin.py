@@ -23,7 +23,8 @@ from miner.serve.thread_page import load_thread_page, thread_page_url
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 # Columns holding a Message-ID: their cells link to the thread page.
-MESSAGE_ID_COLUMNS = {"message_id", "root_message_id", "parent_id", "in_reply_to"}
+MESSAGE_ID_COLUMNS = {"message_id", "root_message_id", "parent_id", "in_reply_to", "first_report_message_id",
+                      "first_patch_message_id"}
 
 
 class TableTemplateLoader(BaseLoader):
@@ -143,7 +144,7 @@ def render_cell(row, value, column, table, database, datasette):
         return _threads_cell(column, value, row["thread_ids"], database, datasette)
     if column in ("labels", "lists") and table in ("threads", None) and str(value).startswith("["):
         return _json_list_cell(column, value)
-    if table == "threads" and column == "subject" and row is not None and "root_message_id" in row.keys():
+    if table in ("threads", "bugs") and column == "subject" and row is not None and "root_message_id" in row.keys():
         root = row["root_message_id"]
         if root:
             return Markup('<a href="{}">{}</a>').format(datasette.urls.path(thread_page_url(root)), value or "")

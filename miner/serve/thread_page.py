@@ -20,6 +20,7 @@ from miner.body import DIFF, QUOTE, scan
 from miner.body import body_lines as body_lines_of
 from miner.mid import escape_message_id, lore_url
 from miner.reading import thread_tree, walk_tree
+from miner.serve.bug_record import BugView, load_bug_view
 from miner.store import Store
 
 THREAD_PAGE_PATH = "/-/thread/{}"
@@ -116,6 +117,7 @@ class ThreadPage:
     lists: list[str]
     labels: list[LabelView]
     messages: list[MessageView]
+    bug: "BugView | None" = None  # the thread's bug record (miner/serve/bug_record.py)
 
     @property
     def show_overview(self) -> bool:
@@ -263,4 +265,4 @@ def load_thread_page(conn: sqlite3.Connection, message_id: str) -> ThreadPage:
             bool(marks), "" if _base(node.subject) == thread_base else (node.subject or ""),
         ))
     return ThreadPage(thread_id, message_id, subject, first_date, last_date, json.loads(lists or "[]"),
-                      labels, messages)
+                      labels, messages, load_bug_view(conn, thread_id))

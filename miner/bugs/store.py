@@ -1,0 +1,175 @@
+"""The SQLite shell of bug records: read threads, build records (``record.py``), write the ``bugs`` table.
+
+Records are derived data: :func:`rebuild_bugs` recomputes them from messages, trailers,
+patch files, labels, evidence and the ``commits``/``commit_links`` tables that
+``miner link-commits`` fills, so re-running ``miner classify`` keeps what link-commits found.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+from miner.bugs.record import BugRecord, build_record
+from miner.bugs.timeline import Applied, ThreadMessage, commit_notice
+from miner.schema import TABLES_BY_NAME
+from miner.store import Store, in_chunks, utc_now
+
+BUG_COLUMNS = tuple(column.name for column in TABLES_BY_NAME["bugs"].columns)
+JSON_COLUMNS = ("labels", "subtypes", "locks", "functions", "tools", "files", "subsystems", "reviewers", "fixes",
+                "applied")
+# What `miner bugs --format json` prints for each record (the issue's key list), in this order.
+RECORD_KEYS = ("thread_id", "root_message_id", "subject", "labels", "subtypes", "locks", "functions", "tools",
+               "syzbot_id", "subsystems", "first_report", "first_patch", "last_patch_version", "reviewers", "fixes",
+               "applied")
+TABLE_KEYS = ("thread_id", "subject", "labels", "tools", "locks", "functions", "fix_status", "first_report")
+
+
+@dataclass
+class RebuildSummary:
+    """What a rebuild of the bugs table did."""
+
+    records: int = 0
+    applied: int = 0
+
+    def line(self) -> str:
+        """One line for the terminal."""
+        return f"bug records: {self.records} labelled threads, {self.applied} with evidence of a merge"
+
+
+def thread_messages(store: Store, thread_id: int) -> list[ThreadMessage]:
+    """The real messages of a thread with their trailers and patch files, oldest first."""
+    conn = store.conn
+    rows = conn.execute(
+        "SELECT message_id, parent_id, coalesce(subject, ''), from_name, from_email, date, coalesce(body, ''),"
+        " patch_version, patch_index, patch_total FROM messages WHERE thread_id=? AND ghost=0"
+        " ORDER BY date IS NULL, date, rowid",
+        (thread_id,),
+    ).fetchall()
+    messages = {row[0]: ThreadMessage(*row) for row in rows}
+    ids = list(messages)
+    for chunk, marks in in_chunks(ids):
+        for message_id, name, value, person_name, person_email in conn.execute(
+            f"SELECT message_id, name, value, person_name, person_email FROM trailers"
+            f" WHERE message_id IN ({marks}) ORDER BY message_id, position", chunk
+        ):
+            messages[message_id].trailers.append((name, value, person_name, person_email))
+        for message_id, path in conn.execute(
+            f"SELECT message_id, path FROM patch_files WHERE message_id IN ({marks}) ORDER BY rowid", chunk
+        ):
+            messages[message_id].files.append(path)
+    return list(messages.values())
+
+
+def outside_evidence(store: Store) -> dict[int, list[Applied]]:
+    """Applied evidence by thread from outside it: commit notices whose Link: points in, matched commits."""
+    conn = store.conn
+    found: dict[int, list[Applied]] = defaultdict(list)
+    notices = conn.execute(
+        "SELECT message_id, thread_id, date, body FROM messages WHERE ghost=0 AND instr(body, 'Commit-ID:') > 0"
+    ).fetchall()
+    for message_id, notice_thread, date, body in notices:
+        notice = commit_notice(body)
+        if notice is None:
+            continue
+        for target in notice.links:
+            row = conn.execute("SELECT thread_id FROM messages WHERE message_id=?", (target,)).fetchone()
+            if row and row[0] != notice_thread:
+                found[row[0]].append(Applied(notice.commit, "commit-notice", "notice-link", message_id,
+                                             notice.branch, date))
+    for sha, message_id, match, thread_id, commit_date, release in conn.execute(
+        "SELECT l.sha, l.message_id, l.match, m.thread_id, c.commit_date, c.release FROM commit_links l"
+        " JOIN commits c ON c.sha = l.sha JOIN messages m ON m.message_id = l.message_id"
+        " ORDER BY c.commit_date, l.sha"
+    ):
+        found[thread_id].append(Applied(sha, "git", match, message_id, None, commit_date, release))
+    return found
+
+
+def labelled_threads(store: Store) -> list[tuple[int, str | None, str | None]]:
+    """(thread_id, root_message_id, subject) of every thread with a label."""
+    return store.conn.execute(
+        "SELECT t.thread_id, t.root_message_id, t.subject FROM threads t"
+        " WHERE EXISTS (SELECT 1 FROM labels l WHERE l.thread_id = t.thread_id) ORDER BY t.thread_id"
+    ).fetchall()
+
+
+def build_thread_record(store: Store, thread_id: int, root: str | None, subject: str | None,
+                        outside: dict[int, list[Applied]]) -> BugRecord:
+    """The bug record of one stored thread."""
+    conn = store.conn
+    labels = [row[0] for row in conn.execute(
+        "SELECT label FROM labels WHERE thread_id=? ORDER BY score DESC, label", (thread_id,))]
+    subtypes = [row[0] for row in conn.execute(
+        "SELECT subtype FROM evidence WHERE thread_id=? AND subtype IS NOT NULL"
+        " GROUP BY subtype ORDER BY max(weight) DESC, subtype", (thread_id,))]
+    return build_record(thread_id, root, subject, labels, subtypes, thread_messages(store, thread_id),
+                        outside.get(thread_id, []))
+
+
+def rebuild_bugs(store: Store) -> RebuildSummary:
+    """Rebuild the whole ``bugs`` table from what is stored (one transaction)."""
+    summary = RebuildSummary()
+    outside = outside_evidence(store)
+    now = utc_now()
+    rows = []
+    for thread_id, root, subject in labelled_threads(store):
+        record = build_thread_record(store, thread_id, root, subject, outside)
+        rows.append(_row(record, now))
+        summary.records += 1
+        summary.applied += bool(record.applied)
+    columns = ", ".join(f'"{name}"' for name in BUG_COLUMNS)
+    with store.conn:
+        store.conn.execute("DELETE FROM bugs")
+        store.conn.executemany(f"INSERT INTO bugs({columns}) VALUES ({', '.join('?' * len(BUG_COLUMNS))})", rows)
+    return summary
+
+
+def _row(record: BugRecord, now: str) -> tuple:
+    data = asdict(record)
+    data["built_at"] = now
+    return tuple(json.dumps(data[name], ensure_ascii=False) if name in JSON_COLUMNS else data[name]
+                 for name in BUG_COLUMNS)
+
+
+def ensure_bugs(store: Store) -> None:
+    """Build the records of a database that has labels but none yet (made before the bugs table existed)."""
+    conn = store.conn
+    if conn.execute("SELECT 1 FROM bugs LIMIT 1").fetchone() is None \
+            and conn.execute("SELECT 1 FROM labels LIMIT 1").fetchone() is not None:
+        rebuild_bugs(store)
+
+
+def list_bugs(store: Store, label: str | None = None, since: str | None = None) -> list[dict]:
+    """Bug records as dicts (JSON columns decoded), oldest first; ``since`` bounds ``first_report``."""
+    ensure_bugs(store)
+    conditions, params = [], []
+    if label:
+        conditions.append("EXISTS (SELECT 1 FROM json_each(b.labels) WHERE value = ?)")
+        params.append(label)
+    if since:
+        conditions.append("b.first_report >= ?")
+        params.append(since)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    columns = ", ".join(f'b."{name}"' for name in BUG_COLUMNS)
+    records = []
+    for row in store.conn.execute(f"SELECT {columns} FROM bugs b{where} ORDER BY b.first_report, b.thread_id",
+                                  params):
+        record = dict(zip(BUG_COLUMNS, row))
+        for name in JSON_COLUMNS:
+            record[name] = json.loads(record[name] or "[]")
+        records.append(record)
+    return records
+
+
+def bug_record(conn, thread_id: int) -> dict | None:
+    """The stored record of one thread (JSON columns decoded), or None if it has none."""
+    columns = ", ".join(f'"{name}"' for name in BUG_COLUMNS)
+    row = conn.execute(f"SELECT {columns} FROM bugs WHERE thread_id=?", (thread_id,)).fetchone()
+    if row is None:
+        return None
+    record = dict(zip(BUG_COLUMNS, row))
+    for name in JSON_COLUMNS:
+        record[name] = json.loads(record[name] or "[]")
+    return record
