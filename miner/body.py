@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from miner.model import BodyLine, PatchFile, Trailer
+from miner.model import BodyLine, PatchFile
 
 QUOTE_PREFIX = re.compile(r"^((?:[ \t]?>)+)[ \t]?")
 DIFF_GIT = re.compile(r"^diff --git a/(\S+) b/(\S+)")
@@ -17,28 +17,6 @@ DIFF_META = re.compile(
     r"similarity index|dissimilarity index|rename from|rename to|copy from|copy to|"
     r"Binary files|GIT binary patch)"
 )
-
-TRAILER_NAMES = (
-    "Signed-off-by",
-    "Reviewed-by",
-    "Acked-by",
-    "Tested-by",
-    "Reported-by",
-    "Suggested-by",
-    "Co-developed-by",
-    "Fixes",
-    "Link",
-    "Closes",
-    "Cc",
-)
-TRAILER = re.compile(
-    r"^\s*(" + "|".join(re.escape(n) for n in TRAILER_NAMES) + r"):[ \t]*(\S.*?)\s*$",
-    re.IGNORECASE,
-)
-PERSON = re.compile(r"^\s*(?:\"?([^\"<]*?)\"?\s*)?<([^<>\s]+@[^<>\s]+)>")
-BARE_EMAIL = re.compile(r"^\s*([^<>\s]+@[^<>\s]+)\s*$")
-CANONICAL_TRAILER = {n.lower(): n for n in TRAILER_NAMES}
-
 
 # lines starting with anything else are prose unless a diff header block is open
 _INTERESTING_FIRST = frozenset("> \tdi-+@\\nosrcBG")
@@ -187,42 +165,3 @@ def patch_files(scanned: ScannedBody) -> list[PatchFile]:
     """Files touched by the diffs, in order of first appearance, with added/removed counts."""
     return [PatchFile(path, added, removed) for path, (added, removed) in scanned.files.items()
             if path != "/dev/null"]
-
-
-def parse_person(value: str) -> tuple[str | None, str | None]:
-    """Split ``Name <addr>`` (or a bare address) into name and address."""
-    person = PERSON.match(value)
-    if person:
-        name = (person.group(1) or "").strip() or None
-        return name, person.group(2).lower()
-    bare = BARE_EMAIL.match(value)
-    if bare:
-        return None, bare.group(1).lower()
-    return None, None
-
-
-def trailers(scanned: ScannedBody) -> list[Trailer]:
-    """Trailers written by this message's author (prose lines only, not quotes or diffs).
-
-    Wrapped ``Fixes:`` values that continue on the next line are joined.
-    """
-    found: list[Trailer] = []
-    lines, kinds = scanned.lines, scanned.kinds
-    for index, line in enumerate(lines):
-        if kinds[index] != PROSE or ":" not in line:
-            continue
-        match = TRAILER.match(line)
-        if not match:
-            continue
-        name = CANONICAL_TRAILER[match.group(1).lower()]
-        value = match.group(2)
-        if name == "Fixes" and value.count('"') == 1 and index + 1 < len(lines) and kinds[index + 1] == PROSE:
-            following = lines[index + 1].strip()
-            if following.endswith('")'):
-                value = f"{value} {following}"
-        if name in ("Fixes", "Link", "Closes"):
-            found.append(Trailer(name, value))
-        else:
-            person_name, person_email = parse_person(value)
-            found.append(Trailer(name, value, person_name, person_email))
-    return found

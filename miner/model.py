@@ -30,12 +30,19 @@ class PatchFile(NamedTuple):
 
 
 class Trailer(NamedTuple):
-    """A ``Key: value`` trailer such as ``Signed-off-by`` or ``Fixes``."""
+    """A ``Key: value`` trailer such as ``Signed-off-by`` or ``Fixes`` (see :mod:`miner.trailers`).
+
+    ``name`` is the canonical spelling, ``written_name`` the name as the author typed it; ``kind``
+    is ``person`` (the value names someone), ``utility`` (Fixes, Link, a URL...) or ``unknown``
+    (another ``Name: value`` line inside a block of trailers).
+    """
 
     name: str
     value: str
     person_name: str | None = None
     person_email: str | None = None
+    written_name: str | None = None
+    kind: str | None = None
 
 
 @dataclass
