@@ -60,6 +60,8 @@ class ScrapeSummary:
     refused_ids: list[str] = field(default_factory=list)  # Message-IDs never requested: unsafe in a URL path
     capped_at: int | None = None  # the --max-matches cap that cut the search short
     repeated_page: bool = False  # the server paginated endlessly (a full page of nothing new)
+    rejected_pages: list[str] = field(default_factory=list)  # why each refused page was refused (kept in rejects)
+    unverified: list[str] = field(default_factory=list)  # archives whose parser no saved real page has checked
 
     def line(self) -> str:
         """The one-line summary printed at the end of a run."""
@@ -76,6 +78,12 @@ class ScrapeSummary:
                          f" (e.g. {self.refused_ids[0]!r})")
         if self.pages:
             parts.append(f"{self.pages} pages")
+        if self.rejected_pages:
+            parts.append(f"{len(self.rejected_pages)} pages refused and kept as rejects"
+                         f" (e.g. {self.rejected_pages[0]})")
+        if self.unverified:
+            parts.append(f"parsers not checked against a saved real page: {', '.join(self.unverified)}"
+                         f" (their messages may be incomplete)")
         parts.append(f"{self.messages_read} messages read, {self.messages_new} new ({self.seconds:.1f} s)")
         parts += self.notes if len(self.notes) <= 3 else [f"{len(self.notes)} notes, e.g. {self.notes[0]}"]
         return "; ".join(parts)
@@ -318,7 +326,16 @@ def scrape_urls(store: Store, session: PoliteSession, urls: list[str], max_pages
                     summary.notes.append(f"{page_url}: HTTP {response.status}")
                     bar.update(1)
                     continue
-                result = archive.parse_page(response.body, page_url)
+                try:
+                    result = archive.parse_page(response.body, page_url)
+                except MinerError as error:  # one page the parser refuses: kept as a reject, the rest goes on
+                    if store.add_reject(ingester.run_id, page_url, None, str(error), response.body):
+                        ingester.summary.rejected += 1
+                    summary.rejected_pages.append(str(error))
+                    bar.update(1)
+                    continue
+                if not getattr(archive, "VERIFIED", True) and archive.NAME not in summary.unverified:
+                    summary.unverified.append(archive.NAME)
                 mails = _raw_messages(session, result.raw_urls)
                 if len(mails) < len(result.messages):  # raw form not served: the page text will do
                     mails = _with_fetch_time(result.messages, response.fetched_at)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import subprocess
+import sys
 import json
 import re
 from pathlib import Path
@@ -211,3 +213,57 @@ def test_scrape_url_killed_midway_then_rerun_fetches_no_page_twice(mirror, tmp_p
     query = "SELECT message_id, subject, from_email, date FROM messages WHERE ghost = 0 ORDER BY message_id"
     with sqlite3.connect(killed) as conn, sqlite3.connect(whole) as reference:
         assert conn.execute(query).fetchall() == reference.execute(query).fetchall()
+
+
+# -- lkml.org and mail-archive.com: pages written to the markup the modules describe (no saved page) ------
+
+WRITTEN = PAGES / "written"  # see PROVENANCE.md: written for these tests, not saved from the sites
+
+
+def plain_body(path: Path) -> str:
+    """The body of a real mail as Python's email package decodes it."""
+    import email
+    from email import policy
+
+    return email.message_from_bytes(path.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
+
+
+def test_lkml_org_body_keeps_its_line_breaks():
+    page = (WRITTEN / "lkml.org-message.html").read_bytes()
+    result = lkml_org.parse_page(page, "https://lkml.org/lkml/2019/5/14/300")
+    body = parse_message(result.messages[0].raw).body
+    original = plain_body(PAGES.parent / "mail" / "trailers" / "blank-line-before-last-trailer.eml")
+    assert body.rstrip("\n").split("\n") == original.split("\n---\n")[0].rstrip("\n").split("\n")
+    assert result.links == ["https://lkml.org/lkml/2019/6/3/101"]
+
+
+def test_mail_archive_thread_page_gives_each_of_its_messages():
+    page = (WRITTEN / "mail-archive.com-thread.html").read_bytes()
+    result = mail_archive.parse_page(page, "https://www.mail-archive.com/linux-kernel@vger.kernel.org/msg100001.html")
+    messages = [parse_message(mail.raw) for mail in result.messages]
+    assert [m.message_id for m in messages] == ["20230918044739.29782-1-mirsad.todorovac@alu.unizg.hr",
+                                                "20230918094116.2mgquyxhnxcawxfu@quack3"]
+    assert messages[0].from_name == "Mirsad Goran Todorovac" and messages[1].from_name == "Jan Kara"
+    assert messages[1].subject.startswith("Re: [PATCH v1 1/1] xarray: fix the data-race in xas_find_chunk()")
+    assert result.links == ["https://www.mail-archive.com/linux-kernel@vger.kernel.org/msg100003.html"]
+
+
+def test_a_refused_page_is_kept_as_a_reject_and_the_other_urls_are_scraped(httpserver, tmp_path):
+    served = {"/lkml/2019/5/14/1": (MARC / "20070731223613.html").read_bytes(),  # no lkml.org microdata
+              "/lkml/2019/5/14/300": (WRITTEN / "lkml.org-message.html").read_bytes()}
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(
+        lambda request: Response(served[request.path], content_type="text/html") if request.path in served
+        else Response("not here", status=404))
+    db = tmp_path / "refused.db"
+    urls = [httpserver.url_for(path) for path in served]
+    result = subprocess.run([sys.executable, "-m", "miner", "scrape", "url", "--archive", "lkml-org", "--db",
+                             str(db), "--rate", "0", "--max-pages", "2", "--quiet", *urls],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "1 pages refused" in result.stdout and "not an lkml.org message page" in result.stdout
+    assert "parsers not checked against a saved real page: lkml-org" in result.stdout
+    store = open_store(db)
+    assert store.conn.execute("SELECT count(*) FROM messages WHERE ghost=0").fetchone() == (1,)
+    reasons = store.conn.execute("SELECT location, reason FROM rejects").fetchall()
+    assert [(urlsplit(location).path, "not an lkml.org message page" in reason) for location, reason in reasons] == [
+        ("/lkml/2019/5/14/1", True)]

@@ -19,6 +19,8 @@ from miner.errors import MinerError
 from miner.sources.webpage import PageFields, PageResult, page_mail, resolve_links
 
 HOSTS = ("marc.info", "marc.theaimsgroup.com")
+NAME = "marc"
+VERIFIED = True  # checked against real saved pages (tests/fixtures/html)
 HEADER = re.compile(r"^(List|Subject|From|Date|Message-ID):\s+(.*)$")
 THREAD_LINKS = ("prev in thread", "next in thread")
 

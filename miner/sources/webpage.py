@@ -59,9 +59,29 @@ def clean_text(value: str | None) -> str:
 
 
 def itemprop_text(soup, name: str) -> str:
-    """Text of the first element with schema.org microdata ``itemprop=name`` ('' if absent)."""
+    """Text of the first element with schema.org microdata ``itemprop=name`` ('' if absent).
+
+    ``<br>`` is a line break: lkml.org writes a body's lines as ``line<br />`` inside its ``<pre>``,
+    and ``get_text()`` alone would join them ("Hi all,second line").
+    """
     element = soup.find(attrs={"itemprop": name})
-    return element.get_text() if element is not None else ""
+    if element is None:
+        return ""
+    for line_break in element.find_all("br"):
+        line_break.replace_with("\n")
+    return element.get_text()
+
+
+def message_scopes(soup) -> list:
+    """The microdata scopes of a page that each hold one message (an ``itemscope`` with an articleBody).
+
+    Thread and search pages of mail-archive.com show several messages; a message page shows one
+    (then the whole page is its scope).
+    """
+    scopes = [element for element in soup.find_all(attrs={"itemscope": True})
+              if element.find(attrs={"itemprop": "articleBody"}) is not None]
+    leaves = [scope for scope in scopes if not any(other in scope.descendants for other in scopes)]
+    return leaves if len(leaves) > 1 else [soup]
 
 
 ARCHIVE_NAMES = ("lkml-iu", "marc", "mail-archive", "lkml-org")
