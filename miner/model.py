@@ -70,6 +70,7 @@ class Message:
     prose: str = ""
     message_id_synthetic: bool = False
     notes: list[str] = field(default_factory=list)  # what parsing cut or guessed (limits.py)
+    date_precision: str = "second"  # "day" when the source shows only the day (an archive thread page)
 
     @property
     def parent_ids(self) -> list[str]:
@@ -108,3 +109,4 @@ class RawMail:
     parsed: Message | None = None  # set by sources that build the Message themselves
     problem: str | None = None  # set by a source that could not read the message whole: a reject
     notes: tuple[str, ...] = ()  # what the source noticed (kept on the stored message)
+    date_precision: str | None = None  # "day" when the source knows only the day (Date says 00:00 UTC)

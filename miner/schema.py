@@ -75,6 +75,8 @@ TABLES: tuple[Table, ...] = (
             C("from_email", "TEXT", "Sender's address (lower case)"),
             C("date", "TEXT", "UTC date (ISO 8601) from the Date header"),
             C("date_flagged", "INTEGER", "1 if the Date header was unusable and the archive date was used"),
+            C("date_precision", "TEXT", "second, or day when the source shows only the day (a mail-archive.com"
+              " thread page: date is that day at 00:00 UTC); NULL in rows stored before this column"),
             C("list_id", "TEXT", "List-Id of the first copy stored"),
             C("in_reply_to", "TEXT", "In-Reply-To Message-ID"),
             C("references", "TEXT", "JSON array of References Message-IDs, oldest first"),

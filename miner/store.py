@@ -78,7 +78,7 @@ class ParsedMail(NamedTuple):
 MESSAGE_ROW_COLUMNS = (
     "parent_id", "subject", "base_subject", "patch_tags", "patch_version", "patch_index", "patch_total",
     "is_patch", "from_name", "from_email", "date", "date_flagged", "list_id", "in_reply_to", "references",
-    "body", "prose", "raw_size", "message_id_synthetic", "notes",
+    "body", "prose", "raw_size", "message_id_synthetic", "notes", "date_precision",
 )
 
 
@@ -100,7 +100,7 @@ def rows_for(message: Message, provenance: Provenance, raw_compressed: bytes, sh
         message.from_name, message.from_email, message.date, int(message.date_flagged),
         message.list_id or provenance.list_id, message.in_reply_to, json.dumps(message.references),
         message.body, message.prose, raw_size, int(message.message_id_synthetic),
-        json.dumps(message.notes) if message.notes else None,
+        json.dumps(message.notes) if message.notes else None, message.date_precision,
     )
     people = [(message.from_email, message.from_name, message.date)] if message.from_email else []
     trailers = []

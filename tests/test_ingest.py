@@ -158,7 +158,7 @@ def test_demo_builds_the_sample_database(tmp_path):
     result = subprocess.run([sys.executable, "-m", "miner", "demo", "--quiet", "--db", str(tmp_path / "demo.db")],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("173 messages read: 171 new")
+    assert result.stdout.startswith("173 messages read: 169 new, 4 updated")  # seed 004: 3 parents seen after a reply
     assert "miner threads --db" in result.stdout
     labelled = subprocess.run([sys.executable, "-m", "miner", "threads", "--db", str(tmp_path / "demo.db"),
                                "--label", "deadlock", "--format", "json"], capture_output=True, text=True)

@@ -267,3 +267,53 @@ def test_a_refused_page_is_kept_as_a_reject_and_the_other_urls_are_scraped(https
     reasons = store.conn.execute("SELECT location, reason FROM rejects").fetchall()
     assert [(urlsplit(location).path, "not an lkml.org message page" in reason) for location, reason in reasons] == [
         ("/lkml/2019/5/14/1", True)]
+
+
+# -- the seeds: saved page text of lkml.iu.edu and mail-archive.com ----------------------------------
+
+SEED_PAGES = Path(__file__).parent / "fixtures" / "seeds"
+SHOWN_DATE = re.compile(r"Date:\s*</strong>\s*(\w{3}) (\w{3}) (\d\d) (\d{4}) - (\d\d:\d\d:\d\d) (EST|EDT)")
+
+
+def mhonarc_pages() -> list[str]:
+    return [page_id for page_id in iu_pages() if "X-Date:" in (IU / f"{page_id}.html").read_text(errors="replace")]
+
+
+@pytest.mark.parametrize("page_id", mhonarc_pages())
+def test_the_date_a_page_shows_as_est_is_the_instant_of_its_own_x_date_comment(page_id):
+    from datetime import datetime
+    from email.utils import parsedate_to_datetime
+
+    from miner.sources.archive_text import iu_page_date
+
+    text = html.unescape((IU / f"{page_id}.html").read_text(errors="replace"))
+    x_date = re.search(r"<!--X-Date: (.*?) -->", text).group(1)
+    _, month, day, year, clock, zone = SHOWN_DATE.search(text).groups()
+    shown = datetime.strptime(f"{day} {month} {year} {clock}", "%d %b %Y %H:%M:%S")
+    assert parsedate_to_datetime(iu_page_date(shown, zone)) == parsedate_to_datetime(x_date)
+
+
+def test_seed_dates_are_us_eastern_time_with_daylight_saving(store, ingest):
+    ingest(SEED_PAGES)
+    dates = dict(store.conn.execute(
+        "SELECT substr(p.location, -24, 3), m.date FROM messages m JOIN provenance p USING (message_id)"
+        " WHERE p.location NOT LIKE '%004_%'").fetchall())
+    assert dates == {"000": "2017-07-28T08:49:21Z", "001": "2012-10-03T08:24:58Z", "002": "2009-01-28T21:13:24Z",
+                     "003": "2019-09-12T13:48:12Z"}
+
+
+def test_seed_004_tree_follows_its_attribution_lines_and_its_dates_are_day_only(store, ingest):
+    ingest(SEED_PAGES / "004_e4720bfa117e4036.txt")
+    rows = store.conn.execute(
+        "SELECT m.date, m.from_name, p.date, p.from_name, m.date_precision FROM messages m"
+        " LEFT JOIN messages p ON p.message_id = m.parent_id WHERE m.ghost = 0 ORDER BY m.date").fetchall()
+    # each reply's first line names whom it answers ("On Sat, Mar 27, 2021 at 9:01 PM Thomas Gleixner wrote:")
+    assert [(date[:10], name, parent and parent[:10], parent_name, precision)
+            for date, name, parent, parent_name, precision in rows] == [
+        ("2021-03-16", "Alexey Klimov", None, None, "day"),
+        ("2021-03-18", "Daniel Jordan", "2021-03-16", "Alexey Klimov", "day"),  # "Alexey Klimov writes:"
+        ("2021-03-27", "Thomas Gleixner", "2021-03-16", "Alexey Klimov", "day"),  # "On Wed, Mar 17 2021 at 00:36, ..."
+        ("2021-04-01", "Qais Yousef", "2021-03-27", "Thomas Gleixner", "day"),  # "On 03/27/21 22:01, Thomas ..."
+        ("2021-04-03", "Alexey Klimov", "2021-03-27", "Thomas Gleixner", "day"),  # "On Sat, Mar 27, 2021 ..."
+        ("2021-04-14", "Alexey Klimov", "2021-04-03", "Alexey Klimov", "day"),  # "On Sun, Apr 4, 2021 ..."
+    ]
