@@ -317,3 +317,55 @@ def test_seed_004_tree_follows_its_attribution_lines_and_its_dates_are_day_only(
         ("2021-04-03", "Alexey Klimov", "2021-03-27", "Thomas Gleixner", "day"),  # "On Sat, Mar 27, 2021 ..."
         ("2021-04-14", "Alexey Klimov", "2021-04-03", "Alexey Klimov", "day"),  # "On Sun, Apr 4, 2021 ..."
     ]
+
+
+# -- marc.info: the page's own headers unless the raw download has real ones; parents from "prev in thread" --
+
+@pytest.mark.parametrize("page_id", sorted(p.stem for p in MARC.glob("*.html")))
+def test_marc_parent_page_is_prev_in_thread_as_the_pages_expectations_say(page_id):
+    want = expected(MARC, page_id)
+    result = marc.parse_page((MARC / f"{page_id}.html").read_bytes(), want["url"])
+    assert result.parent_pages == [want["replyto"] or None]
+
+
+def marc_server(httpserver, served: dict[str, tuple[bytes, str]]):
+    def handler(request: Request) -> Response:
+        body, kind = served.get(request.query_string.decode(), (b"gone", "text/plain"))
+        return Response(body, status=200 if body != b"gone" else 404, content_type=kind)
+
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(handler)
+    return httpserver.url_for("/")
+
+
+def test_marc_body_only_raw_download_is_not_taken_for_the_message(httpserver, tmp_path):
+    page = (MARC / "20070731223613.html").read_bytes()
+    # derived stand-in for marc's body-only &q=raw answer (no saved one is in the corpus): in-body From: and
+    # Subject: lines, then the page's own body text; no Message-ID or Date header
+    body_only = (b"From: Johannes Schindelin <Johannes.Schindelin@gmx.de>\n"
+                 b"Subject: Re: [PATCH] Make verse of git-config manpage more readable\n\n"
+                 + (MARC / "expected" / "20070731223613.txt").read_bytes())
+    base = marc_server(httpserver, {"l=git&m=118592163426701&w=2": (page, "text/html"),
+                                    "l=git&m=118592163426701&q=raw": (body_only, "text/plain")})
+    store = open_store(tmp_path / "marc.db")
+    scrape_urls(store, open_session(store, HttpConfig(rate=0, retries=0)), [base + "?l=git&m=118592163426701&w=2"],
+                max_pages=1, progress=False, archive_name="marc")
+    row = store.conn.execute("SELECT message_id, date, from_email FROM messages WHERE ghost=0").fetchall()
+    assert row == [("Pine.LNX.4.64.0707312335200.14781@racer.site", "2007-07-31T22:36:13Z",
+                    "johannes.schindelin@gmx.de")]  # the page's headers, not a message without ID or date
+    assert store.conn.execute("SELECT location FROM provenance").fetchone()[0].endswith("&w=2")
+
+
+def test_marc_messages_hang_off_their_prev_in_thread_page(httpserver, tmp_path):
+    child = (MARC / "20100831210551.html").read_bytes()  # prev in thread: m=128299035329427
+    stand_in = (MARC / "20070731223613.html").read_bytes()  # a real marc page, served as that parent page
+    base = marc_server(httpserver, {"l=git&m=128328876208723&w=2": (child, "text/html"),
+                                    "l=git&m=128299035329427&w=2": (stand_in, "text/html")})
+    store = open_store(tmp_path / "thread.db")
+    scrape_urls(store, open_session(store, HttpConfig(rate=0, retries=0)), [base + "?l=git&m=128328876208723&w=2"],
+                max_pages=3, progress=False, archive_name="marc")
+    rows = dict(store.conn.execute("SELECT message_id, parent_id FROM messages WHERE ghost=0").fetchall())
+    parent = "Pine.LNX.4.64.0707312335200.14781@racer.site"
+    assert parent in rows and rows[parent] is None
+    [(child_id, child_parent)] = [(m, p) for m, p in rows.items() if m != parent]
+    assert child_parent == parent
+    assert store.conn.execute("SELECT count(DISTINCT thread_id) FROM messages WHERE ghost=0").fetchone() == (1,)

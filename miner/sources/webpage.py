@@ -27,6 +27,8 @@ class PageResult:
     messages: list[RawMail]
     links: list[str] = field(default_factory=list)  # in-reply-to / next-in-thread pages, absolute URLs
     raw_urls: list[str] = field(default_factory=list)  # the same messages as raw mail, preferred when served
+    parent_pages: list[str | None] = field(default_factory=list)  # per message: the page of its parent, when
+    # the page names the parent by its page only (marc's "prev in thread"), not by Message-ID
 
 
 @dataclass
@@ -51,6 +53,14 @@ def page_mail(fields: PageFields, url: str) -> RawMail:
         chain = " ".join(f"<{reference}>" for reference in fields.references)
         raw = raw.replace(f"\nReferences: <{fields.in_reply_to}>\n".encode(), f"\nReferences: {chain}\n".encode(), 1)
     return RawMail(raw, Provenance("url", url))
+
+
+def with_parent(mail: RawMail, parent_id: str) -> RawMail:
+    """A page mail (built by :func:`page_mail`) that names ``parent_id`` as the message it answers."""
+    head, _, body = mail.raw.partition(b"\n\n")
+    lines = [line for line in head.split(b"\n") if not line.lower().startswith((b"in-reply-to:", b"references:"))]
+    lines.insert(4, f"In-Reply-To: <{parent_id}>\nReferences: <{parent_id}>".encode())
+    return RawMail(b"\n".join(lines) + b"\n\n" + body, mail.provenance)
 
 
 def clean_text(value: str | None) -> str:
