@@ -36,20 +36,18 @@ RUNS = 3
 
 
 def export_mbox(epoch: Path, out: Path) -> int:
-    """Write every message of the epoch as mboxrd (what lore's mbox downloads look like)."""
+    """Write every message of the epoch as mboxrd (what lore's mbox downloads look like), as
+    `miner export --format mbox` writes it."""
     sys.path.insert(0, str(ROOT))
+    from miner.export.writers import mboxrd_entry
     from miner.sources.publicinbox import read_epoch
 
     count = 0
     with open(out, "wb") as handle:
         for mail in read_epoch(epoch):
-            if not hasattr(mail, "raw"):
-                continue
-            handle.write(b"From mboxrd@z Thu Jan  1 00:00:00 1970\n")
-            body = re.sub(rb"(?m)^(>*From )", rb">\1", mail.raw)
-            handle.write(body if body.endswith(b"\n") else body + b"\n")
-            handle.write(b"\n")
-            count += 1
+            if hasattr(mail, "raw"):  # commits without a message are Skipped
+                handle.write(mboxrd_entry(mail.raw))
+                count += 1
     return count
 
 

@@ -7,29 +7,24 @@ from pathlib import Path
 
 from miner.errors import MinerError
 from miner.ingest import ingest_paths
+from miner.package_data import packaged_folder
 from miner.store import open_store
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
 
 
 def sample_dir() -> Path:
-    """The bundled sample corpus: ``data/sample`` of the source tree, else of the current directory."""
-    for candidate in (SAMPLE_DIR, Path.cwd() / "data" / "sample"):
-        if candidate.is_dir():
-            return candidate
-    raise MinerError(f"{SAMPLE_DIR}: bundled sample not found (run from a checkout of lkml-miner)")
+    """The bundled sample corpus: as installed with the package (``miner.sample``), else ``data/sample``."""
+    return packaged_folder("miner.sample", SAMPLE_DIR, "bundled sample")
 
 
 def run_demo(db_path: Path, progress: bool = True) -> Iterator[str]:
     """Ingest and classify the sample into ``db_path``; yields lines to print."""
-    try:
-        from miner.classify.store import classify_database
-    except ImportError:
-        classify_database = None
+    from miner.classify.store import classify_database
+
     with open_store(db_path) as store:  # closed (and its log folded) before the lines are shown
-        lines = [ingest_paths(store, [sample_dir()], progress=progress).line()]
-        if classify_database is not None:
-            lines.append(classify_database(store, progress=progress).line())
+        lines = [ingest_paths(store, [sample_dir()], progress=progress).line(),
+                 classify_database(store, progress=progress).line()]
     yield from lines
     db = str(db_path)
     yield ""

@@ -71,6 +71,7 @@ class Message:
     message_id_synthetic: bool = False
     notes: list[str] = field(default_factory=list)  # what parsing cut or guessed (limits.py)
     date_precision: str = "second"  # "day" when the source shows only the day (an archive thread page)
+    alias_ids: list[str] = field(default_factory=list)  # a second Message-ID, X-Alt-Message-ID
 
     @property
     def parent_ids(self) -> list[str]:

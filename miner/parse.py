@@ -22,13 +22,13 @@ from miner.model import Message
 # part of it; white space (folding) is no part of an ID, and IDs are cut at 244 characters.
 MSGID = re.compile(r"<([^>]+)>")
 MAX_MSGID = 244
+ENCODED_ID_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 WHITESPACE = re.compile(r"\s+")
 BRACKET = re.compile(r"^\s*\[([^\]]*)\]\s*")
 REPLY_PREFIX = re.compile(r"^\s*(?:re|fwd?|aw|sv|antw|odp)\s*(?:\[\d+\])?\s*:\s*", re.IGNORECASE)
 PATCH_COUNTER = re.compile(r"^(\d+)/(\d+)$")
 PATCH_VERSION = re.compile(r"^v(\d+)$", re.IGNORECASE)
-KNOWN_TAGS = {"PATCH", "RFC", "RESEND", "GIT PULL", "PULL", "GIT", "SYZBOT", "BUG", "REPORT", "TIP"}
-ENCODED_WORD = re.compile(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=")
+KNOWN_TAGS = {"PATCH", "RFC", "RESEND", "PULL", "GIT", "SYZBOT", "BUG", "REPORT", "TIP"}  # "[GIT PULL]" gives GIT, PULL
 TZ_NAMES = {"EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500", "MST": "-0700",
             "MDT": "-0600", "PST": "-0800", "PDT": "-0700", "UT": "+0000", "GMT": "+0000",
             "UTC": "+0000", "CET": "+0100", "CEST": "+0200", "MET": "+0100", "MEST": "+0200"}
@@ -60,24 +60,37 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
         first_newline = raw.find(b"\n")
         raw = raw[first_newline + 1:] if first_newline >= 0 else b""
     split = header_split(raw)
-    headers = parse_header_block(raw[: split[0]] if split else raw)
+    headers, cut = parse_header_block(raw[: split[0]] if split else raw)
+    if cut is not None:  # no blank line after the headers: the body starts at the first non-header line
+        split = (cut, cut)
     if not headers:
         raise ParseError("no mail headers found")
     if not any(name in headers for name in ("from", "subject", "message-id", "date")):
         raise ParseError("no From, Subject, Message-ID or Date header")
 
-    message_id = first_msgid(id_header_text(raw_header(headers, "Message-ID")))
+    own_ids = all_msgids([id_header_text(value) for value in raw_headers(headers, "Message-ID")], bare=True)
+    message_id = own_ids[0] if own_ids else None
     synthetic = False
     if not message_id:
         message_id = "no-message-id-" + hashlib.sha256(raw).hexdigest()[:32] + "@lkml-miner.invalid"
         synthetic = True
+    # public-inbox (mids_for_index) indexes a second Message-ID and X-Alt-Message-ID too: replies to
+    # them join this message's thread
+    alias_ids = [mid for mid in all_msgids([id_header_text(value) for value in
+                                            (*raw_headers(headers, "Message-ID"), *raw_headers(headers, "X-Alt-Message-ID"))],
+                                           bare=True) if mid != message_id]
     notes: list[str] = []
     references = all_msgids([id_header_text(value) for value in raw_headers(headers, "References")])
+    in_reply_to_ids = all_msgids([id_header_text(value) for value in raw_headers(headers, "In-Reply-To")])
+    not_ids = _not_message_ids(headers, references + in_reply_to_ids)
+    if not_ids:
+        references = [ref for ref in references if ref not in not_ids]
+        in_reply_to_ids = [ref for ref in in_reply_to_ids if ref not in not_ids]
     if len(references) > MAX_REFERENCES:
         # the first is the root and the last the nearest ancestors: the ones threading needs
         notes.append(f"references: {len(references)} Message-IDs, {MAX_REFERENCES} kept (the first and the latest)")
         references = references[:1] + references[-(MAX_REFERENCES - 1):]
-    in_reply_to = first_msgid(id_header_text(" ".join(raw_headers(headers, "In-Reply-To"))))
+    in_reply_to = in_reply_to_ids[0] if in_reply_to_ids else None
 
     subject = decode_text_header(_bounded(raw_header(headers, "Subject"), "subject", notes)) or ""
     subject = " ".join(subject.split())
@@ -111,6 +124,7 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
         prose=body_split.prose_text(scanned),
         message_id_synthetic=synthetic,
         notes=notes,
+        alias_ids=alias_ids,
     )
 
 
@@ -124,17 +138,33 @@ def _bounded(value: str | None, name: str, notes: list[str]) -> str | None:
 
 # Only these headers are used: one regex finds every header line (Received/DKIM blocks included,
 # cheaply), and the names are filtered here.
-WANTED_HEADERS = frozenset(("message-id", "references", "in-reply-to", "subject", "from", "date", "list-id",
+WANTED_HEADERS = frozenset(("message-id", "x-alt-message-id", "references", "in-reply-to", "subject", "from", "date",
+                            "list-id", "to", "cc",
                             "content-type", "content-transfer-encoding", "content-disposition"))
 HEADER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*(?:\n[ \t].*)*)", re.MULTILINE)
 
 
-def parse_header_block(block: bytes) -> dict[str, list[str]]:
-    """The headers we use, name (lower case) -> unfolded values; raw 8-bit bytes kept as surrogates."""
+# Python's email (feedparser headerRE): what a header line may look like; any other line ends the headers
+LOOSE_HEADER_LINE = re.compile(r"^(?:[\041-\071\073-\176]*:|[ \t])")
+
+
+def parse_header_block(block: bytes) -> tuple[dict[str, list[str]], int | None]:
+    """The headers we use, name (lower case) -> unfolded values; raw 8-bit bytes kept as surrogates.
+
+    Also the offset where the header block really ends when a line that is no header stands in
+    it (the blank line after the headers is missing), else None: there, as Python's email does,
+    the body begins.
+    """
     text = block.decode("ascii", "surrogateescape")
     headers: dict[str, list[str]] = {}
     seen_any = False
+    previous_end = 0
     for match in HEADER_LINE.finditer(text):
+        if match.start() > previous_end + 1:
+            cut = _end_of_headers(text, previous_end)
+            if cut is not None:
+                return _some(headers, seen_any), cut
+        previous_end = match.end()
         seen_any = True
         name = match.group(1).lower()
         if name not in WANTED_HEADERS:
@@ -143,9 +173,30 @@ def parse_header_block(block: bytes) -> dict[str, list[str]]:
         if "\n" in value:  # unfolding removes only the line breaks
             value = value.replace("\r\n", "").replace("\n", "")
         headers.setdefault(name, []).append(value.strip())
+    if previous_end + 1 < len(text.rstrip("\r\n")):
+        cut = _end_of_headers(text, previous_end)
+        if cut is not None:
+            return _some(headers, seen_any), cut
+    return _some(headers, seen_any), None
+
+
+def _some(headers: dict[str, list[str]], seen_any: bool) -> dict[str, list[str]]:
     if not headers and seen_any:
         headers["x-other"] = []  # headers, just none we use
     return headers
+
+
+def _end_of_headers(text: str, start: int) -> int | None:
+    """Offset of the first line from ``start`` on that no header line could be, or None."""
+    position = start + 1 if text[start:start + 1] == "\n" else start
+    while position < len(text):
+        line_end = text.find("\n", position)
+        line_end = len(text) if line_end < 0 else line_end
+        line = text[position:line_end]
+        if line.strip("\r") and not LOOSE_HEADER_LINE.match(line):
+            return position
+        position = line_end + 1
+    return None
 
 
 def header_split(data: bytes) -> tuple[int, int] | None:
@@ -175,7 +226,21 @@ def id_header_text(value: str | None) -> str | None:
     canonical form is the bytes read as UTF-8, or as Latin-1 when they are not UTF-8: the same
     bytes always give the same ID, wherever they appear.
     """
-    return None if value is None else _recover_8bit(value)
+    if value is None:
+        return None
+    text = _recover_8bit(value)
+    if "=?" in text and ENCODED_ID_WORD.search(text):
+        # ProtonMail sends References as RFC 2047 words with IDs folded inside them: decode first
+        text = "".join(decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk
+                       for chunk, charset in _decoded_words(text))
+    return text
+
+
+def _decoded_words(text: str) -> list:
+    try:
+        return decode_header(text)
+    except Exception:  # malformed encoded words: keep the text as it is
+        return [(text, None)]
 
 
 def _clean_msgid(text: str) -> str | None:
@@ -196,15 +261,43 @@ def first_msgid(value: str | None) -> str | None:
     return None
 
 
-def all_msgids(values: list[str]) -> list[str]:
-    """Every ``<id>`` in References headers, in order, without duplicates."""
+def all_msgids(values: list[str], bare: bool = False) -> list[str]:
+    """Every ``<id>`` in ID headers, in order, without duplicates.
+
+    ``bare``: a value without any ``<id>`` counts as one ID if it has an ``@`` (public-inbox takes
+    a Message-ID header that way, but never an In-Reply-To or References without brackets).
+    """
     seen: dict[str, None] = {}
     for value in values:
+        found = False
         for match in MSGID.finditer(str(value)):
+            found = True
             cleaned = _clean_msgid(match.group(1))
             if cleaned:
                 seen.setdefault(cleaned, None)
+        if bare and not found:
+            words = str(value).strip().split()
+            if len(words) == 1 and "@" in words[0]:
+                cleaned = _clean_msgid(words[0].strip("<>"))
+                if cleaned:
+                    seen.setdefault(cleaned, None)
     return list(seen)
+
+
+# git send-email once asked for In-Reply-To and users answered "y" or "n" (public-inbox MID.pm)
+PROMPT_ANSWERS = frozenset(("y", "n"))
+
+
+def _not_message_ids(headers: dict[str, list[str]], ids: list[str]) -> set[str]:
+    """The IDs of References/In-Reply-To that public-inbox ignores: prompt answers, and addresses
+    of the message's own From, To or Cc (a client that put an address where an ID belongs)."""
+    found = {mid for mid in ids if mid in PROMPT_ANSWERS}
+    address_text = " ".join(value for name in ("from", "to", "cc") for value in headers.get(name, ()))
+    candidates = [mid for mid in ids if "@" in mid and mid in address_text]  # cheap test first
+    if candidates:
+        addresses = {address.lower() for _, address in getaddresses([address_text]) if address}
+        found.update(mid for mid in candidates if mid.lower() in addresses)
+    return found
 
 
 def _recover_8bit(text: str) -> str:
@@ -247,7 +340,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
             continue
         try:
             return data.decode(candidate)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeDecodeError, ValueError):  # ValueError: a NUL in the charset name
             continue
     return data.decode("latin-1")
 
@@ -297,6 +390,8 @@ def parse_from(value: str) -> tuple[str | None, str | None]:
     if not value:
         return None, None
     if "@" not in value and " at " not in value:
+        if "<" in value:  # "MAILER DAEMON <>": a name and an empty address, as email.utils reads it
+            value = getaddresses([value])[0][0] or value.split("<", 1)[0]
         return value.strip().strip('"') or None, None  # archive pages show only the name
     simple = SIMPLE_FROM.match(value)
     if simple:
@@ -338,7 +433,7 @@ def _parse_date(value: str) -> datetime | None:
         candidate = text if attempt == 0 else _fix_tz_name(text)
         try:
             parsed = parsedate_to_datetime(candidate)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):  # an offset of 20 digits, a year 99999
             continue
         if parsed is None:
             continue
@@ -371,7 +466,7 @@ def _fix_tz_name(text: str) -> str:
 
 def decode_body(raw: bytes, headers: dict[str, list[str]], body_start: int) -> str:
     """The message's text: single-part fast path, else text parts of the MIME tree."""
-    content_type = (raw_header(headers, "Content-Type") or "text/plain").lower()
+    content_type = _content_type(raw_header(headers, "Content-Type"))
     encoding = (raw_header(headers, "Content-Transfer-Encoding") or "").strip().lower()
     if "multipart/" not in content_type and "message/" not in content_type:
         payload = raw[body_start:]
@@ -384,6 +479,15 @@ def decode_body(raw: bytes, headers: dict[str, list[str]], body_start: int) -> s
         if texts is not None:
             return "\n".join(texts)
     return "\n".join(_email_package_texts(raw))
+
+
+def _content_type(value: str | None) -> str:
+    """A Content-Type value in lower case; one without a subtype ("text", ELM's) is text/plain, as email reads it."""
+    content_type = (value or "text/plain").lower()
+    main = content_type.split(";", 1)[0].strip()
+    if "/" not in main:
+        return "text/plain" + content_type[len(content_type.split(";", 1)[0]):]
+    return content_type
 
 
 def multipart_texts(payload: bytes, content_type: str, depth: int = 0) -> list[str] | None:
@@ -403,15 +507,16 @@ def multipart_texts(payload: bytes, content_type: str, depth: int = 0) -> list[s
         if chunk.startswith((b"\n", b"\r\n")):  # no part headers: text/plain
             header_bytes, body = b"", chunk[1:] if chunk.startswith(b"\n") else chunk[2:]
         else:
-            split = header_split(chunk)
-            if not split:
-                continue
+            split = header_split(chunk) or (len(chunk), len(chunk))
+            part_headers, cut = parse_header_block(chunk[: split[0]])
+            if cut is not None:  # no blank line after the part's headers: its body starts at the cut
+                split = (cut, cut)
             header_bytes, body = chunk[: split[0]], chunk[split[1]:]
         if body.endswith(b"\n"):  # the line break before the next delimiter belongs to it
             body = body[:-2] if body.endswith(b"\r\n") else body[:-1]
-        part_headers = parse_header_block(header_bytes)
+        part_headers, _ = parse_header_block(header_bytes)
         part_type_raw = raw_header(part_headers, "Content-Type") or "text/plain"
-        part_type = part_type_raw.lower()
+        part_type = _content_type(part_type_raw)
         disposition = (raw_header(part_headers, "Content-Disposition") or "").lower()
         encoding = (raw_header(part_headers, "Content-Transfer-Encoding") or "").strip().lower()
         if part_type.lstrip().startswith("multipart/"):

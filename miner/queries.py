@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from miner.errors import MinerError
+from miner.package_data import packaged_folder
 from miner.reading import run_readonly_sql
 
 QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
@@ -50,11 +51,9 @@ class CannedQuery:
 
 
 def queries_dir() -> Path:
-    """The ``queries/`` folder of the source tree, else of the current directory."""
-    for candidate in (QUERIES_DIR, Path.cwd() / "queries"):
-        if candidate.is_dir():
-            return candidate
-    raise MinerError(f"{QUERIES_DIR}: canned queries folder not found (run from a checkout of lkml-miner)")
+    """The canned queries: ``queries/`` as installed with the package (``miner.canned_queries``), or of the
+    source tree when miner runs from a checkout without being installed."""
+    return packaged_folder("miner.canned_queries", QUERIES_DIR, "canned queries")
 
 
 def parse_query(name: str, text: str, path: Path) -> CannedQuery:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3  # 2: messages.notes; 3: messages.date_precision, trailers.written_name/kind/applies_to/applies_via/copied
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,6 @@ class Table:
     foreign_keys: tuple[tuple[str, str, str], ...] = ()
     indexes: tuple[tuple[str, ...], ...] = ()
     unique_indexes: tuple[tuple[str, ...], ...] = ()
-    extra: dict = field(default_factory=dict)
 
 
 C = Column

@@ -73,6 +73,7 @@ class ParsedMail(NamedTuple):
     trailers: tuple[tuple, ...]  # (position, name, value, person_name, person_email, written_name, kind)
     patch_files: tuple[tuple, ...]  # (path, subsystem, added, removed)
     people: tuple[tuple, ...]  # (email, name, date)
+    alias_ids: tuple[str, ...] = ()  # other Message-IDs of the same message (ghosts in its thread)
 
 
 MESSAGE_ROW_COLUMNS = (
@@ -111,7 +112,7 @@ def rows_for(message: Message, provenance: Provenance, raw_compressed: bytes, sh
             people.append((trailer.person_email, trailer.person_name, message.date))
     files = tuple((f.path, subsystem_of(f.path), f.added, f.removed) for f in message.patch_files)
     return ParsedMail(message.message_id, tuple(message.parent_ids), row, raw_compressed, sha256, raw_size,
-                      provenance, tuple(trailers), files, tuple(people))
+                      provenance, tuple(trailers), files, tuple(people), tuple(message.alias_ids))
 
 
 @dataclass
@@ -179,8 +180,17 @@ class Store:
     # -- set-up -----------------------------------------------------------------------------
 
     def ensure_schema(self) -> None:
-        """Create every table, index and the FTS index that is missing."""
+        """Create every table, index and the FTS index that is missing; migrate an older database.
+
+        A database of an older schema version gets the tables and columns added since (NULL in old
+        rows: every change so far only added); one of a newer version is refused, since this code
+        cannot know what it would break.
+        """
         existing = set(self.db.table_names())
+        found = self.schema_version() if "meta" in existing else None
+        if found is not None and found > SCHEMA_VERSION:
+            raise MinerError(f"{self.path}: made by a newer lkml-miner (schema version {found}; this one reads up"
+                             f" to {SCHEMA_VERSION}): upgrade it with 'pip install -U lkml-miner'")
         for table in TABLES:
             if table.name in existing:
                 self._add_missing_columns(table)
@@ -199,10 +209,16 @@ class Store:
             self.db[FTS_TABLE].enable_fts(list(FTS_COLUMNS), create_triggers=False, tokenize="porter")
             # merge index segments in larger steps: about 10% less CPU per stored message
             self.conn.execute(f"INSERT INTO {FTS_TABLE}_fts({FTS_TABLE}_fts, rank) VALUES ('automerge', 16)")
-        self.conn.execute(
-            "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
+        if found != SCHEMA_VERSION:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
         self.conn.commit()
+
+    def schema_version(self) -> int | None:
+        """The schema version recorded in the database (None before the schema was made)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row and str(row[0]).isdigit() else None
 
     def _add_missing_columns(self, table) -> None:
         """Columns added to the schema since the database was made are added to it (NULL in old rows)."""
@@ -286,7 +302,7 @@ class Store:
         counts = BatchCounts()
         now = utc_now()
         with self.conn:
-            wanted = {id_ for item in batch for id_ in (item.message_id, *item.parent_ids)}
+            wanted = {id_ for item in batch for id_ in (item.message_id, *item.parent_ids, *item.alias_ids)}
             known = self._lookup(list(wanted))
             pending = PendingRows()
             for item in batch:
@@ -331,7 +347,7 @@ class Store:
             return
 
         parents = item.parent_ids
-        thread_ids = {known[parent][0] for parent in parents if parent in known}
+        thread_ids = {known[parent][0] for parent in (*parents, *item.alias_ids) if parent in known}
         if row:  # a ghost of this message exists: its thread id stays
             thread_id = row[0]
         elif thread_ids:
@@ -350,6 +366,10 @@ class Store:
                 pending.ghosts[parent_id] = [parent_id, thread_id, previous, now]
                 known[parent_id] = [thread_id, 1]
             previous = parent_id
+        for alias_id in item.alias_ids:  # a ghost under the message, so replies to it find the thread
+            if alias_id not in known:
+                pending.ghosts[alias_id] = [alias_id, thread_id, message_id, now]
+                known[alias_id] = [thread_id, 1]
 
         values = [thread_id, *item.row, now, message_id]
         if row and message_id not in pending.ghosts:  # a ghost stored by an earlier batch
@@ -552,6 +572,7 @@ class Store:
 
 
 _PY_TYPES = {"INTEGER": int, "TEXT": str, "REAL": float, "BLOB": bytes}
+
 
 
 _DAMAGED = "the database file is damaged ({}); restore a copy, or build a new database with 'miner ingest'"

@@ -35,7 +35,7 @@ def ingest(store):
 
 
 def need_shared(path: Path) -> Path:
-    """Skip (saying why) when a file of ../shared is absent; CI always has it."""
+    """``path`` of ../shared; skip (saying why) when it is absent. CI always has it."""
     if not path.exists():
         pytest.skip(f"{path} is not here: this test reads the shared corpus beside the project root")
     return path

@@ -19,12 +19,13 @@ def _git(repo: Path, *args: str, data: bytes | None = None) -> str:
     return result.stdout.decode().strip()
 
 
-def make_epoch(repo: Path, raws: list[bytes], deletion_after: int | None = None) -> list[str]:
+def make_epoch(repo: Path, raws: list[bytes], deletion_after: int | None = None, when: int = 1600000000) -> list[str]:
     """Create (or extend) a bare epoch with one commit per message; returns the new commits.
 
     ``deletion_after=i`` adds, after message ``i``, a commit whose tree holds ``d`` instead of ``m``
     (how public-inbox v2 records a removed message), to test that such commits are skipped.
-    One ``git fast-import`` writes them all (thousands of commits in a second).
+    One ``git fast-import`` writes them all (thousands of commits in a second). ``when`` is the
+    commit time (public-inbox's received time, what ``rt:`` searches match).
     """
     if not (repo / "HEAD").exists():
         subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
@@ -37,8 +38,8 @@ def make_epoch(repo: Path, raws: list[bytes], deletion_after: int | None = None)
         mark = len(marks) + 1
         marks.append(mark)
         stream.extend(b"commit refs/heads/master\nmark :%d\n" % mark)
-        stream.extend(b"author public-inbox <public-inbox@example.invalid> 1600000000 +0000\n")
-        stream.extend(b"committer public-inbox <public-inbox@example.invalid> 1600000000 +0000\n")
+        stream.extend(b"author public-inbox <public-inbox@example.invalid> %d +0000\n" % when)
+        stream.extend(b"committer public-inbox <public-inbox@example.invalid> %d +0000\n" % when)
         stream.extend(b"data 7\nmessage\n")
         if mark == 1 and head:
             stream.extend(b"from %s\n" % head.encode())

@@ -18,6 +18,8 @@ import pytest
 
 from miner.sources.mbox import split_mbox
 
+from epochs import make_epoch
+
 FIXTURES = Path(__file__).parent / "fixtures" / "scrape"
 
 
@@ -78,20 +80,7 @@ class PublicInboxServer:
 
     def add_messages(self, messages: list[bytes]) -> None:
         """Commit messages to the epoch (one commit each, like public-inbox) and index them."""
-        stream = []
-        exists = subprocess.run(["git", f"--git-dir={self.epoch}", "rev-parse", "--verify", "-q", "master"],
-                                capture_output=True).returncode == 0
-        stamp = int(time.time())
-        for index, raw in enumerate(messages):
-            stream.append(b"commit refs/heads/master\n")
-            stream.append(f"author miner-tests <t@127.0.0.1> {stamp} +0000\n".encode())
-            stream.append(f"committer miner-tests <t@127.0.0.1> {stamp} +0000\n".encode())
-            stream.append(b"data 2\nm\n")
-            if index == 0 and exists:
-                stream.append(b"from refs/heads/master^0\n")
-            stream.append(f"M 100644 inline m\ndata {len(raw)}\n".encode() + raw + b"\n")
-        subprocess.run(["git", f"--git-dir={self.epoch}", "fast-import", "--quiet"], input=b"".join(stream),
-                       check=True, env=self.env())
+        make_epoch(self.epoch, messages, when=int(time.time()))
         subprocess.run(["public-inbox-index", str(self.inbox)], check=True, env=self.env(), capture_output=True)
         if self.process is not None:  # httpd keeps its search index open for a while: restart to see new mail
             self.stop()

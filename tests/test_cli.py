@@ -60,7 +60,7 @@ def test_a_parallel_ingest_leaves_no_write_ahead_log_and_the_db_file_alone_is_wh
 def test_ctrl_c_during_an_ingest_still_folds_the_log_into_the_db_file(tmp_path):
     import signal
 
-    from test_ingest import wait_for_first_batch
+    from interrupt import wait_for_first_batch
 
     epoch = bulk_epoch(tmp_path, 20000)
     db = tmp_path / "lkml.db"

@@ -220,8 +220,8 @@ def test_ctrl_c_during_a_parallel_classify_is_one_line_and_no_worker_tracebacks(
     import signal
     import subprocess
     import sys
-    import time
     from epochs import replicated_sample, write_mbox
+    from interrupt import wait_for_rows
 
     db = tmp_path / "c.db"
     source = write_mbox(tmp_path / "big.mbox", replicated_sample(60))  # 9,780 real messages
@@ -229,12 +229,7 @@ def test_ctrl_c_during_a_parallel_classify_is_one_line_and_no_worker_tracebacks(
                    check=True, capture_output=True)
     process = subprocess.Popen([sys.executable, "-m", "miner", "classify", "--force", "--db", str(db)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        with sqlite3.connect(db) as conn:
-            if conn.execute("SELECT count(*) FROM classify_state").fetchone()[0] > 0:
-                break
-        time.sleep(0.01)
+    wait_for_rows(process, db, "SELECT count(*) FROM classify_state")
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=10)
     assert process.returncode == 130, "classify finished before the interrupt" if process.returncode == 0 else stderr

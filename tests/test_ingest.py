@@ -15,8 +15,9 @@ from miner.cli import cli
 from miner.sources import detect_format
 from miner.sources.mbox import read_mbox
 
-from conftest import FIXTURES, SAMPLE, SHARED
+from conftest import FIXTURES, SAMPLE, SHARED, need_shared
 from epochs import make_epoch, replicated_sample, write_mbox
+from interrupt import wait_for_first_batch
 from miner.parse import parse_message
 
 MANIFEST_ROW = re.compile(r"^\| `mail/(linux-mailinglist-archives\.[\w-]+)/([\w.-]+)/` \| .*? \| (\d+) \| (yes|no) \|")
@@ -85,13 +86,15 @@ def test_maildir_and_eml_and_digest(tmp_path, store, ingest):
     eml = FIXTURES / "mail" / "multipart-wait_on_bit-003.eml"
     assert detect_format(eml) == "eml"
     assert ingest(eml).new == 1
-    digest = SHARED / "corpus" / "mail" / "lkml-digests-EArakoni-OSH" / "digest-linux-kernel-issue-15397.eml"
-    if digest.exists():
-        summary = ingest(digest)
-        assert summary.read == 50  # a vger digest holds 50 messages, each stored on its own
-        positions = store.conn.execute(
-            "SELECT count(DISTINCT position) FROM provenance WHERE source_type='eml-digest'").fetchone()
-        assert positions == (50,)
+
+
+def test_a_vger_digest_gives_each_enclosed_message(store, ingest):
+    digest = need_shared(SHARED / "corpus" / "mail" / "lkml-digests-EArakoni-OSH" / "digest-linux-kernel-issue-15397.eml")
+    summary = ingest(digest)
+    assert summary.read == 50  # a vger digest holds 50 messages, each stored on its own
+    positions = store.conn.execute(
+        "SELECT count(DISTINCT position) FROM provenance WHERE source_type='eml-digest'").fetchone()
+    assert positions == (50,)
 
 
 def test_public_inbox_epoch_is_read_incrementally_and_skips_commits_without_m(tmp_path, store, ingest):
@@ -113,9 +116,7 @@ def test_public_inbox_epoch_is_read_incrementally_and_skips_commits_without_m(tm
 def test_genuinely_broken_input_is_rejected_with_a_reason_and_the_run_goes_on(tmp_path, store, ingest):
     mails = [mail.raw for mail in read_mbox(IO_URING)][:3]
     # the bot-challenge page lore serves instead of mail, saved as if it were an mbox member
-    challenge = next((SHARED / "corpus" / "html" / "lore.kernel.org-anubis-challenge").glob("*.html"), None) \
-        if (SHARED / "corpus" / "html").exists() else None
-    junk = challenge.read_bytes() if challenge else b"<!doctype html><html><head><title>Making sure"
+    junk = (FIXTURES / "html" / "lore.kernel.org-anubis-challenge.html").read_bytes()
     mbox = tmp_path / "mixed.mbox"
     with open(mbox, "wb") as handle:
         for raw in [mails[0], junk, mails[1], mails[2]]:
@@ -163,19 +164,6 @@ def test_demo_builds_the_sample_database(tmp_path):
     labelled = subprocess.run([sys.executable, "-m", "miner", "threads", "--db", str(tmp_path / "demo.db"),
                                "--label", "deadlock", "--format", "json"], capture_output=True, text=True)
     assert '"deadlock"' in labelled.stdout
-
-
-def wait_for_first_batch(process: subprocess.Popen, db) -> None:
-    """Wait (at most a minute) until a running ingest has committed its first batch to ``db``."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with sqlite3.connect(db) as conn:
-                if conn.execute("SELECT count(*) FROM messages").fetchone()[0] > 0:
-                    return
-        except sqlite3.Error:
-            pass  # the database is being created
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("kind", ["mbox", "public-inbox"])

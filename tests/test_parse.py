@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from miner.parse import ParseError, normalise_date, parse_message, subject_markers
 from miner.sources.mbox import read_mbox
 
@@ -145,9 +147,87 @@ def test_fast_date_path_agrees_with_the_general_parser_on_real_mail():
     checked = 0
     for path in sorted((SAMPLE / "mail").rglob("*.mbox")):
         for mail in read_mbox(path):
-            date = raw_header(parse_header_block(mail.raw[: header_split(mail.raw)[0]]), "Date")
+            date = raw_header(parse_header_block(mail.raw[: header_split(mail.raw)[0]])[0], "Date")
             fast = _parse_common_date(date)
             if fast is not None:
                 assert fast == parsedate_to_datetime(" ".join(date.split())).astimezone(timezone.utc), date
                 checked += 1
     assert checked >= 150  # nearly every Date header of the sample takes the fast path
+
+
+# --- edge cases Python's email handles (it is the reference here) ---------------------------------
+
+CPYTHON = FIXTURES / "mail" / "cpython"
+
+
+def _email_text(raw: bytes) -> str:
+    """The text/plain payload Python's email finds (compat32, as the standard library parses mail)."""
+    import email
+    from email.policy import compat32
+    message = email.message_from_bytes(raw, policy=compat32)
+    parts = [part for part in message.walk() if part.get_content_type() == "text/plain"]
+    return "\n".join(part.get_payload(decode=True).decode("utf-8", "replace") for part in parts)
+
+
+def test_no_blank_line_after_the_headers_starts_the_body_where_email_does():
+    raw = (CPYTHON / "msg_35.txt").read_bytes()  # CPython's own test mail for this defect
+    message = parse_message(raw)
+    assert message.subject == "here's something interesting"
+    assert message.body == _email_text(raw) == "counter to RFC 5322, there's no separating newline here\n"
+
+
+def test_a_mime_part_without_a_blank_line_after_its_headers_keeps_its_body():
+    raw = (FIXTURES / "mail" / "multipart-wait_on_bit-003.eml").read_bytes()
+    broken = raw.replace(b'Content-Type: text/plain; charset="UTF-8"\n\n', b'Content-Type: text/plain; charset="UTF-8"\n', 1)
+    assert broken != raw
+    first_part = _email_text(broken).strip()
+    assert first_part.startswith("On Mon, Aug 22, 2022 at 10:08 AM Linus Torvalds")
+    assert parse_message(broken).body.startswith(first_part)  # then the attached patch, as before
+
+
+def test_content_type_text_without_subtype_is_text_plain():
+    raw = next(iter(read_mbox(SAMPLE / "mail" / "io-uring" / "syzbot-possible-deadlock-in-io_sq_thread_finish.mbox"))).raw
+    old_mailer = re.sub(rb"(?mi)^Content-Type:.*$", b"Content-Type: text", raw, count=1)  # ELM's header
+    body = parse_message(old_mailer).body
+    assert "io_sq_thread_finish" in body and body == _email_text(old_mailer).replace("\r\n", "\n")
+
+
+def test_mailer_daemon_with_an_empty_address_has_a_clean_name():
+    from email.utils import getaddresses
+    from miner.parse import parse_from
+    assert parse_from("MAILER DAEMON <>") == ("MAILER DAEMON", None)
+    assert getaddresses(["MAILER DAEMON <>"])[0][0] == "MAILER DAEMON"
+
+
+def test_a_nul_in_the_charset_name_and_absurd_dates_are_no_errors():
+    raw = (PATCHWORK / "mail" / "0013-with-utf8-body.mbox").read_bytes().split(b"\n", 1)[1]
+    nul = re.sub(rb"(?mi)^Content-Type:.*$", b'Content-Type: text/plain; charset="utf\\0-8"', raw, count=1)
+    assert parse_message(nul).body.strip() != ""
+    for date in (b"Thu, 1 Jan 2024 00:00:00 +99999999999999999999", b"Mon, 1 Jan 99999 00:00:00 +0000"):
+        dated = re.sub(rb"(?mi)^Date:.*$", b"Date: " + date, raw, count=1)
+        message = parse_message(dated, archive_date="2020-01-01T00:00:00Z")
+        assert (message.date, message.date_flagged) == ("2020-01-01T00:00:00Z", True)
+
+
+def test_every_fixture_and_sample_mail_parses_as_python_email_reads_it():
+    """Field by field against Python's email (benchmarks/parse_vs_email.py runs the same on ../shared)."""
+    import sys
+    sys.path.insert(0, str(FIXTURES.parent.parent / "benchmarks"))
+    from parse_vs_email import miner_fields, reference_fields, text_agrees
+    from miner.sources import read_path
+
+    paths = [p for folder in (SAMPLE / "mail", FIXTURES / "mail") for p in sorted(folder.rglob("*"))
+             if p.suffix in (".mbox", ".eml")]
+    compared = 0
+    for path in paths:
+        for mail in read_path(path):
+            ours, theirs = miner_fields(mail.raw), reference_fields(mail.raw)
+            for field in ours:
+                if field == "text":
+                    assert text_agrees(ours[field], theirs[field]), (path, field)
+                elif field == "references" and path.name == "bugs-multiple-references.mbox":
+                    assert ours[field][: len(theirs[field])] == theirs[field]  # email reads the first header only
+                else:
+                    assert ours[field] == theirs[field], (path, field, ours[field], theirs[field])
+            compared += 1
+    assert compared >= 276  # every mail of the sample and the fixtures

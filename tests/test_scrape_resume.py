@@ -18,6 +18,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from interrupt import wait_for_rows
 from pi_server import fixture_messages, make_server
 
 LIST = "linux-btrfs"  # used by no other test
@@ -90,20 +91,9 @@ def test_kill_9_midway_then_rerun_gives_the_same_messages(server, tmp_path):
     process = subprocess.Popen([*MINER, "scrape", "lore", "--db", str(db), "--base-url", server.base_url, "--list",
                                 LIST, "--query", QUERY, "--quiet", "--rate", "3"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    killed_after = None
-    while time.monotonic() < deadline and process.poll() is None:
-        if db.exists():
-            try:
-                with sqlite3.connect(db, timeout=0.1) as conn:
-                    done = conn.execute("SELECT count(*) FROM scrape_threads WHERE status='done'").fetchone()[0]
-            except sqlite3.OperationalError:
-                done = 0
-            if done >= 1:
-                os.kill(process.pid, signal.SIGKILL)
-                killed_after = done
-                break
-        time.sleep(0.01)
+    killed_after = wait_for_rows(process, db, "SELECT count(*) FROM scrape_threads WHERE status='done'", seconds=30)
+    if killed_after >= 1:
+        os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert killed_after == 1, "the scrape should have been killed after its first thread"
     assert process.returncode == -signal.SIGKILL

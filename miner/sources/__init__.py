@@ -14,10 +14,6 @@ from miner.model import RawMail
 from miner.sources import archive_text, eml, maildir, mbox, publicinbox
 
 
-class SkippedInput(Exception):
-    """An input that is not a message but is worth counting (e.g. a commit without a blob)."""
-
-
 def detect_format(path: Path) -> str:
     """Name the format of ``path``: mbox, maildir, eml, public-inbox, archive-page or directory."""
     if not path.exists():
