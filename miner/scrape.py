@@ -224,30 +224,8 @@ def scrape_lore_thread(store: Store, session: PoliteSession, target: lore.LoreTa
             bar.update(1)
         finally:
             bar.close()
-        ingester.ingest_mails(_with_parents(waiting, page_ids))
         ingester.finish()
         return _finish_summary(summary, session, ingester, started, *before)
-
-
-def _message_id(mail: RawMail) -> str | None:
-    from miner.parse import parse_message
-
-    try:
-        return parse_message(mail.raw).message_id
-    except MinerError:
-        return None
-
-
-def _with_parents(waiting: list, page_ids: dict[str, list]) -> list[RawMail]:
-    """The held-back page mails, each naming the Message-ID found on its parent's page (if that page was read)."""
-    from miner.sources.webpage import with_parent
-
-    mails = []
-    for archive, page_mails, parent_pages in waiting:
-        for mail, parent_page in zip(page_mails, parent_pages):
-            found = page_ids.get(archive.page_url(parent_page), []) if parent_page else []
-            mails.append(with_parent(mail, found[0]) if found and found[0] else mail)
-    return mails
 
 
 def sync(store: Store, session: PoliteSession, progress: bool = True, overlap: int = SYNC_OVERLAP_SECONDS,
