@@ -18,9 +18,8 @@ from tqdm import tqdm
 from miner import sources
 from miner.compress import compress, decompress
 from miner.errors import MinerError
-from miner.model import RawMail
+from miner.model import RawMail, Skipped
 from miner.parse import parse_message
-from miner.sources import publicinbox
 from miner.workers import bounded_imap
 from miner.store import MESSAGE_ROW_COLUMNS, BatchCounts, ParsedMail, Store, rows_for
 
@@ -129,37 +128,28 @@ class Ingester:
         self.store.update_run(self.run_id, status, s.read, s.new, s.updated, s.rejected, s.skipped, finished)
 
     def ingest_path(self, path: Path) -> None:
-        """Ingest everything under ``path`` (format detected)."""
-        kind = sources.detect_format(path)
+        """Ingest everything under ``path`` (formats detected, folders walked)."""
         before = self._items_seen()
         resumed = False
-        if kind == "public-inbox":
-            for epoch in publicinbox.epochs(path):
-                resumed |= self.store.get_state(publicinbox.state_key(epoch)) is not None
-                self.ingest_epoch(epoch)
-        else:
-            self.ingest_mails(sources.read_path(path, kind))
-        if self._items_seen() == before and not resumed:  # an epoch read before may have nothing new
+        for stream in sources.streams(path):
+            resumed |= self.ingest_stream(stream)
+        if self._items_seen() == before and not resumed:  # a stream read before may have nothing new
             self.summary.empty_paths.append(str(path))
 
     def _items_seen(self) -> int:
         return self.summary.read + self.summary.skipped
 
-    def ingest_epoch(self, epoch: Path, list_id: str | None = None) -> None:
-        """Ingest the commits of a public-inbox epoch added since the last run.
+    def ingest_stream(self, stream: sources.MailStream) -> bool:
+        """Ingest one stream from its stored cursor (True if it had one: it was read before).
 
-        With parser processes, each reads its commits from git itself: the messages never pass
-        through this process, which only stores.
+        With parser processes a stream may hand over references (public-inbox commits) that the
+        workers read themselves: the messages never pass through this process, which only stores.
         """
-        key = publicinbox.state_key(epoch)
-        after = self.store.get_state(key)
-        if self.workers > 1:
-            commits = publicinbox.commit_refs(epoch, after, list_id)
-        else:
-            commits = publicinbox.read_epoch(epoch, after, list_id)
-        self.ingest_mails(commits, state_key=key)
+        cursor = self.store.get_state(stream.state_key) if stream.state_key else None
+        self.ingest_mails(stream.read(cursor, self.workers > 1), state_key=stream.state_key)
+        return cursor is not None
 
-    def ingest_mails(self, mails: Iterable[RawMail | publicinbox.Skipped], state_key: str | None = None) -> None:
+    def ingest_mails(self, mails: Iterable[RawMail | Skipped], state_key: str | None = None) -> None:
         """Parse and store ``mails`` in batches; ``state_key`` records the last commit per batch."""
         prepared = self._prepared(mails)
         try:
@@ -172,7 +162,7 @@ class Ingester:
         batch_bytes = 0
         last_position: str | None = None
         for item in prepared:
-            if isinstance(item, publicinbox.Skipped):
+            if isinstance(item, Skipped):
                 self.summary.skipped += 1
                 last_position = item.commit
                 continue
@@ -253,18 +243,14 @@ class Ingester:
         return self.summary
 
 
-def _prepare_or_pass(item: RawMail | publicinbox.Skipped):
+def _prepare_or_pass(item: RawMail | Skipped):
     """Parse a RawMail; a Skipped passes through."""
-    return item if isinstance(item, publicinbox.Skipped) else prepare(item)
+    return item if isinstance(item, Skipped) else prepare(item)
 
 
 def _prepare_chunk(items: list) -> list:
-    """Parse a chunk (in a worker: forked with the collector off); CommitRefs are read from git first."""
-    refs = [item for item in items if isinstance(item, publicinbox.CommitRef)]
-    if refs:
-        read = iter(publicinbox.read_commits(refs))
-        items = [next(read) if isinstance(item, publicinbox.CommitRef) else item for item in items]
-    return [_prepare_or_pass(item) for item in items]
+    """Parse a chunk (in a worker: forked with the collector off); deferred items are read first."""
+    return [_prepare_or_pass(item) for item in sources.fetch_deferred(items)]
 
 
 def ingest_paths(store: Store, paths: Iterable[str | Path], progress: bool = True,

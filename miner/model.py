@@ -101,6 +101,14 @@ class Provenance(NamedTuple):
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """An input that is not a message but is counted (e.g. a commit without a message blob)."""
+
+    commit: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class RawMail:
     """Bytes of one message as read from a source, before parsing."""
 

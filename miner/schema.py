@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 3  # 2: messages.notes; 3: messages.date_precision, trailers.written_name/kind/applies_to/applies_via/copied
+SCHEMA_VERSION = 4  # 2: messages.notes; 3: rows of a thread go with it (ON DELETE CASCADE);
+# 4: messages.date_precision, trailers.written_name/kind/applies_to/applies_via/copied (columns added on open)
+
+# Rows derived from one thread (Table.of_thread: labels, evidence, what the classifier saw) point at
+# it with ON DELETE CASCADE: when threads merge and one is deleted, SQLite deletes them too, and the
+# classifier re-tags the thread that grew (its revision changed). The store never names those tables.
+CASCADING_PARENT = ("threads", "thread_id")
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,7 @@ class Table:
     foreign_keys: tuple[tuple[str, str, str], ...] = ()
     indexes: tuple[tuple[str, ...], ...] = ()
     unique_indexes: tuple[tuple[str, ...], ...] = ()
+    of_thread: bool = False  # rows derived from one thread: deleted with it (ON DELETE CASCADE)
 
 
 C = Column
@@ -225,6 +232,7 @@ TABLES: tuple[Table, ...] = (
         pk=("thread_id", "label"),
         foreign_keys=(("thread_id", "threads", "thread_id"),),
         indexes=(("label",),),
+        of_thread=True,
     ),
     Table(
         "evidence",
@@ -246,6 +254,7 @@ TABLES: tuple[Table, ...] = (
         pk="id",
         foreign_keys=(("thread_id", "threads", "thread_id"), ("message_id", "messages", "message_id")),
         indexes=(("thread_id", "label"), ("message_id",), ("pattern",)),
+        of_thread=True,
     ),
     Table(
         "classify_state",
@@ -257,6 +266,8 @@ TABLES: tuple[Table, ...] = (
             C("classified_at", "TEXT", "UTC time"),
         ),
         pk="thread_id",
+        foreign_keys=(("thread_id", "threads", "thread_id"),),
+        of_thread=True,
     ),
     Table(
         "meta",

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from miner.errors import MinerError
 from miner.ingest import Ingester
 from miner.model import Provenance, RawMail
+from miner import sources
 from miner.sources import eml, lore
 from miner.sources.cache import ResponseCache
 from miner.sources.http import HttpConfig, PoliteSession
@@ -292,7 +293,7 @@ def scrape_lore_git(store: Store, session: PoliteSession, target: lore.LoreTarge
     before = (session.stats.requests, session.stats.cache_hits)
     repository = lore.mirror_epoch(session, target, epoch, mirrors)
     with Ingester(store, f"scrape lore-git {target.inbox_url}{epoch}", progress=progress) as ingester:
-        ingester.ingest_epoch(repository)
+        ingester.ingest_stream(sources.epoch_stream(repository))
         ingester.finish()
         summary.notes.append(f"mirror in {repository}")
         return _finish_summary(summary, session, ingester, started, *before)

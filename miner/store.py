@@ -1,4 +1,4 @@
-"""SQLite storage: schema creation, public-inbox-style threading with ghosts, provenance, runs."""
+"""SQLite storage: schema creation and migration, messages with provenance, the threading miner.thread decides, runs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import sqlite_utils
 from miner.compress import compress, decompress
 from miner.errors import MinerError
 from miner.model import Message, Provenance
-from miner.schema import FTS_COLUMNS, FTS_TABLE, SCHEMA_VERSION, TABLES
+from miner.thread import COPY, FILLED, NEW, BatchThreading, Known, Placement
+from miner.schema import CASCADING_PARENT, FTS_COLUMNS, FTS_TABLE, SCHEMA_VERSION, TABLES
 from miner.trailers import ThreadMessage, trailer_targets
 
 DEFAULT_DB = Path("data/lkml.db")
@@ -141,11 +142,10 @@ def _provenance_row(message_id: str, provenance: Provenance, run_id: int | None,
 
 @dataclass
 class PendingRows:
-    """Rows of one batch, written together by :meth:`Store._write_pending`."""
+    """Rows of one batch, written together by :meth:`Store._write_pending` (thread ids are read from
+    the placements then, when the batch's merges are all known)."""
 
-    ghosts: dict[str, list] = field(default_factory=dict)
-    messages: list[list] = field(default_factory=list)
-    filled: list[list] = field(default_factory=list)  # ghosts of earlier batches, now seen
+    placed: list[tuple[Placement, ParsedMail]] = field(default_factory=list)
     raw: list[tuple] = field(default_factory=list)
     provenance: dict[tuple, tuple] = field(default_factory=dict)
     stored_ids: set[str] = field(default_factory=set)
@@ -157,15 +157,6 @@ class PendingRows:
             return False
         self.provenance[key] = row
         return True
-
-    def retarget(self, old_thread: int, new_thread: int) -> None:
-        """Queued rows of a thread that was merged into another follow it."""
-        for ghost in self.ghosts.values():
-            if ghost[1] == old_thread:
-                ghost[1] = new_thread
-        for values in (*self.messages, *self.filled):
-            if values[0] == old_thread:
-                values[0] = new_thread
 
 
 class Store:
@@ -194,17 +185,20 @@ class Store:
         for table in TABLES:
             if table.name in existing:
                 self._add_missing_columns(table)
+                if _cascades(table) and "ON DELETE CASCADE" not in self._table_sql(table.name):
+                    self._rebuild_with_cascade(table)
                 continue
-            self.db[table.name].create(
-                {column.name: _PY_TYPES[column.type] for column in table.columns},
-                pk=table.pk,
-                foreign_keys=list(table.foreign_keys) or None,
-            )
-            for columns in table.indexes:
-                self.db[table.name].create_index(list(columns), if_not_exists=True)
-            for columns in table.unique_indexes:
-                self.db[table.name].create_index(list(columns), unique=True, if_not_exists=True)
+            if _cascades(table):
+                self.conn.execute(_create_table_sql(table))
+            else:
+                self.db[table.name].create(
+                    {column.name: _PY_TYPES[column.type] for column in table.columns},
+                    pk=table.pk,
+                    foreign_keys=list(table.foreign_keys) or None,
+                )
+            self._create_indexes(table)
         if f"{FTS_TABLE}_fts" not in existing:
+
             # kept in step by add_batch, not triggers: FTS5 inserts from triggers are ~4x slower
             self.db[FTS_TABLE].enable_fts(list(FTS_COLUMNS), create_triggers=False, tokenize="porter")
             # merge index segments in larger steps: about 10% less CPU per stored message
@@ -219,6 +213,27 @@ class Store:
         """The schema version recorded in the database (None before the schema was made)."""
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         return int(row[0]) if row and str(row[0]).isdigit() else None
+
+    def _create_indexes(self, table) -> None:
+        for columns in table.indexes:
+            self.db[table.name].create_index(list(columns), if_not_exists=True)
+        for columns in table.unique_indexes:
+            self.db[table.name].create_index(list(columns), unique=True, if_not_exists=True)
+
+    def _table_sql(self, name: str) -> str:
+        row = self.conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
+        return row[0] if row else ""
+
+    def _rebuild_with_cascade(self, table) -> None:
+        """An older database's table whose thread foreign key does not cascade, made anew with it."""
+        old_columns = set(self.db[table.name].columns_dict)
+        columns = ", ".join(f'"{column.name}"' for column in table.columns if column.name in old_columns)
+        self.conn.execute(f'ALTER TABLE "{table.name}" RENAME TO "{table.name}_before_cascade"')
+        self.conn.execute(_create_table_sql(table))
+        self.conn.execute(f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM "{table.name}_before_cascade"'
+                          f' WHERE thread_id IN (SELECT thread_id FROM threads)')
+        self.conn.execute(f'DROP TABLE "{table.name}_before_cascade"')
+        self._create_indexes(table)
 
     def _add_missing_columns(self, table) -> None:
         """Columns added to the schema since the database was made are added to it (NULL in old rows)."""
@@ -303,13 +318,16 @@ class Store:
         now = utc_now()
         with self.conn:
             wanted = {id_ for item in batch for id_ in (item.message_id, *item.parent_ids, *item.alias_ids)}
-            known = self._lookup(list(wanted))
+            threading = BatchThreading(self._lookup(list(wanted)), self._next_thread_id())
             pending = PendingRows()
             for item in batch:
-                self._thread_one(item, run_id, now, counts, known, pending)
-            self._write_pending(pending)
+                placement = threading.link(item.message_id, item.parent_ids, item.alias_ids)
+                self._queue(item, placement, run_id, now, counts, pending)
+            self._persist_threading(threading, now)
+            self._write_pending(pending, threading, now)
             self._flush_rows(counts)
             self._index_text(pending.stored_ids)
+            counts.touched_threads = {threading.final_thread(thread_id) for thread_id in counts.touched_threads}
             self.refresh_threads(counts.touched_threads, now)
             if state:
                 self.conn.execute(
@@ -318,84 +336,66 @@ class Store:
                 )
         return counts
 
-    def _lookup(self, message_ids: list[str]) -> dict[str, list[int]]:
-        """message_id -> [thread_id, ghost] of those already stored."""
-        known: dict[str, list[int]] = {}
+    def _lookup(self, message_ids: list[str]) -> dict[str, Known]:
+        """message_id -> (thread_id, ghost) of those already stored."""
+        known: dict[str, Known] = {}
         for chunk, marks in in_chunks(message_ids):
             for found_id, found_thread, found_ghost in self.conn.execute(
                 f"SELECT message_id, thread_id, ghost FROM messages WHERE message_id IN ({marks})", chunk
             ):
-                known[found_id] = [found_thread, found_ghost]
+                known[found_id] = Known(found_thread, bool(found_ghost))
         return known
 
-    def _thread_one(self, item: ParsedMail, run_id: int | None, now: str, counts: BatchCounts,
-                    known: dict[str, list[int]], pending: "PendingRows") -> None:
-        """Give one message its thread (creating ghosts, merging threads) and queue its rows."""
+    def _next_thread_id(self) -> int:
+        return self.conn.execute("SELECT coalesce(max(thread_id), 0) + 1 FROM threads").fetchone()[0]
+
+    def _queue(self, item: ParsedMail, placement: Placement, run_id: int | None, now: str, counts: BatchCounts,
+               pending: "PendingRows") -> None:
+        """Queue the rows of one placed message (a copy of a stored one adds only its provenance)."""
         message_id = item.message_id
         provenance = _provenance_row(message_id, item.provenance, run_id, now)
-        row = known.get(message_id)
-        if row and not row[1]:  # already stored (or queued in this batch): only a new copy
+        if placement.outcome == COPY:
             if message_id in pending.stored_ids:
                 is_new_copy = pending.add_provenance(provenance)
             else:
                 is_new_copy = self._insert_provenance(provenance)
             if is_new_copy:
                 counts.updated += 1
-                counts.touched_threads.add(row[0])
+                counts.touched_threads.add(placement.thread_id)
             else:
                 counts.unchanged += 1
             return
-
-        parents = item.parent_ids
-        thread_ids = {known[parent][0] for parent in (*parents, *item.alias_ids) if parent in known}
-        if row:  # a ghost of this message exists: its thread id stays
-            thread_id = row[0]
-        elif thread_ids:
-            thread_id = min(thread_ids)
-        else:
-            thread_id = self._new_thread(now)
-        for other in thread_ids - {thread_id}:
-            self._merge_thread(other, into=thread_id)
-            pending.retarget(other, thread_id)
-            for entry in known.values():
-                if entry[0] == other:
-                    entry[0] = thread_id
-        previous = None
-        for parent_id in parents:
-            if parent_id not in known:
-                pending.ghosts[parent_id] = [parent_id, thread_id, previous, now]
-                known[parent_id] = [thread_id, 1]
-            previous = parent_id
-        for alias_id in item.alias_ids:  # a ghost under the message, so replies to it find the thread
-            if alias_id not in known:
-                pending.ghosts[alias_id] = [alias_id, thread_id, message_id, now]
-                known[alias_id] = [thread_id, 1]
-
-        values = [thread_id, *item.row, now, message_id]
-        if row and message_id not in pending.ghosts:  # a ghost stored by an earlier batch
-            pending.filled.append(values)
+        if placement.outcome == NEW:
+            counts.new += 1
+        else:  # a ghost now seen: referenced earlier in this batch, or stored by an earlier one
             counts.updated += 1
-        else:
-            if pending.ghosts.pop(message_id, None) is not None:
-                counts.updated += 1  # referenced earlier in this batch, now seen
-            else:
-                counts.new += 1
-            pending.messages.append(values)
-        known[message_id] = [thread_id, 0]
+        pending.placed.append((placement, item))
         pending.stored_ids.add(message_id)
         pending.raw.append((message_id, item.raw_compressed, item.sha256))
         pending.add_provenance(provenance)
-        self._collect_people_and_trailers(item, counts, replace=bool(row))
-        counts.touched_threads.add(thread_id)
+        self._collect_people_and_trailers(item, counts, replace=placement.outcome == FILLED)
+        counts.touched_threads.add(placement.thread_id)
 
-    def _write_pending(self, pending: "PendingRows") -> None:
+    def _persist_threading(self, threading: BatchThreading, now: str) -> None:
+        """New threads, and threads merged into others: their messages move, their row goes (rows of
+        other tables that belong to a thread go with it: ON DELETE CASCADE)."""
+        self.conn.executemany(
+            "INSERT INTO threads(thread_id, message_count, ghost_count, changed_at, revision, labels)"
+            " VALUES (?, 0, 0, ?, 0, '[]')", [(thread_id, now) for thread_id in threading.surviving_new_threads()])
+        for loser, winner in threading.merged.items():
+            self.conn.execute("UPDATE messages SET thread_id=? WHERE thread_id=?", (winner, loser))
+            self.conn.execute("DELETE FROM threads WHERE thread_id=?", (loser,))
+
+    def _write_pending(self, pending: "PendingRows", threading: BatchThreading, now: str) -> None:
         conn = self.conn
         conn.executemany(
             "INSERT INTO messages(message_id, thread_id, ghost, parent_id, added_at) VALUES (?, ?, 1, ?, ?)",
-            list(pending.ghosts.values()),
+            [(ghost.message_id, ghost.thread_id, ghost.parent_id, now) for ghost in threading.ghosts.values()],
         )
-        conn.executemany(_INSERT_MESSAGE, pending.messages)
-        conn.executemany(_FILL_GHOST, pending.filled)
+        inserted = [[p.thread_id, *item.row, now, item.message_id] for p, item in pending.placed if p.outcome != FILLED]
+        filled = [[p.thread_id, *item.row, now, item.message_id] for p, item in pending.placed if p.outcome == FILLED]
+        conn.executemany(_INSERT_MESSAGE, inserted)
+        conn.executemany(_FILL_GHOST, filled)
         conn.executemany("INSERT OR REPLACE INTO raw_messages(message_id, raw, sha256) VALUES (?, ?, ?)",
                          pending.raw)
         conn.executemany(_INSERT_PROVENANCE, list(pending.provenance.values()))
@@ -454,20 +454,6 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?)",
                 counts.patch_files,
             )
-
-    def _new_thread(self, now: str) -> int:
-        cursor = self.conn.execute(
-            "INSERT INTO threads(message_count, ghost_count, changed_at, revision, labels) VALUES (0, 0, ?, 0, '[]')", (now,)
-        )
-        return int(cursor.lastrowid)
-
-    def _merge_thread(self, other: int, into: int) -> None:
-        """Fold thread ``other`` into ``into`` (the older id survives)."""
-        conn = self.conn
-        conn.execute("UPDATE messages SET thread_id=? WHERE thread_id=?", (into, other))
-        for table in ("evidence", "labels", "classify_state"):
-            conn.execute(f"DELETE FROM {table} WHERE thread_id=?", (other,))
-        conn.execute("DELETE FROM threads WHERE thread_id=?", (other,))
 
     def refresh_threads(self, thread_ids: set[int], now: str) -> None:
         """Recompute the summary row of each thread in ``thread_ids``."""
@@ -572,6 +558,23 @@ class Store:
 
 
 _PY_TYPES = {"INTEGER": int, "TEXT": str, "REAL": float, "BLOB": bytes}
+
+
+def _cascades(table) -> bool:
+    """True for a table whose rows are derived from one thread (see schema.CASCADING_PARENT)."""
+    return table.of_thread
+
+
+def _create_table_sql(table) -> str:
+    """CREATE TABLE for ``table``, its thread foreign key ON DELETE CASCADE."""
+    parts = [f'"{column.name}" {column.type}' for column in table.columns]
+    pk = (table.pk,) if isinstance(table.pk, str) else tuple(table.pk or ())
+    if pk:
+        parts.append("PRIMARY KEY (" + ", ".join(f'"{name}"' for name in pk) + ")")
+    for column, other, other_column in table.foreign_keys:
+        cascade = " ON DELETE CASCADE" if (other, other_column) == CASCADING_PARENT else ""
+        parts.append(f'FOREIGN KEY ("{column}") REFERENCES "{other}"("{other_column}"){cascade}')
+    return f'CREATE TABLE "{table.name}" (\n   ' + ",\n   ".join(parts) + "\n)"
 
 
 

@@ -107,6 +107,7 @@ def test_a_database_of_schema_version_1_is_migrated_on_open(tmp_path):
     from miner.store import open_store
     with open_store(db) as store:
         assert store.schema_version() == SCHEMA_VERSION
+        assert "ON DELETE CASCADE" in store._table_sql("labels")
         assert {"notes", "date_precision"} <= set(store.db["messages"].columns_dict)
         assert {"written_name", "kind", "applies_to", "applies_via", "copied"} <= set(store.db["trailers"].columns_dict)
         assert store.conn.execute("SELECT count(*) FROM messages WHERE ghost=0").fetchone()[0] == before

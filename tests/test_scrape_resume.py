@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from email.parser import BytesParser
 from email.policy import compat32
 from pathlib import Path

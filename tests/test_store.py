@@ -127,3 +127,34 @@ def test_people_trailers_and_patch_files_are_tied_to_their_message(store, ingest
         "SELECT name, first_seen, last_seen FROM people WHERE email='chenridong@huawei.com'").fetchone()
     assert person[0] == latest[0] == "chenridong"
     assert person[1] == "2024-06-07T11:03:13Z" and person[2] > person[1]
+
+
+def test_merged_threads_lose_their_classifier_rows_by_cascade_and_the_survivor_is_re_tagged(store):
+    """Two threads merge when a late message links them: the thread deleted takes its labels and
+    evidence with it (ON DELETE CASCADE, the store never names those tables) and the surviving
+    thread's revision changes, so `miner classify` tags it again."""
+    from miner.classify.store import classify_database
+    from miner.parse import parse_message
+
+    mails = list(read_mbox(IO_URING))
+    root_id = parse_message(mails[0].raw).message_id
+    # without References, the first reply starts a thread of its own
+    lone = mails[1].raw.replace(b"In-Reply-To:", b"X-Old-In-Reply-To:").replace(b"\nReferences:", b"\nX-Old-References:")
+    ingest_mails(store, [mails[0], type(mails[1])(lone, mails[1].provenance)])
+    assert len(thread_ids(store)) == 2
+    classify_database(store, progress=False)
+    threads = sorted(thread_ids(store))
+    assert store.conn.execute("SELECT count(*) FROM classify_state").fetchone() == (2,)
+    labelled = store.conn.execute("SELECT count(*) FROM labels").fetchone()[0]
+    assert labelled >= 1
+    revision = store.conn.execute("SELECT revision FROM threads WHERE thread_id=?", (threads[0],)).fetchone()[0]
+    # a real reply naming both: the lone reply (via a second References entry) and the root
+    bridge = mails[2].raw.replace(b"\nReferences: ", b"\nReferences: <" + parse_message(lone).message_id.encode() + b"> ", 1)
+    ingest_mails(store, [type(mails[2])(bridge, mails[2].provenance)])
+    assert thread_ids(store) == {threads[0]}  # the lower id survives
+    assert store.conn.execute("SELECT count(*) FROM classify_state WHERE thread_id=?", (threads[1],)).fetchone() == (0,)
+    assert store.conn.execute("SELECT count(*) FROM labels WHERE thread_id=?", (threads[1],)).fetchone() == (0,)
+    assert store.conn.execute("SELECT count(*) FROM evidence WHERE thread_id=?", (threads[1],)).fetchone() == (0,)
+    assert store.conn.execute("SELECT revision FROM threads WHERE thread_id=?", (threads[0],)).fetchone()[0] > revision
+    assert classify_database(store, progress=False).threads == 1  # only the grown thread is tagged again
+    assert root_id == store.conn.execute("SELECT root_message_id FROM threads").fetchone()[0]

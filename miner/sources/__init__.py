@@ -1,65 +1,131 @@
-"""Sources: each reads one kind of archive and yields :class:`~miner.model.RawMail`.
+"""Sources of local archives: each format finds its mail under a path and yields it as streams.
 
-Local formats live here (mbox, Maildir, .eml, public-inbox git, archive-page text);
-network archives (lore, legacy web archives) build on the same RawMail interface.
+One table (FORMATS) says what each format is and how it is read; one walker (:func:`streams`)
+goes through folders. A stream is what ingest reads: :class:`~miner.model.RawMail` items (or
+``Skipped`` ones, counted), from a resume cursor where the format has one (a public-inbox
+epoch's last commit). The network side (polite HTTP, the raw cache, lore, legacy web archives)
+builds on the same RawMail and stores through the same ingest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from miner.errors import MinerError
-from miner.model import RawMail
+from miner.model import RawMail, Skipped
 from miner.sources import archive_text, eml, maildir, mbox, publicinbox
+
+MBOX_NAMES = (".mbox", ".mbox.gz", ".mboxrd", ".mboxrd.gz", ".mbx")
+HEAD_BYTES = 8192  # what format detection reads of a file
+
+
+@dataclass(frozen=True)
+class MailStream:
+    """One stream of mail found under an input: a file, a Maildir or a public-inbox epoch.
+
+    ``read(cursor, deferred)`` yields its items from ``cursor`` (None: from the start); with
+    ``deferred`` a format may yield references that parser processes read themselves
+    (:func:`fetch_deferred`). ``state_key`` names where the cursor is kept (None: no cursor; the
+    whole stream is read again and known messages are recognised as such).
+    """
+
+    format: str
+    location: Path
+    read: Callable[[str | None, bool], Iterable]
+    state_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Format:
+    """A local archive format: how to recognise it and the streams it holds."""
+
+    name: str
+    is_folder: bool  # a folder format: the walker does not look inside it
+    matches: Callable[[Path, bytes], bool]  # (path, first bytes of a file; b"" for a folder)
+    streams: Callable[[Path], list[MailStream]]
+
+
+def _file_stream(name: str, reader: Callable[[Path], Iterator[RawMail]]) -> Callable[[Path], list[MailStream]]:
+    return lambda path: [MailStream(name, path, lambda cursor, deferred: reader(path))]
+
+
+def epoch_stream(epoch: Path, list_id: str | None = None) -> MailStream:
+    """A public-inbox epoch, resumed after the last commit stored; deferred: commit references."""
+    def read(after: str | None, deferred: bool) -> Iterable:
+        if deferred:
+            return publicinbox.commit_refs(epoch, after, list_id)
+        return publicinbox.read_epoch(epoch, after, list_id)
+
+    return MailStream("public-inbox", epoch, read, publicinbox.state_key(epoch))
+
+
+FORMATS: tuple[Format, ...] = (
+    Format("public-inbox", True, lambda path, head: publicinbox.is_epoch(path) or publicinbox.is_inbox(path),
+           lambda path: [epoch_stream(epoch) for epoch in publicinbox.epochs(path)]),
+    Format("maildir", True, lambda path, head: maildir.is_maildir(path), _file_stream("maildir", maildir.read_maildir)),
+    Format("mbox", False, lambda path, head: path.name.lower().endswith(MBOX_NAMES) or mbox.looks_like_mbox(head),
+           _file_stream("mbox", mbox.read_mbox)),
+    Format("archive-page", False, lambda path, head: archive_text.looks_like_archive_page(head),
+           _file_stream("archive-page", archive_text.read_archive_page)),
+    Format("eml", False, lambda path, head: path.name.lower().endswith(".eml") or eml.looks_like_message(head),
+           _file_stream("eml", eml.read_eml)),
+)
+UNKNOWN = "unknown format (expected mbox, Maildir, .eml, public-inbox git or archive page text)"
+
+
+def _format_of(path: Path) -> Format | None:
+    if path.is_dir():
+        return next((f for f in FORMATS if f.is_folder and f.matches(path, b"")), None)
+    with open(path, "rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    return next((f for f in FORMATS if not f.is_folder and f.matches(path, head)), None)
 
 
 def detect_format(path: Path) -> str:
     """Name the format of ``path``: mbox, maildir, eml, public-inbox, archive-page or directory."""
     if not path.exists():
         raise MinerError(f"{path}: no such file or directory")
+    found = _format_of(path)
+    if found is not None:
+        return found.name
     if path.is_dir():
-        if publicinbox.is_epoch(path) or publicinbox.is_inbox(path):
-            return "public-inbox"
-        if maildir.is_maildir(path):
-            return "maildir"
         return "directory"
-    head = _head(path)
-    name = path.name.lower()
-    if name.endswith((".mbox", ".mbox.gz", ".mboxrd", ".mboxrd.gz", ".mbx")) or mbox.looks_like_mbox(head):
-        return "mbox"
-    if archive_text.looks_like_archive_page(head):
-        return "archive-page"
-    if name.endswith(".eml") or eml.looks_like_message(head):
-        return "eml"
-    raise MinerError(f"{path}: unknown format (expected mbox, Maildir, .eml, public-inbox git or archive page text)")
+    raise MinerError(f"{path}: {UNKNOWN}")
 
 
-def _head(path: Path, size: int = 8192) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read(size)
+def streams(path: Path) -> Iterator[MailStream]:
+    """Every stream of mail under ``path``: the path's own format, or a folder's contents, recursively.
+
+    A folder that is itself an archive (a Maildir, an epoch or inbox) is read as one and never
+    entered as a plain folder, so no message is read twice. Files of no known format inside
+    plain folders (README files and the like) are passed over; hidden names are not read.
+    """
+    found = _format_of(path)
+    if found is not None:
+        yield from found.streams(path)
+        return
+    if not path.is_dir():
+        raise MinerError(f"{path}: {UNKNOWN}")
+    for child in sorted(path.iterdir()):
+        if child.name.startswith("."):
+            continue
+        if child.is_dir() or _format_of(child) is not None:
+            yield from streams(child)
 
 
-def read_path(path: Path, format_name: str | None = None) -> Iterator[RawMail]:
-    """Yield every message of ``path`` (recursing into plain directories)."""
-    kind = format_name or detect_format(path)
-    if kind == "mbox":
-        yield from mbox.read_mbox(path)
-    elif kind == "maildir":
-        yield from maildir.read_maildir(path)
-    elif kind == "eml":
-        yield from eml.read_eml(path)
-    elif kind == "archive-page":
-        yield from archive_text.read_archive_page(path)
-    elif kind == "directory":
-        for child in sorted(path.rglob("*")):
-            if child.is_file() and not any(part.startswith(".") for part in child.relative_to(path).parts):
-                try:
-                    child_kind = detect_format(child)
-                except MinerError:
-                    continue  # plain directories hold README files and the like
-                yield from read_path(child, child_kind)
-            elif child.is_dir() and (publicinbox.is_epoch(child) or maildir.is_maildir(child)):
-                yield from read_path(child)
-    else:
-        raise MinerError(f"{path}: format {kind!r} is read by its own reader")
+def read_path(path: Path) -> Iterator[RawMail | Skipped]:
+    """Every message under ``path``, from the start (for tools and tests; ingest reads streams)."""
+    for stream in streams(path):
+        yield from stream.read(None, False)
+
+
+def fetch_deferred(items: list) -> list:
+    """``items`` with the deferred references a stream yielded replaced by what they refer to
+    (run in a parser process: it reads git itself)."""
+    refs = [item for item in items if isinstance(item, publicinbox.CommitRef)]
+    if not refs:
+        return items
+    read = iter(publicinbox.read_commits(refs))
+    return [next(read) if isinstance(item, publicinbox.CommitRef) else item for item in items]

@@ -15,15 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from miner.errors import MinerError
-from miner.model import Provenance, RawMail
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A commit that carries no message blob (e.g. a deletion record)."""
-
-    commit: str
-    reason: str
+from miner.model import Provenance, RawMail, Skipped
 
 
 def is_epoch(path: Path) -> bool:
