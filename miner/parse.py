@@ -244,7 +244,8 @@ def _decoded_words(text: str) -> list:
 
 
 def _clean_msgid(text: str) -> str | None:
-    text = WHITESPACE.sub("", text)[:MAX_MSGID]
+    if len(text) > MAX_MSGID or not text.isprintable() or " " in text:  # white space is rare: test first
+        text = WHITESPACE.sub("", text)[:MAX_MSGID]
     return text or None
 
 
