@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from miner.model import BodyLine, PatchFile, Trailer
+from miner.model import BodyLine, PatchFile
 
 QUOTE_PREFIX = re.compile(r"^((?:[ \t]?>)+)[ \t]?")
 DIFF_GIT = re.compile(r"^diff --git a/(\S+) b/(\S+)")
@@ -36,9 +36,6 @@ TRAILER = re.compile(
     r"^\s*(" + "|".join(re.escape(n) for n in TRAILER_NAMES) + r"):[ \t]*(\S.*?)\s*$",
     re.IGNORECASE,
 )
-PERSON = re.compile(r"^\s*(?:\"?([^\"<]*?)\"?\s*)?<([^<>\s]+@[^<>\s]+)>")
-BARE_EMAIL = re.compile(r"^\s*([^<>\s]+@[^<>\s]+)\s*$")
-CANONICAL_TRAILER = {n.lower(): n for n in TRAILER_NAMES}
 
 
 MANGLED_HUNK_LINE = re.compile(r"^[+-](?:\t| {2,}|[{}();]|$)")
@@ -222,45 +219,6 @@ def patch_files(scanned: ScannedBody) -> list[PatchFile]:
     """Files touched by the diffs, in order of first appearance, with added/removed counts."""
     return [PatchFile(path, added, removed) for path, (added, removed) in scanned.files.items()
             if path != "/dev/null"]
-
-
-def parse_person(value: str) -> tuple[str | None, str | None]:
-    """Split ``Name <addr>`` (or a bare address) into name and address."""
-    person = PERSON.match(value)
-    if person:
-        name = (person.group(1) or "").strip() or None
-        return name, person.group(2).lower()
-    bare = BARE_EMAIL.match(value)
-    if bare:
-        return None, bare.group(1).lower()
-    return None, None
-
-
-def trailers(scanned: ScannedBody) -> list[Trailer]:
-    """Trailers written by this message's author (prose lines only, not quotes or diffs).
-
-    Wrapped ``Fixes:`` values that continue on the next line are joined.
-    """
-    found: list[Trailer] = []
-    lines, kinds = scanned.lines, scanned.kinds
-    for index, line in enumerate(lines):
-        if kinds[index] != PROSE or ":" not in line:
-            continue
-        match = TRAILER.match(line)
-        if not match:
-            continue
-        name = CANONICAL_TRAILER[match.group(1).lower()]
-        value = match.group(2)
-        if name == "Fixes" and value.count('"') == 1 and index + 1 < len(lines) and kinds[index + 1] == PROSE:
-            following = lines[index + 1].strip()
-            if following.endswith('")'):
-                value = f"{value} {following}"
-        if name in ("Fixes", "Link", "Closes"):
-            found.append(Trailer(name, value))
-        else:
-            person_name, person_email = parse_person(value)
-            found.append(Trailer(name, value, person_name, person_email))
-    return found
 
 
 # --- roles of the author's own lines ------------------------------------------------------

@@ -471,7 +471,12 @@ def scrape_lore_git_command(list_name, epoch, base_url, mirrors, quiet, no_class
               help="Page layout, for mirrors on other hosts (default: from the URL's host).")
 @http_options
 def scrape_url_command(urls, max_pages, archive, quiet, no_classify, db_path, **http) -> None:
-    """Store the messages of archive pages (lkml.iu.edu, marc.info, mail-archive.com, lkml.org) and their threads."""
+    """Store the messages of archive pages (lkml.iu.edu, marc.info, mail-archive.com, lkml.org) and their threads.
+
+    A page the parser refuses is kept as a reject (see the rejects table) and the run goes on.
+    The mail-archive.com and lkml.org parsers are unverified: no real saved page of either site has
+    checked them (they follow the markup other scrapers document); the summary says when they ran.
+    """
     from miner.scrape import scrape_urls
 
     with _session(db_path, **http) as (store, session):

@@ -86,6 +86,8 @@ def prepare(mail: RawMail) -> ParsedMail | Rejected:
         return Rejected(mail, f"{type(error).__name__}: {error}")
     if mail.notes:
         message.notes = [*mail.notes, *message.notes]
+    if mail.date_precision:
+        message.date_precision = mail.date_precision
     provenance = mail.provenance
     if provenance.list_id is None and message.list_id:
         provenance = provenance._replace(list_id=message.list_id)

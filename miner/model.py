@@ -30,12 +30,19 @@ class PatchFile(NamedTuple):
 
 
 class Trailer(NamedTuple):
-    """A ``Key: value`` trailer such as ``Signed-off-by`` or ``Fixes``."""
+    """A ``Key: value`` trailer such as ``Signed-off-by`` or ``Fixes`` (see :mod:`miner.trailers`).
+
+    ``name`` is the canonical spelling, ``written_name`` the name as the author typed it; ``kind``
+    is ``person`` (the value names someone), ``utility`` (Fixes, Link, a URL...) or ``unknown``
+    (another ``Name: value`` line inside a block of trailers).
+    """
 
     name: str
     value: str
     person_name: str | None = None
     person_email: str | None = None
+    written_name: str | None = None
+    kind: str | None = None
 
 
 @dataclass
@@ -63,6 +70,7 @@ class Message:
     prose: str = ""
     message_id_synthetic: bool = False
     notes: list[str] = field(default_factory=list)  # what parsing cut or guessed (limits.py)
+    date_precision: str = "second"  # "day" when the source shows only the day (an archive thread page)
     alias_ids: list[str] = field(default_factory=list)  # a second Message-ID, X-Alt-Message-ID
 
     @property
@@ -110,3 +118,4 @@ class RawMail:
     parsed: Message | None = None  # set by sources that build the Message themselves
     problem: str | None = None  # set by a source that could not read the message whole: a reject
     notes: tuple[str, ...] = ()  # what the source noticed (kept on the stored message)
+    date_precision: str | None = None  # "day" when the source knows only the day (Date says 00:00 UTC)

@@ -13,6 +13,7 @@ from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
 from miner import body as body_split
+from miner.trailers import find_trailers
 from miner.errors import MinerError
 from miner.limits import MAX_HEADER_CHARS, MAX_REFERENCES
 from miner.model import Message
@@ -118,7 +119,7 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
         patch_index=markers["index"],
         patch_total=markers["total"],
         is_patch=bool(scanned.files) or "PATCH" in markers["tags"],
-        trailers=body_split.trailers(scanned),
+        trailers=find_trailers(scanned),
         patch_files=body_split.patch_files(scanned),
         prose=body_split.prose_text(scanned),
         message_id_synthetic=synthetic,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 5  # 2: messages.notes; 3: rows of a thread go with it (ON DELETE CASCADE); 4: messages.kind;
-#                     5: bugs, commits, commit_links
+SCHEMA_VERSION = 6  # 2: messages.notes; 3: rows of a thread go with it (ON DELETE CASCADE); 4: messages.kind;
+#                     5: bugs, commits, commit_links;
+#                     6: messages.date_precision, trailers.written_name/kind/applies_to/applies_via/copied
 
 # Rows derived from one thread (Table.of_thread: labels, evidence, what the classifier saw) point at
 # it with ON DELETE CASCADE: when threads merge and one is deleted, SQLite deletes them too, and the
@@ -81,6 +82,8 @@ TABLES: tuple[Table, ...] = (
             C("from_email", "TEXT", "Sender's address (lower case)"),
             C("date", "TEXT", "UTC date (ISO 8601) from the Date header"),
             C("date_flagged", "INTEGER", "1 if the Date header was unusable and the archive date was used"),
+            C("date_precision", "TEXT", "second, or day when the source shows only the day (a mail-archive.com"
+              " thread page: date is that day at 00:00 UTC); NULL in rows stored before this column"),
             C("list_id", "TEXT", "List-Id of the first copy stored"),
             C("in_reply_to", "TEXT", "In-Reply-To Message-ID"),
             C("references", "TEXT", "JSON array of References Message-IDs, oldest first"),
@@ -123,19 +126,28 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "trailers",
-        "Signed-off-by, Reviewed-by, Fixes, Link... lines, tied to the message that wrote them.",
+        "Signed-off-by, Reviewed-by, Fixes, Link... lines: the message that wrote each, and the patch it applies to.",
         (
             C("id", "INTEGER", "Row number"),
             C("message_id", "TEXT", "Message whose new text holds the trailer"),
             C("position", "INTEGER", "Order within the message"),
-            C("name", "TEXT", "Trailer name, canonical case (Signed-off-by, Fixes...)"),
+            C("name", "TEXT", "Trailer name, canonical spelling (Signed-off-by, Fixes...; Reveiwed-by is Reviewed-by)"),
             C("value", "TEXT", "Trailer value as written"),
             C("person_name", "TEXT", "Name part for person trailers"),
             C("person_email", "TEXT", "Address part for person trailers"),
+            C("written_name", "TEXT", "Trailer name as written (Reveiwed-by, reported-and-tested-by...)"),
+            C("kind", "TEXT", "person (the value names someone), utility (Fixes, Link, a URL...) or unknown"
+              " (another Name: value line in a block of trailers), told by shape as b4 does"),
+            C("applies_to", "TEXT", "Message-ID of the patch the trailer applies to: the patch itself for its own"
+              " trailers, the patch a reply answers (up its parent chain) for follow-up trailers; NULL if none"),
+            C("applies_via", "TEXT", "own (in the patch's commit message), reply (a follow-up to the patch) or"
+              " cover (a follow-up to the cover letter: one row per patch of the series); NULL if no patch"),
+            C("copied", "INTEGER", "0 for the row of the trailer as written; 1 for the further rows a cover-letter"
+              " trailer gets, one per further patch (count trailers as written with copied = 0)"),
         ),
         pk="id",
         foreign_keys=(("message_id", "messages", "message_id"),),
-        indexes=(("message_id",), ("name",), ("person_email",)),
+        indexes=(("message_id",), ("name",), ("person_email",), ("applies_to",)),
     ),
     Table(
         "patch_files",

@@ -62,6 +62,8 @@ class ScrapeSummary:
     refused_ids: list[str] = field(default_factory=list)  # Message-IDs never requested: unsafe in a URL path
     capped_at: int | None = None  # the --max-matches cap that cut the search short
     repeated_page: bool = False  # the server paginated endlessly (a full page of nothing new)
+    rejected_pages: list[str] = field(default_factory=list)  # why each refused page was refused (kept in rejects)
+    unverified: list[str] = field(default_factory=list)  # archives whose parser no saved real page has checked
 
     def line(self) -> str:
         """The one-line summary printed at the end of a run."""
@@ -79,6 +81,12 @@ class ScrapeSummary:
                          f" (e.g. {self.refused_ids[0]!r})")
         if self.pages:
             parts.append(f"{self.pages} pages")
+        if self.rejected_pages:
+            parts.append(f"{len(self.rejected_pages)} pages refused and kept as rejects"
+                         f" (e.g. {self.rejected_pages[0]})")
+        if self.unverified:
+            parts.append(f"parsers not checked against a saved real page: {', '.join(self.unverified)}"
+                         f" (their messages may be incomplete)")
         parts.append(f"{self.messages_read} messages read, {self.messages_new} new ({self.seconds:.1f} s)")
         parts += self.notes if len(self.notes) <= 3 else [f"{len(self.notes)} notes, e.g. {self.notes[0]}"]
         return "; ".join(parts)
@@ -366,6 +374,8 @@ def scrape_urls(store: Store, session: PoliteSession, urls: list[str], max_pages
     before = (session.stats.requests, session.stats.cache_hits)
     queue = deque(urls)
     seen: set[str] = set()
+    page_ids: dict[str, list] = {}  # page URL -> Message-IDs of its messages
+    waiting: list[tuple] = []  # (archive, page mails, parent pages): mails whose parent is named by its page
     with Ingester(store, "scrape url " + " ".join(urls), progress=False) as ingester:
         bar = _Progress(summary, session, ingester, progress, unit=" page")
         try:
@@ -382,17 +392,54 @@ def scrape_urls(store: Store, session: PoliteSession, urls: list[str], max_pages
                     summary.notes.append(f"{page_url}: HTTP {response.status}")
                     bar.update(1)
                     continue
-                result = archive.parse_page(response.body, page_url)
+                try:
+                    result = archive.parse_page(response.body, page_url)
+                except MinerError as error:  # one page the parser refuses: kept as a reject, the rest goes on
+                    if store.add_reject(ingester.run_id, page_url, None, str(error), response.body):
+                        ingester.summary.rejected += 1
+                    summary.rejected_pages.append(str(error))
+                    bar.update(1)
+                    continue
+                if not getattr(archive, "VERIFIED", True) and archive.NAME not in summary.unverified:
+                    summary.unverified.append(archive.NAME)
                 mails = _raw_messages(session, result.raw_urls)
                 if len(mails) < len(result.messages):  # raw form not served: the page text will do
                     mails = _with_fetch_time(result.messages, response.fetched_at)
+                    page_ids[page_url] = [_message_id(mail) for mail in mails]
+                    if any(result.parent_pages):  # parents named by page: stored once their page is read
+                        waiting.append((archive, mails, result.parent_pages))
+                        mails = []
+                else:
+                    page_ids[page_url] = [_message_id(mail) for mail in mails]
                 ingester.ingest_mails(mails)
                 queue.extend(link for link in result.links if archive.page_url(link) not in seen)
                 bar.update(1)
         finally:
             bar.close()
+        ingester.ingest_mails(_with_parents(waiting, page_ids))
         ingester.finish()
         return _finish_summary(summary, session, ingester, started, *before)
+
+
+def _message_id(mail: RawMail) -> str | None:
+    from miner.parse import parse_message
+
+    try:
+        return parse_message(mail.raw).message_id
+    except MinerError:
+        return None
+
+
+def _with_parents(waiting: list, page_ids: dict[str, list]) -> list[RawMail]:
+    """The held-back page mails, each naming the Message-ID found on its parent's page (if that page was read)."""
+    from miner.sources.webpage import with_parent
+
+    mails = []
+    for archive, page_mails, parent_pages in waiting:
+        for mail, parent_page in zip(page_mails, parent_pages):
+            found = page_ids.get(archive.page_url(parent_page), []) if parent_page else []
+            mails.append(with_parent(mail, found[0]) if found and found[0] else mail)
+    return mails
 
 
 def _raw_messages(session: PoliteSession, raw_urls: list[str]) -> list[RawMail]:
@@ -400,10 +447,23 @@ def _raw_messages(session: PoliteSession, raw_urls: list[str]) -> list[RawMail]:
     mails = []
     for raw_url in raw_urls:
         raw = session.fetch(raw_url, prefer_cache=True)
-        if raw.status != 200 or not eml.looks_like_message(raw.body.lstrip()[:4096]):
+        if raw.status != 200 or not has_real_headers(raw.body.lstrip()[:65536]):
             return []
         mails.append(RawMail(raw.body, Provenance("url", raw.url, None, None, raw.fetched_at)))
     return mails
+
+
+def has_real_headers(data: bytes) -> bool:
+    """Mail with a header block holding ``Message-ID:`` and ``Date:``: not marc's body-only "raw" download.
+
+    marc's ``&q=raw`` often returns the body alone, starting with an in-body ``From:`` line that
+    looks like a header; such bytes would be stored as a message without its ID or date.
+    """
+    if not eml.looks_like_message(data[:4096]):
+        return False
+    head = data.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].lower()
+    names = {line.split(b":", 1)[0].strip() for line in head.split(b"\n") if b":" in line and line[:1] not in b" \t"}
+    return b"message-id" in names and b"date" in names
 
 
 def _with_fetch_time(mails: list[RawMail], fetched_at: str) -> list[RawMail]:

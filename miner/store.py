@@ -17,6 +17,7 @@ from miner.errors import MinerError
 from miner.model import Message, Provenance
 from miner.thread import COPY, FILLED, BatchThreading, Known, Placement
 from miner.schema import CASCADING_PARENT, FTS_COLUMNS, FTS_TABLE, SCHEMA_VERSION, TABLES
+from miner.trailers import ThreadMessage, trailer_targets
 
 DEFAULT_DB = Path("data/lkml.db")
 SQLITE_VARIABLE_CHUNK = 500
@@ -70,7 +71,7 @@ class ParsedMail(NamedTuple):
     sha256: str
     raw_size: int
     provenance: Provenance
-    trailers: tuple[tuple, ...]  # (position, name, value, person_name, person_email)
+    trailers: tuple[tuple, ...]  # (position, name, value, person_name, person_email, written_name, kind)
     patch_files: tuple[tuple, ...]  # (path, subsystem, added, removed)
     people: tuple[tuple, ...]  # (email, name, date)
     alias_ids: tuple[str, ...] = ()  # other Message-IDs of the same message (ghosts in its thread)
@@ -79,7 +80,7 @@ class ParsedMail(NamedTuple):
 MESSAGE_ROW_COLUMNS = (
     "parent_id", "subject", "base_subject", "patch_tags", "patch_version", "patch_index", "patch_total",
     "is_patch", "from_name", "from_email", "date", "date_flagged", "list_id", "in_reply_to", "references",
-    "body", "prose", "raw_size", "message_id_synthetic", "notes",
+    "body", "prose", "raw_size", "message_id_synthetic", "notes", "date_precision",
 )
 
 
@@ -101,12 +102,13 @@ def rows_for(message: Message, provenance: Provenance, raw_compressed: bytes, sh
         message.from_name, message.from_email, message.date, int(message.date_flagged),
         message.list_id or provenance.list_id, message.in_reply_to, json.dumps(message.references),
         message.body, message.prose, raw_size, int(message.message_id_synthetic),
-        json.dumps(message.notes) if message.notes else None,
+        json.dumps(message.notes) if message.notes else None, message.date_precision,
     )
     people = [(message.from_email, message.from_name, message.date)] if message.from_email else []
     trailers = []
     for position, trailer in enumerate(message.trailers):
-        trailers.append((position, trailer.name, trailer.value, trailer.person_name, trailer.person_email))
+        trailers.append((position, trailer.name, trailer.value, trailer.person_name, trailer.person_email,
+                         trailer.written_name or trailer.name, trailer.kind))
         if trailer.person_email:
             people.append((trailer.person_email, trailer.person_name, message.date))
     files = tuple((f.path, subsystem_of(f.path), f.added, f.removed) for f in message.patch_files)
@@ -425,7 +427,7 @@ class Store:
         """Queue people, trailer and patch-file rows; :meth:`_flush_rows` writes them per batch."""
         message_id = item.message_id
         if replace:  # a ghost being filled in has no rows yet, but a re-parse would
-            self.conn.execute("DELETE FROM trailers WHERE message_id=?", (message_id,))
+            self.conn.execute("DELETE FROM trailers WHERE message_id=?", (message_id,))  # copies too
         counts.people.extend((email, name, date, date) for email, name, date in item.people)
         counts.trailers.extend((message_id, *trailer) for trailer in item.trailers)
         counts.patch_files.extend((message_id, *patch_file) for patch_file in item.patch_files)
@@ -446,8 +448,8 @@ class Store:
             )
         if counts.trailers:
             self.conn.executemany(
-                "INSERT INTO trailers(message_id, position, name, value, person_name, person_email)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO trailers(message_id, position, name, value, person_name, person_email, written_name,"
+                " kind, copied) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
                 counts.trailers,
             )
         if counts.patch_files:
@@ -487,6 +489,7 @@ class Store:
             )
             for thread_id in chunk:
                 self._refresh_root(thread_id)
+                self._link_trailers(thread_id)
 
     def _refresh_root(self, thread_id: int) -> None:
         conn = self.conn
@@ -517,6 +520,31 @@ class Store:
             "UPDATE threads SET root_message_id=?, subject=?, base_subject=?, year=? WHERE thread_id=?",
             (root, earliest[1], earliest[2], year, thread_id),
         )
+
+    def _link_trailers(self, thread_id: int) -> None:
+        """Say which patch each trailer of the thread applies to (see :func:`miner.trailers.trailer_targets`)."""
+        conn = self.conn
+        rows = conn.execute(
+            "SELECT t.id, t.message_id, t.position, t.name, t.value, t.person_name, t.person_email, t.written_name,"
+            " t.kind, t.applies_to, t.applies_via FROM trailers t JOIN messages m ON m.message_id = t.message_id"
+            " WHERE m.thread_id=? AND coalesce(t.copied, 0)=0", (thread_id,)).fetchall()
+        conn.execute("DELETE FROM trailers WHERE copied=1 AND message_id IN"
+                     " (SELECT message_id FROM messages WHERE thread_id=?)", (thread_id,))
+        if not rows:
+            return
+        messages = [ThreadMessage(*row[:5], bool(row[5])) for row in conn.execute(
+            "SELECT m.message_id, m.parent_id, m.subject, m.patch_index, m.patch_total,"
+            " EXISTS (SELECT 1 FROM patch_files f WHERE f.message_id = m.message_id)"
+            " FROM messages m WHERE m.thread_id=? AND m.ghost=0", (thread_id,))]
+        for row in rows:
+            via, patches = trailer_targets(messages, row[1], row[3])
+            first = patches[0] if patches else None
+            if (row[9], row[10]) != (first, via or None):
+                conn.execute("UPDATE trailers SET applies_to=?, applies_via=? WHERE id=?", (first, via or None, row[0]))
+            conn.executemany(
+                "INSERT INTO trailers(message_id, position, name, value, person_name, person_email, written_name,"
+                " kind, applies_to, applies_via, copied) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                [(*row[1:9], patch, via) for patch in patches[1:]])
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -110,13 +110,17 @@ class PublicInboxServer:
             self.process = None
 
 
-def make_server(root: Path, list_name: str, messages: list[bytes]) -> PublicInboxServer:
-    """Create, fill, index and start a v2 inbox named ``list_name`` under ``root``."""
+def make_server(root: Path, list_name: str, messages: list[bytes], index_level: str = "medium") -> PublicInboxServer:
+    """Create, fill, index and start a v2 inbox named ``list_name`` under ``root``.
+
+    ``index_level`` is public-inbox's ``-L``: ``full`` also keeps term positions, which phrase
+    searches (``s:"possible deadlock"``) need.
+    """
     require_public_inbox()
     server = PublicInboxServer(root, list_name, _free_port())
     root.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["public-inbox-init", "-V2", "-L", "medium", list_name, str(server.inbox),
+        ["public-inbox-init", "-V2", "-L", index_level, list_name, str(server.inbox),
          f"http://127.0.0.1/{list_name}", f"{list_name}@vger.kernel.org"],
         check=True, env=server.env(), capture_output=True,
     )

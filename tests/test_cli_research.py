@@ -94,19 +94,20 @@ def test_show_body_prints_new_text_with_quotes_folded(demo_db):
 def test_show_json_is_the_tree_with_labels_and_evidence_and_a_bug_record_only_when_one_exists(demo_db, tmp_path):
     result = run_miner("show", "--db", demo_db, "--format", "json", DEADLOCK_ROOT)
     document = json.loads(result.stdout)
-    assert document["root_message_id"] == DEADLOCK_ROOT and "bug" not in document
+    assert document["root_message_id"] == DEADLOCK_ROOT
     assert document["tree"][0]["message_id"] == DEADLOCK_ROOT
     assert any(reply["from_name"] == "Pavel Begunkov" for reply in document["tree"][0]["replies"])
     deadlock = next(label for label in document["labels"] if label["label"] == "deadlock")
     assert any("DEADLOCK" in evidence["text"] for evidence in deadlock["evidence"])
+    # the bug record of this labelled thread (miner classify builds it), with its lock
+    assert document["bug"]["thread_id"] == document["thread_id"] and "&sqd->lock" in document["bug"]["locks"]
 
-    with_bugs = tmp_path / "bugs.db"
-    with_bugs.write_bytes(demo_db.read_bytes())
-    with sqlite3.connect(with_bugs) as conn:
-        conn.execute("CREATE TABLE bugs (thread_id INTEGER, fix_commit TEXT)")
-        conn.execute("INSERT INTO bugs VALUES (?, 'abc123')", (document["thread_id"],))
-    bugged = json.loads(run_miner("show", "--db", with_bugs, "--format", "json", DEADLOCK_ROOT).stdout)
-    assert bugged["bug"] == {"thread_id": document["thread_id"], "fix_commit": "abc123"}
+    with sqlite3.connect(demo_db) as conn:
+        (quiet,) = conn.execute("SELECT root_message_id FROM threads t WHERE labels = '[]' AND message_count > 0"
+                                " AND EXISTS (SELECT 1 FROM messages m WHERE m.message_id = t.root_message_id"
+                                " AND m.ghost = 0) LIMIT 1").fetchone()
+    unlabelled = run_miner("show", "--db", demo_db, "--format", "json", quiet)
+    assert "bug" not in json.loads(unlabelled.stdout)  # no record: no key
 
 
 # -- 2. miner threads for research -------------------------------------------------------------

@@ -170,6 +170,19 @@ def test_list_and_date_filters_match_miner_threads(demo_db, tmp_path):
 
 
 def test_pseudonymize_replaces_people_with_stable_tokens(demo_db, tmp_path):
+    # a real review of the sample (Tested-by of the cgroup AA-deadlock patch) in that thread's bug record,
+    # so the reviewers' JSON is exported too
+    db = tmp_path / "demo.db"
+    db.write_bytes(demo_db.read_bytes())
+    with sqlite3.connect(db) as conn:
+        name, email, message_id, thread_id = conn.execute(
+            "SELECT t.person_name, t.person_email, t.message_id, m.thread_id FROM trailers t JOIN messages m"
+            " USING (message_id) WHERE t.name = 'Tested-by' AND t.person_email IS NOT NULL LIMIT 1").fetchone()
+        conn.execute("UPDATE bugs SET reviewers = ? WHERE thread_id = (SELECT min(thread_id) FROM labels"
+                     " WHERE label = 'deadlock')",
+                     (json.dumps([{"trailer": "Tested-by", "name": name, "email": email, "message_id": message_id,
+                                   "applies_to": message_id, "series": False}]),))
+    demo_db = db
     selection = Selection(label="deadlock")
     export_dataset(demo_db, tmp_path / "a", "jsonl", selection, pseudonymize=True, salt="s1")
     export_dataset(demo_db, tmp_path / "b", "jsonl", selection, pseudonymize=True, salt="s1")

@@ -69,8 +69,8 @@ def replay(httpserver):
 
 def test_query_and_urls_follow_public_inbox():
     target = lore.LoreTarget("https://lore.kernel.org/", "lkml")
-    assert lore.build_query("s:deadlock", "2024-01-01", "2024-02-01") == "s:deadlock d:20240101..20240201"
-    assert lore.build_query("s:race", received_after=1700000000) == "s:race rt:1700000000.."
+    assert lore.build_query("s:deadlock", "2024-01-01", "2024-02-01") == "(s:deadlock) d:20240101..20240201"
+    assert lore.build_query("s:race", received_after=1700000000) == "(s:race) rt:1700000000.."
     with pytest.raises(MinerError, match="give --query, --since or --until"):
         lore.build_query("", None, None)
     assert lore.search_page_url(target, "s:deadlock d:20240101..", 200) == (
@@ -136,7 +136,7 @@ def test_challenge_page_stops_the_scrape_and_stores_nothing(httpserver, tmp_path
 def cgroups(tmp_path_factory):
     messages = fixture_messages("cgroups")
     held_back = messages.pop()  # the last reply of the last thread arrives later (sync test)
-    server = make_server(tmp_path_factory.mktemp("pi"), "cgroups", messages)
+    server = make_server(tmp_path_factory.mktemp("pi"), "cgroups", messages, index_level="full")  # phrases
     server.held_back = held_back
     yield server
     server.stop()
@@ -230,3 +230,45 @@ def test_thread_interrupted_by_server_errors_is_finished_first_on_the_next_run(r
     # (a match inside a thread this run fetched is counted apart from the ones stored before it)
     assert summary.threads_fetched == 1 + summary.matches - summary.threads_skipped - summary.matches_in_fetched
     assert stored_before + summary.messages_new == 30  # as in an uninterrupted run
+
+
+# -- search ranges hold for the whole query (public-inbox reads "a OR b d:..." as "a OR (b d:...)") --------
+
+RANGED_QUERIES = [  # (query, since): each with a thread outside the range that an unbracketed range lets in
+    ("s:deadlock OR s:KCSAN", "2023-01-01"),  # throtl_pending_timer_fn (2022) matches s:deadlock
+    ("s:deadlock AND s:syzbot OR s:KCSAN", "2023-01-01"),
+    ("s:deadlock OR s:writeback NOT s:cgroup_free", "2023-01-01"),  # the 2020 doc patch matches s:writeback
+    ('s:"possible deadlock" OR s:KCSAN', "2023-01-01"),
+]
+
+
+def thread_of_fixture_message() -> dict[str, str]:
+    """Message-ID -> fixture thread file of the cgroups list (each file is one whole thread)."""
+    from miner.parse import parse_message
+    from miner.sources.mbox import split_mbox
+
+    threads = {}
+    for path in sorted((HERE / "fixtures" / "scrape" / "cgroups").glob("*.mbox")):
+        with open(path, "rb") as handle:
+            for mail in split_mbox(handle, str(path)):
+                threads[parse_message(mail.raw).message_id] = path.name
+    return threads
+
+
+@pytest.mark.parametrize("query,since", RANGED_QUERIES)
+def test_since_applies_to_the_whole_query_as_public_inbox_answers_it(cgroups, tmp_path, query, since):
+    session = open_session(open_store(tmp_path / "probe.db"), config())
+    target = lore.LoreTarget(cgroups.base_url, "cgroups")
+    day = since.replace("-", "")
+    bracketed = set(lore.search_message_ids(session, target, f"({query}) d:{day}.."))
+    unbracketed = set(lore.search_message_ids(session, target, f"{query} d:{day}.."))
+    assert bracketed and unbracketed > bracketed  # the server itself: without brackets the range leaks
+
+    threads = thread_of_fixture_message()
+    store = open_store(tmp_path / "ranged.db")
+    scrape_lore(store, open_session(store, config()), LoreScrape(cgroups.base_url, "cgroups", query, since=since),
+                progress=False)
+    stored = {row[0] for row in store.conn.execute("SELECT message_id FROM messages WHERE ghost=0")}
+    assert {threads[m] for m in stored} == {threads[m] for m in bracketed}  # the server's own answer
+    dates = [row[0] for row in store.conn.execute("SELECT date FROM messages WHERE ghost=0 AND parent_id IS NULL")]
+    assert dates and min(dates) >= since

@@ -111,7 +111,13 @@ def test_a_database_of_schema_version_1_is_migrated_on_open(tmp_path):
         assert "ON DELETE CASCADE" in store._table_sql("bugs")
         assert "notes" in store.db["messages"].columns_dict
         assert {"bugs", "commits", "commit_links"} <= set(store.db.table_names())
+        assert {"notes", "date_precision"} <= set(store.db["messages"].columns_dict)
+        assert {"written_name", "kind", "applies_to", "applies_via", "copied"} <= set(store.db["trailers"].columns_dict)
         assert store.conn.execute("SELECT count(*) FROM messages WHERE ghost=0").fetchone()[0] == before
+        from miner.ingest import ingest_paths  # new mail in the old database: trailers say which patch they apply to
+        ingest_paths(store, [ROOT / "tests" / "fixtures" / "mail" / "trailers" / "slub-sysfs-v2-series.mbox"],
+                     progress=False, workers=1)
+        assert store.conn.execute("SELECT count(*) FROM trailers WHERE applies_via='cover'").fetchone() == (4,)
     result = subprocess.run([sys.executable, "-m", "miner", "threads", "--db", str(db), "--label", "deadlock"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0 and "io_sq_thread_finish" in result.stdout

@@ -79,7 +79,7 @@ def test_scrape_stores_every_message_of_every_matching_thread_and_rerun_fetches_
     synced = subprocess.run([*MINER, "sync", "--db", str(db), "--rate", "0", "--quiet"], capture_output=True,
                             text=True, timeout=60)
     assert synced.returncode == 0, synced.stderr
-    assert f"lore {LIST} 's:deadlock rt:" in synced.stdout and "0 threads fetched" in synced.stdout
+    assert f"lore {LIST} '(s:deadlock) rt:" in synced.stdout and "0 threads fetched" in synced.stdout
 
 
 def test_kill_9_midway_then_rerun_gives_the_same_messages(server, tmp_path):

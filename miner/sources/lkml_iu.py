@@ -18,6 +18,8 @@ from miner.errors import MinerError
 from miner.sources.webpage import PageFields, PageResult, clean_text, page_mail, resolve_links
 
 HOSTS = ("lkml.iu.edu",)
+NAME = "lkml-iu"
+VERIFIED = True  # checked against real saved pages (tests/fixtures/html)
 HYPERMAIL_COMMENT = re.compile(r'^\s*(\w+)="(.*)"\s*$', re.DOTALL)
 MHONARC_COMMENT = re.compile(r"^X-([\w-]+): ?(.*?)\s*$", re.DOTALL)
 THREAD_LINK_LABELS = ("in reply to", "maybe in reply to", "next in thread", "reply")

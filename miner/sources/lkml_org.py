@@ -2,12 +2,13 @@
 
 The page puts the headers in a table whose cells carry schema.org microdata
 (``itemprop="author"``, ``datePublished``, ``name`` for the subject) and the body in
-``<pre itemprop="articleBody">``; addresses are removed (``Name <>``) and no Message-ID is shown,
+``<pre itemprop="articleBody">``, one ``line<br />`` per body line; addresses are removed (``Name <>``) and no Message-ID is shown,
 so one is derived from the content. Thread neighbours are the ``/lkml/Y/M/D/N`` links of the
 thread list.
 
 Not verified against a saved page: none was available offline (see the shared corpus
-MANIFEST, section 4e); the parser refuses pages without the microdata it relies on.
+MANIFEST, section 4e); the parser refuses pages without the microdata it relies on, and
+``miner scrape url`` says in its summary that it ran an unverified parser.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from bs4 import BeautifulSoup
 from miner.sources.webpage import PageResult, microdata_fields, page_mail, resolve_links
 
 HOSTS = ("lkml.org",)
+NAME = "lkml-org"
+VERIFIED = False  # no real saved page to check the parser against: the summary says so
 MESSAGE_PATH = re.compile(r"^/lkml/\d{4}/\d{1,2}/\d{1,2}/\d+$")
 
 

@@ -58,8 +58,16 @@ class LoreTarget:
 
 def build_query(query: str | None, since: str | None = None, until: str | None = None,
                 received_after: int | None = None) -> str:
-    """A public-inbox search string: the user's query plus d: and rt: ranges."""
-    terms = [query.strip()] if query and query.strip() else []
+    """A public-inbox search string: the user's query plus d: and rt: ranges.
+
+    The query is parenthesised when a range is added: public-inbox's Xapian parser binds the
+    implicit AND of ``a OR b d:...`` tighter than OR (``a OR (b d:...)``), so without the
+    parentheses the range would limit only the last alternative.
+    """
+    query = query.strip() if query else ""
+    terms = [query] if query else []
+    if query and (since or until or received_after is not None):
+        terms = [f"({query})"]
     if since or until:
         terms.append(f"d:{_yyyymmdd(since)}..{_yyyymmdd(until)}")
     if received_after is not None:

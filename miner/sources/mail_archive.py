@@ -5,8 +5,12 @@ A page marks its parts with schema.org microdata (``itemprop="name"`` subject, `
 Message-ID as ``In-Reply-To=<...>``; thread neighbours are ``msgNNNNN.html`` links in the
 thread slice. Addresses are hidden, so the sender is a name only.
 
+Thread and search pages show several messages, each its own microdata scope with its own
+"reply" link: each is one message.
+
 Not verified against a saved page: none was available offline (see the shared corpus
-MANIFEST, section 4e); the parser refuses pages without the microdata it relies on.
+MANIFEST, section 4e); the parser refuses pages without the microdata it relies on, and
+``miner scrape url`` says in its summary that it ran an unverified parser.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from urllib.parse import parse_qs, unquote, urldefrag, urlsplit
 
 from bs4 import BeautifulSoup
 
-from miner.sources.webpage import PageResult, microdata_fields, page_mail, resolve_links
+from miner.sources.webpage import PageResult, message_scopes, microdata_fields, page_mail, resolve_links
 
 HOSTS = ("mail-archive.com",)
+NAME = "mail-archive"
+VERIFIED = False  # no real saved page to check the parser against: the summary says so
 MESSAGE_PAGE = re.compile(r"/msg\d+\.html$")
 
 
@@ -31,10 +37,13 @@ def page_url(url: str) -> str:
 def parse_page(html: bytes, url: str) -> PageResult:
     """The message on a mail-archive.com page and the thread pages it links to."""
     soup = BeautifulSoup(html, "lxml")
-    fields = dataclasses.replace(microdata_fields(soup, url, "a mail-archive.com"), message_id=_own_message_id(soup))
+    mails = []
+    for scope in message_scopes(soup):  # a thread or search page shows several messages
+        fields = microdata_fields(scope, url, "a mail-archive.com")
+        mails.append(page_mail(dataclasses.replace(fields, message_id=_own_message_id(scope)), url))
     hrefs = [a["href"] for a in soup.select(".tSliceList a[href], .threadlist a[href]")]
     links = resolve_links(hrefs, url, page_url, lambda link: bool(MESSAGE_PAGE.search(urlsplit(link).path)))
-    return PageResult([page_mail(fields, url)], links)
+    return PageResult(mails, links)
 
 
 def _own_message_id(soup: BeautifulSoup) -> str | None:

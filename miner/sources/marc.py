@@ -1,9 +1,12 @@
 """marc.info message pages (``?l=<list>&m=<id>``), preferring the raw message (``&q=raw``).
 
 A page shows the headers in a ``<pre>`` block with addresses obfuscated as ``user () host ! tld``
-(undone here) and links to the previous and next message in the thread. The raw message, linked
-as "Download message RAW", is the real mail: the scraper fetches it and uses the page text only
-when the raw message is not served.
+(undone here) and links to the previous and next message in the thread. "Download message RAW"
+(``&q=raw``) is often the body alone, without headers (it starts with an in-body ``From:``): the
+scraper uses it only when it has real ``Message-ID:`` and ``Date:`` headers, else the page text.
+A page names its parent only as the "prev in thread" page (as the mailingListScraper
+expectations shipped with the real pages say, ``replyto``): the scraper gives the message the
+Message-ID it finds on that page.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from miner.errors import MinerError
 from miner.sources.webpage import PageFields, PageResult, page_mail, resolve_links
 
 HOSTS = ("marc.info", "marc.theaimsgroup.com")
+NAME = "marc"
+VERIFIED = True  # checked against real saved pages (tests/fixtures/html)
 HEADER = re.compile(r"^(List|Subject|From|Date|Message-ID):\s+(.*)$")
 THREAD_LINKS = ("prev in thread", "next in thread")
 
@@ -63,7 +68,8 @@ def parse_page(html: bytes, url: str) -> PageResult:
     anchors = [(a.get_text().strip().lower(), a["href"]) for a in soup.find_all("a", href=True)]
     links = resolve_links([href for label, href in anchors if label in THREAD_LINKS], url, page_url)
     raw_urls = resolve_links([href for label, href in anchors if "download message raw" in label], url, page_url)
-    return PageResult([page_mail(fields, url)], links, raw_urls)
+    previous = resolve_links([href for label, href in anchors if label == "prev in thread"], url, page_url)
+    return PageResult([page_mail(fields, url)], links, raw_urls, [previous[0] if previous else None])
 
 
 def message_number(url: str) -> str | None:

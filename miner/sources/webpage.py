@@ -27,6 +27,8 @@ class PageResult:
     messages: list[RawMail]
     links: list[str] = field(default_factory=list)  # in-reply-to / next-in-thread pages, absolute URLs
     raw_urls: list[str] = field(default_factory=list)  # the same messages as raw mail, preferred when served
+    parent_pages: list[str | None] = field(default_factory=list)  # per message: the page of its parent, when
+    # the page names the parent by its page only (marc's "prev in thread"), not by Message-ID
 
 
 @dataclass
@@ -53,15 +55,43 @@ def page_mail(fields: PageFields, url: str) -> RawMail:
     return RawMail(raw, Provenance("url", url))
 
 
+def with_parent(mail: RawMail, parent_id: str) -> RawMail:
+    """A page mail (built by :func:`page_mail`) that names ``parent_id`` as the message it answers."""
+    head, _, body = mail.raw.partition(b"\n\n")
+    lines = [line for line in head.split(b"\n") if not line.lower().startswith((b"in-reply-to:", b"references:"))]
+    lines.insert(4, f"In-Reply-To: <{parent_id}>\nReferences: <{parent_id}>".encode())
+    return RawMail(b"\n".join(lines) + b"\n\n" + body, mail.provenance)
+
+
 def clean_text(value: str | None) -> str:
     """Unescape HTML entities and fold whitespace."""
     return SPACE.sub(" ", html_lib.unescape(value or "")).strip()
 
 
 def itemprop_text(soup, name: str) -> str:
-    """Text of the first element with schema.org microdata ``itemprop=name`` ('' if absent)."""
+    """Text of the first element with schema.org microdata ``itemprop=name`` ('' if absent).
+
+    ``<br>`` is a line break: lkml.org writes a body's lines as ``line<br />`` inside its ``<pre>``,
+    and ``get_text()`` alone would join them ("Hi all,second line").
+    """
     element = soup.find(attrs={"itemprop": name})
-    return element.get_text() if element is not None else ""
+    if element is None:
+        return ""
+    for line_break in element.find_all("br"):
+        line_break.replace_with("\n")
+    return element.get_text()
+
+
+def message_scopes(soup) -> list:
+    """The microdata scopes of a page that each hold one message (an ``itemscope`` with an articleBody).
+
+    Thread and search pages of mail-archive.com show several messages; a message page shows one
+    (then the whole page is its scope).
+    """
+    scopes = [element for element in soup.find_all(attrs={"itemscope": True})
+              if element.find(attrs={"itemprop": "articleBody"}) is not None]
+    leaves = [scope for scope in scopes if not any(other in scope.descendants for other in scopes)]
+    return leaves if len(leaves) > 1 else [soup]
 
 
 ARCHIVE_NAMES = ("lkml-iu", "marc", "mail-archive", "lkml-org")
