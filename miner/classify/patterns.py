@@ -382,7 +382,7 @@ ORDERING = (
             r"(?:visible|observ\w+) (?:to|by|on) (?:the )?(?:other|another|all|remote|concurrent) "
             r"(?:cpus?|threads?|cores?|readers?|contexts?)|(?:must|should|to) be (?:globally )?visible "
             r"before|(?:becomes?|made|be) visible (?:before|after)|visibility (?:of|guarantee)|"
-            r"publish(?:es|ed|ing)? (?:\w+ ){0,5}before|publish(?:es|ed|ing)?[- ]race|"
+            r"(?<!been )(?<!be )publish(?:es|ed|ing)? (?:\w+ ){0,5}before|publish(?:es|ed|ing)?[- ]race|"
             r"(?:init\w*|set\w* up) (?:\S+ ){0,3}before (?:publish|expos|register)\w*|"
             r"(?:not yet|not fully|isn't yet) visible|"
             # "may not be observable by X if it is called immediately after Y": seen too early
