@@ -6,6 +6,9 @@ The real pipeline: ``miner demo`` (ingest + classify the bundled sample), then o
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from miner.classify.store import classify_database
@@ -28,3 +31,22 @@ def build_demo_db(db_path: Path, hostile: bool = True) -> Path:
         classify_database(store, progress=False)
         store.close()
     return db_path
+
+
+@contextmanager
+def datasette_get(db: Path) -> Iterator[Callable[[str], tuple[int, str]]]:
+    """GET a path from an in-process Datasette on ``db``: (status, text)."""
+    from miner.serve import make_datasette
+
+    datasette = make_datasette(db)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(datasette.invoke_startup())
+
+    def fetch(path: str) -> tuple[int, str]:
+        response = loop.run_until_complete(datasette.client.get(path))
+        return response.status_code, response.text
+
+    try:
+        yield fetch
+    finally:
+        loop.close()

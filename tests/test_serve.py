@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from demo_db import DEADLOCK_ROOT, HOSTILE_MESSAGE_ID, build_demo_db
+from demo_db import DEADLOCK_ROOT, HOSTILE_MESSAGE_ID, build_demo_db, datasette_get
 
 from miner.errors import MinerError
 from miner.queries import load_queries
@@ -27,16 +27,8 @@ def demo_db(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def get(demo_db):
     """GET a path from an in-process Datasette on the demo database: (status, text)."""
-    datasette = make_datasette(demo_db)
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(datasette.invoke_startup())
-
-    def fetch(path: str) -> tuple[int, str]:
-        response = loop.run_until_complete(datasette.client.get(path))
-        return response.status_code, response.text
-
-    yield fetch
-    loop.close()
+    with datasette_get(demo_db) as fetch:
+        yield fetch
 
 
 def test_metadata_describes_every_table_and_column_from_the_schema(demo_db):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from demo_db import DEADLOCK_ROOT, build_demo_db
+from demo_db import DEADLOCK_ROOT, build_demo_db, datasette_get
 
-from miner.serve import make_datasette
 from miner.serve.metadata import build_metadata
 
 KCSAN_ROOT = "000000000000fa9f7005c33d83b9@google.com"
@@ -23,16 +21,8 @@ def demo_db(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def get(demo_db):
-    datasette = make_datasette(demo_db)
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(datasette.invoke_startup())
-
-    def fetch(path: str) -> tuple[int, str]:
-        response = loop.run_until_complete(datasette.client.get(path))
-        return response.status_code, response.text
-
-    yield fetch
-    loop.close()
+    with datasette_get(demo_db) as fetch:
+        yield fetch
 
 
 def test_thread_page_shows_the_bug_record_at_the_top(get):
