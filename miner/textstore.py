@@ -10,9 +10,10 @@
   (``body_encoding``), only where they are (``body_at``, ``body_length``); otherwise (another
   charset, several parts) it is compressed on its own in ``body_z``, with the dictionary of
   kernel mail in ``zstd_dictionaries`` (``miner/mail.zdict``).
-- The author's new prose: line ranges of the body (``prose_spans``, ``"0:4,9:12"``: lines 0-3 and
-  9-11, joined by newlines and stripped as ``miner.body.prose_text`` does); ``prose_z`` only in
-  the rare case the ranges cannot give it back exactly.
+- The author's new prose: byte ranges of the body's UTF-8, each a run of whole lines
+  (``prose_spans``, ``"0:120,514:700"``), joined by newlines and stripped as
+  ``miner.body.prose_text`` does; ``prose_z`` only in the rare case the ranges cannot give it back
+  exactly. Reading it slices the body's bytes: no split of the body into lines.
 
 ``messages.body`` and ``messages.prose`` are virtual columns over those, computed by the SQL
 functions ``mail_body`` and ``mail_prose``: every connection that reads them needs
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import itertools
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -102,8 +104,8 @@ def _encoded_body(raw: bytes, body: str) -> tuple[int | None, int | None, str | 
     return None, None, None
 
 
-def _decoded(decode, data: bytes) -> str:
-    return decode(data).decode("utf-8").replace("\r\n", "\n")
+def _decoded(decode, data) -> str:
+    return decode(bytes(data)).decode("utf-8").replace("\r\n", "\n")
 
 
 def prose_spans(body: str, prose: str) -> str | None:
@@ -137,18 +139,22 @@ def prose_spans(body: str, prose: str) -> str | None:
             runs[-1][1] = index + 1
         else:
             runs.append([index, index + 1])
-    spans = ",".join(f"{start}:{end}" for start, end in runs)
-    return spans if _prose_from_lines(lines, spans) == prose else None
+    # line k starts at byte starts[k] of the body's UTF-8; a run of lines i..j-1 is bytes starts[i]..starts[j]-1
+    sizes = map(len, lines) if body.isascii() else (len(line.encode("utf-8", ENCODING_ERRORS)) for line in lines)
+    starts = [0, *itertools.accumulate(size + 1 for size in sizes)]
+    spans = ",".join(f"{starts[start]}:{starts[end] - 1}" for start, end in runs)
+    return spans if _prose_from_bytes(body.encode("utf-8", ENCODING_ERRORS), spans) == prose else None
 
 
-def _prose_from_lines(lines: list[str], spans: str) -> str:
+def _prose_from_bytes(body: bytes, spans: str) -> str:
+    """The prose named by byte ranges of the body (each a run of whole lines), joined and stripped."""
     if not spans:
         return ""
-    kept: list[str] = []
+    parts = []
     for span in spans.split(","):
         start, end = span.split(":")
-        kept.extend(lines[int(start):int(end)])
-    return "\n".join(kept).strip()
+        parts.append(body[int(start):int(end)])
+    return str(b"\n".join(parts), "utf-8", ENCODING_ERRORS).strip()
 
 
 def compress_block(mails: list[bytes]) -> bytes:
@@ -171,7 +177,7 @@ class TextReader:
         self.decompressors = {0: _plain, DICTIONARY_ID: zstandard.ZstdDecompressor(dict_data=DICTIONARY)}
         self.blocks: OrderedDict[int, bytes] = OrderedDict()
         self._last_key: tuple | None = None
-        self._last_body: str | None = None
+        self._last_body: bytes | None = None
         self.suspended = 0  # inside writing(): answer NULL
 
     def _decompressor(self, blob: bytes) -> zstandard.ZstdDecompressor:
@@ -200,27 +206,31 @@ class TextReader:
             self.blocks.popitem(last=False)
         return data
 
-    def body(self, raw_block: int | None, raw_offset: int | None, body_at: int | None,
-             body_length: int | None, body_encoding: str | None, body_z: bytes | None) -> str | None:
-        """``messages.body`` from its stored form (the same row asked twice in a row is read once)."""
-        if self.suspended:
-            return None
+    def body_bytes(self, raw_block: int | None, raw_offset: int | None, body_at: int | None,
+                   body_length: int | None, body_encoding: str | None, body_z: bytes | None) -> bytes | None:
+        """The body as UTF-8 from its stored form (the same row asked twice in a row is read once)."""
         key = (raw_block, raw_offset, body_at, body_length, body_encoding, body_z)
         if key == self._last_key:
             return self._last_body
         if body_z is not None:
-            body = self._decompressor(body_z).decompress(body_z).decode("utf-8", ENCODING_ERRORS)
+            data = self._decompressor(body_z).decompress(body_z)
         elif body_at is None or raw_block is None:
-            body = None
+            data = None
         else:
             start = raw_offset + body_at
-            data = self.block(raw_block)[start:start + body_length]
+            data = memoryview(self.block(raw_block))[start:start + body_length]  # no copy: the reads slice it
             if body_encoding:
-                body = _decoded(ENCODINGS[body_encoding], data)
-            else:
-                body = data.decode("utf-8", ENCODING_ERRORS)
-        self._last_key, self._last_body = key, body
-        return body
+                data = _decoded(ENCODINGS[body_encoding], data).encode("utf-8", ENCODING_ERRORS)
+        self._last_key, self._last_body = key, data
+        return data
+
+    def body(self, *stored) -> str | None:
+        """``messages.body`` from its stored form (raw_block, raw_offset, body_at, body_length, body_encoding,
+        body_z)."""
+        if self.suspended:
+            return None
+        data = self.body_bytes(*stored)
+        return str(data, "utf-8", ENCODING_ERRORS) if data is not None else None
 
     def prose(self, raw_block, raw_offset, body_at, body_length, body_encoding, body_z, spans: str | None,
               prose_z: bytes | None) -> str | None:
@@ -231,8 +241,8 @@ class TextReader:
             return self._decompressor(prose_z).decompress(prose_z).decode("utf-8", ENCODING_ERRORS)
         if not spans:
             return spans  # None: no prose stored (a ghost); "": none written
-        body = self.body(raw_block, raw_offset, body_at, body_length, body_encoding, body_z)
-        return _prose_from_lines(body.split("\n"), spans) if body is not None else None
+        body = self.body_bytes(raw_block, raw_offset, body_at, body_length, body_encoding, body_z)
+        return _prose_from_bytes(body, spans) if body is not None else None
 
     def raw(self, raw_block: int, raw_offset: int, raw_length: int) -> bytes:
         """The raw mail at that place of a block."""
