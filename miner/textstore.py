@@ -38,7 +38,7 @@ import zstandard
 BLOCK_BYTES = 8 << 20  # as much as an ingest batch; a reader decompresses a whole block (about 6 ms)
 BLOCK_PARAMETERS = zstandard.ZstdCompressionParameters.from_level(7, window_log=23)  # window: the block
 BODY_LEVEL = 3
-BLOCKS_CACHED = 6  # decompressed blocks a connection keeps (48 MiB at most)
+BLOCKS_CACHED = 6  # decompressed blocks a process keeps (48 MiB at most; its connections share them)
 ENCODING_ERRORS = "surrogatepass"  # a body is a str; what it holds comes back exactly
 
 BODY_ARGUMENTS = "raw_block, raw_offset, body_at, body_length, body_encoding, body_z"
@@ -169,6 +169,25 @@ def decompress_body(blob: bytes) -> str:
 
 # -- reading -----------------------------------------------------------------------------------
 
+# Blocks decompressed in this process, shared by its connections: the classifier opens a connection per
+# chunk of threads, and the neighbouring chunks read the same blocks. A hit is checked against the
+# compressed bytes just read, so another database with the same block numbers never gets them.
+_process_blocks: OrderedDict[tuple[int, int], tuple[bytes, bytes]] = OrderedDict()
+
+
+def _decompressed_block(block_id: int, compressed: bytes) -> bytes:
+    key = (block_id, len(compressed))
+    cached = _process_blocks.get(key)
+    if cached is not None and cached[0] == compressed:
+        _process_blocks.move_to_end(key)
+        return cached[1]
+    data = _plain.decompress(compressed)
+    _process_blocks[key] = (compressed, data)
+    if len(_process_blocks) > BLOCKS_CACHED:
+        _process_blocks.popitem(last=False)
+    return data
+
+
 class TextReader:
     """Reads the texts of one connection's database: its dictionaries, and recent blocks cached."""
 
@@ -200,11 +219,12 @@ class TextReader:
         row = self.conn.execute("SELECT data FROM mail_blocks WHERE block_id=?", (block_id,)).fetchone()
         if row is None:
             raise ValueError(f"raw mail block {block_id} is missing from mail_blocks")
-        data = _plain.decompress(row[0])
+        data = _decompressed_block(block_id, row[0])
         self.blocks[block_id] = data
         if len(self.blocks) > BLOCKS_CACHED:
             self.blocks.popitem(last=False)
         return data
+
 
     def body_bytes(self, raw_block: int | None, raw_offset: int | None, body_at: int | None,
                    body_length: int | None, body_encoding: str | None, body_z: bytes | None) -> bytes | None:
