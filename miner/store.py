@@ -174,7 +174,8 @@ class Store:
         self.path = path
         self.closed = False
         self.migrated_texts = False
-        self.text_reader = textstore.register_text_functions(self.conn)
+        # the store's writes never read a body back before they commit (a reader that must: _migrate_texts)
+        self.text_reader = textstore.register_text_functions(self.conn, skip_in_writes=True)
         # ghosts this run created: a message filling one is new to the database, not an update of it
         self.run_ghosts: set[str] = set()
 
@@ -288,8 +289,12 @@ class Store:
                 if column.generated:
                     conn.execute(f'ALTER TABLE messages ADD COLUMN "{column.name}" {column.type}'
                                  f" GENERATED ALWAYS AS ({column.generated}) VIRTUAL")
-            changed = conn.execute("SELECT count(*) FROM messages WHERE body IS NOT body_before_7"
-                                   " OR prose IS NOT prose_before_7").fetchone()[0]
+            self.text_reader.skip_in_writes = False  # the check reads the new columns inside the transaction
+            try:
+                changed = conn.execute("SELECT count(*) FROM messages WHERE body IS NOT body_before_7"
+                                       " OR prose IS NOT prose_before_7").fetchone()[0]
+            finally:
+                self.text_reader.skip_in_writes = True
             if changed:
                 raise MinerError(f"{self.path}: migrating to schema 7 would change {changed} bodies or prose;"
                                  " nothing was changed (please report this)")

@@ -191,8 +191,12 @@ def _decompressed_block(block_id: int, compressed: bytes) -> bytes:
 class TextReader:
     """Reads the texts of one connection's database: its dictionaries, and recent blocks cached."""
 
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, skip_in_writes: bool = False):
         self.conn = conn
+        # SQLite computes every virtual column of each row an UPDATE or INSERT writes, though nothing
+        # reads it: on the store's connection, whose writes never read a body back before they commit,
+        # a call inside a write transaction answers NULL instead of decompressing (miner.store)
+        self.skip_in_writes = skip_in_writes
         self.decompressors = {0: _plain, DICTIONARY_ID: zstandard.ZstdDecompressor(dict_data=DICTIONARY)}
         self.blocks: OrderedDict[int, bytes] = OrderedDict()
         self._last_key: tuple | None = None
@@ -247,7 +251,7 @@ class TextReader:
     def body(self, *stored) -> str | None:
         """``messages.body`` from its stored form (raw_block, raw_offset, body_at, body_length, body_encoding,
         body_z)."""
-        if self.suspended:
+        if self.suspended or (self.skip_in_writes and self.conn.in_transaction):
             return None
         data = self.body_bytes(*stored)
         return str(data, "utf-8", ENCODING_ERRORS) if data is not None else None
@@ -255,7 +259,7 @@ class TextReader:
     def prose(self, raw_block, raw_offset, body_at, body_length, body_encoding, body_z, spans: str | None,
               prose_z: bytes | None) -> str | None:
         """``messages.prose`` from its stored form."""
-        if self.suspended:
+        if self.suspended or (self.skip_in_writes and self.conn.in_transaction):
             return None
         if prose_z is not None:
             return self._decompressor(prose_z).decompress(prose_z).decode("utf-8", ENCODING_ERRORS)
@@ -269,9 +273,12 @@ class TextReader:
         return self.block(raw_block)[raw_offset:raw_offset + raw_length]
 
 
-def register_text_functions(conn: sqlite3.Connection) -> TextReader:
-    """Make ``mail_body(...)`` and ``mail_prose(...)`` callable on ``conn`` (see the module docstring)."""
-    reader = TextReader(conn)
+def register_text_functions(conn: sqlite3.Connection, skip_in_writes: bool = False) -> TextReader:
+    """Make ``mail_body(...)`` and ``mail_prose(...)`` callable on ``conn`` (see the module docstring).
+
+    ``skip_in_writes`` (the store's connection): inside a write transaction they answer NULL.
+    """
+    reader = TextReader(conn, skip_in_writes)
     conn.create_function("mail_body", 6, reader.body, deterministic=True)
     conn.create_function("mail_prose", 8, reader.prose, deterministic=True)
     return reader
