@@ -169,7 +169,9 @@ DEADLOCK = (
     # --- words (2.1 positive signals)
     Pattern("deadlock_word", "deadlock", "D1", 0.78,
             r"\bdead[ -]?lock(?:s|ed|ing|y)?\b", ("deadlock", "dead lock", "dead-lock"),
-            cancel=r"deadlock[- ]free\b|\bno (?:possible )?dead[ -]?locks? (?:here|found|reported|detected)"),
+            cancel=r"deadlock[- ]free\b|\bno (?:possible )?dead[ -]?locks? (?:here|found|reported|detected)|"
+                   # "it did not look like any usual kind of filesystem deadlock"
+                   r"(?:not|n't|never) (?:\w+ )?(?:look|seem|sound|appear)\w* (?:\w+ )?like\b|" + NEGATED + r"dead[ -]?lock"),
     Pattern("abba", "deadlock", "D1", 0.85, r"\bab-?ba\b", ("abba", "ab-ba")),
     Pattern("lock_inversion", "deadlock", "D1", 0.85,
             r"lock(?:ing)?[- ](?:order(?:ing)?[- ])?inversion|inversion of (?:the )?lock|"
@@ -197,12 +199,17 @@ DEADLOCK = (
                    r"(?:\w+ )?(?:seconds?|secs?|minutes?|mins?|ms|milliseconds?)\b|" + NEGATED + r"(?:hang|hung)"),
     Pattern("blocked_forever", "deadlock", "D5", 0.72,
             r"(?:wait|block|stuck|sleep|hang|hung|spin|stall|sit)\w* (?:\w+ ){0,4}"
-            r"(?:forever|indefinitely|for ever)|(?:stuck|blocked|hung) (?:in|on) "
+            r"(?:forever|indefinitely|for ever)|(?:forever|indefinitely) (?:hang|hung|block|stuck|wait|sleep|spin)|"
+            r"(?:stuck|blocked|hung) (?:in|on) "
             r"(?:\w+ )?(?:d state|uninterruptible)|"
-            r"never (?:be )?(?:woken|wakes? up|completes?|makes? progress|gets? released)\b|"
+            r"never (?:be )?(?:woken|wakes? up|completes?|makes? progress)\b|"
             r"(?:cannot|can't|can ?not|never|no) make (?:any )?(?:forward )?progress|"
             r"no forward progress",
-            ("forever", "for ever", "indefinitely", "never", "progress", "d state", "uninterruptible")),
+            ("forever", "for ever", "indefinitely", "never", "progress", "d state", "uninterruptible"),
+            # what hangs must be a task: a bit or a reference "left hanging forever" is a leak
+            cancel=r"(?:bits?|flags?|refs?|references?|refcounts?|counts?|space|pointers?|entr(?:y|ies)|objects?)"
+                   r"(?: \w+){0,2} (?:hanging|dangling|sitting) (?:around )?(?:forever|indefinitely)|"
+                   r"leav\w* (?:\w+ ){1,3}(?:hanging|dangling)"),
     Pattern("lost_wakeup", "deadlock", "D5", 0.72,
             r"(?:lost|missed|missing|miss(?:es|ing)?|lose|loses) (?:a |the |any )?wake[- ]?ups?\b|"
             r"never (?:be )?woken|no(?:body| one| task) (?:is |will be |gets )?(?:woken|wakes)|"
@@ -328,9 +335,9 @@ ORDERING = (
             cancel_message=STORAGE_MESSAGE),
     Pattern("missing_barrier", "ordering", "O1", 0.8,
             r"(?:missing|missed|lack(?:s|ing)?(?: of)?|without(?: an?| the| any)?|add(?:s|ed|ing)?"
-            r"(?: an?| the)?|misplaced|wrong|incorrect|insufficient|need(?:s|ed)?(?: an?)?) "
+            r"(?: an?| the)?|misplaced|wrong|incorrect|insufficient) "
             r"(?:\w+ ){0,2}(?:memory |read |write |full |release |acquire )?barriers?\b|"
-            r"(?:missing|misplaced|add(?:s|ed|ing)?|need(?:s|ed)?|lacks?) (?:an? |the )?smp_\w+",
+            r"(?:missing|misplaced|add(?:s|ed|ing)?|lacks?) (?:an? |the )?smp_\w+",
             ("barrier", "smp_"), also=("race",),
             cancel=STORAGE_BARRIER + r"|" + NEGATED + r"(?:need|missing)|obviat|eliminat|remov\w* the need|"
                    r"no (?:longer )?need", cancel_message=STORAGE_MESSAGE),
@@ -338,8 +345,10 @@ ORDERING = (
     Pattern("required_barrier", "ordering", "O1", 0.75,
             r"(?:required|needed|necessary|proper|appropriate|correct|right|implied|implicit|full) "
             r"(?:\w+ ){0,2}(?:memory |read |write |smp )?barriers?\b|"
-            r"barriers? (?:\w+ ){0,2}(?:is|are|was|were) (?:\w+ )?(?:required|needed|necessary)\b",
-            ("barrier",), cancel=STORAGE_BARRIER + r"|compiler barrier", cancel_message=STORAGE_MESSAGE),
+            r"barriers? (?:\w+ ){0,2}(?:is|are|was|were) (?:\w+ )?(?:required|needed|necessary)\b|"
+            r"need(?:s|ed)? (?:an? |the |some )?(?:\w+ ){0,2}(?:memory |read |write |full |smp )?barriers?\b|"
+            r"need(?:s|ed)? (?:an? |the )?smp_\w+",
+            ("barrier", "smp_"), cancel=STORAGE_BARRIER + r"|compiler barrier", cancel_message=STORAGE_MESSAGE),
     Pattern("redundant_barrier", "ordering", "O1", 0.75,
             r"(?:redundant|useless|pointless|unnecessary|unneeded|superfluous|remove|drop|kill)\w* "
             r"(?:\w+ ){0,2}(?:memory )?(?:barrier|smp_\w+)|"
@@ -377,7 +386,7 @@ ORDERING = (
             r"cpu|compiler|hardware|processor|loads?|stores?|barrier|visible)|"
             r"(?:can|could|may|might) (?:be |get )?re-?ordered|"
             r"re-?ordering (?:between|of the (?:load|store|read|write|access))",
-            ("reorder", "re-order"), also=("race",), cancel=NOT_MEMORY_ORDER + r"|" + LOCK_ORDER),
+            ("reorder", "re-order"), cancel=NOT_MEMORY_ORDER + r"|" + LOCK_ORDER),
     Pattern("visibility", "ordering", "O2", 0.6,
             r"(?:visible|observ\w+) (?:to|by|on) (?:the )?(?:other|another|all|remote|concurrent) "
             r"(?:cpus?|threads?|cores?|readers?|contexts?)|(?:must|should|to) be (?:globally )?visible "

@@ -347,6 +347,8 @@ class Scanner:
             line, scanned.kinds[number - 1], roles.role(number - 1), policy, diff_at, start)
         if factor == 0.0:
             return
+        if zone == CODE and scanned.kinds[number - 1] == body.DIFF and _in_documentation(scanned, number - 1):
+            zone = PROSE  # an added line of Documentation/ or a .txt is text, not code (weighed as a diff line)
         indexes: set[int] = set()
         for anchor in anchor_ids:
             indexes.update(self.anchor_patterns[anchor])
@@ -398,6 +400,21 @@ class Scanner:
         return best
 
 
+# Files whose added lines are text: documentation, not code (memory-barriers.txt, a .rst, an .html).
+DOCUMENTATION_PATH = re.compile(r"(?:^|/)Documentation/|\.(?:txt|rst|md|html?|tex)$|(?:^|/)README[^/]*$")
+
+
+def _in_documentation(scanned: body.ScannedBody, index: int) -> bool:
+    """Whether diff line ``index`` belongs to a documentation file."""
+    return any(start <= index < end and bool(DOCUMENTATION_PATH.search(path))
+               for start, end, path in scanned.path_runs)
+
+
+# A line that is only a file name: "queue-4.14/net-annotate-data-race-around-sk_ll_usec.patch"
+# in a stable notice names a patch, it says nothing of its own.
+FILE_NAME_LINE = re.compile(r"^[\s>]*[\w.+-]*/[\w./+-]*[\w-]\.(?:patch|diff|c|h|txt|rst|sh)\s*$")
+
+
 def line_context(
     line: str, kind: str, role: str, policy: KindPolicy, diff_at: int, start: int
 ) -> tuple[float, bool, bool, str, str]:
@@ -426,7 +443,7 @@ def line_context(
         if line[:1] == "+" and not line.startswith("+++") and not DIFF_COMMENT.match(line):
             return 1.0, False, True, line[1:], CODE
         return 0.0, False, True, line, CODE
-    if role in SILENT_ROLES:
+    if role in SILENT_ROLES or FILE_NAME_LINE.match(line):
         return 0.0, False, False, line, ASIDE
     if role in ASIDE_ROLES or PULL_REQUEST_LINE.search(line) or TRAILER_LINE.match(line):
         return TRAILER_FACTOR, False, False, line, ASIDE
