@@ -94,6 +94,24 @@ STORAGE_MESSAGE = (
     r"firmware|\bfua\b|power[- ]?(?:loss|fail|cut)|write[- ]?cach|\bhdds?\b|\bssds?\b|nobarrier|"
     r"barrier=|(?<!on-)\bdisks?\b|\bdrives?\b|flush/fua|cache flush|\braid\d*\b|write hole"
 )
+# "race" as a contest: "in a race to the bottom", "bugs will race to see which", "race to idle"
+CONTEST_RACE = (
+    r"rac(?:e|es|ing) to (?:the )?(?:bottom|top|finish|finish line|first|win|market|see (?:which|who)|idle|"
+    r"get there|be (?:the )?first)\b|\bin a race to\b|racing (?:team|car|club|fan)|horse rac|drag rac"
+)
+# Deadlocks in general as what a design avoids: "to prevent deadlocks." (not "deadlocks in X")
+GENERIC_AVOIDANCE = (
+    r"(?:prevent|avoid|avoiding|preventing)(?: possible| potential| any)? dead[ -]?locks\b"
+    r"(?! (?:in|between|with|when|on|where|caused|due|if|during|while)\b)"
+)
+# A hedged guess that names nothing: "I guess it's a race condition, possibly triggered",
+# "dels apparently have a race condition", "behaves more like a race condition than".  A guess
+# that says between what ("maybe a race with the flusher") stays a claim.
+GUESSED_RACE = (
+    r"(?:\bi guess|\bi suppose|apparently|\bmaybe|perhaps|probably|seems? like|looks? like|more like|"
+    r"sounds? like|some (?:kind|sort) of)[^.;]{0,30}\brace(?: condition)?\b"
+    r"(?!\s+(?:condition|between|with|against|in|on|where|when|that|which|window|here|there))"
+)
 NEGATED = r"(?:\bno|\bnot|\bnon|n't|\bnever|\bwithout|\bnor|free of)[ -](?:\w+[ -]){0,4}"
 # Column headers of a two-context interleaving diagram: "CPU0   CPU1", "Thread 1   Thread 2".
 CONTEXT_HEADER = r"(?:cpu ?\d|thread ?[1-4ab]|t[1-4]|task ?[1-4ab]|process ?[1-4ab]|context ?[1-4ab])"
@@ -151,11 +169,13 @@ DEADLOCK = (
             r"unsafe locking scenario|\*\*\* deadlock \*\*\*", ("unsafe locking", "*** dead"), signature=True),
     Pattern("hung_task_report", "deadlock", "D5", 0.9,
             r"blocked for more than \d+ seconds|task hung in|\bhung[ _]tasks?\b",
-            ("blocked for more", "hung"), signature=True),
+            ("blocked for more", "hung"), signature=True,
+            # "I have not seen a hung task timeout"; a soft-lockup panic is no blocked task (2.4)
+            cancel=NEGATED + r"hung|soft-?lockup"),
     Pattern("sleep_in_atomic_report", "deadlock", "D4", 0.92,
             r"sleeping function called from invalid context|scheduling while atomic|"
-            r"invalid wait context",
-            ("invalid context", "while atomic", "invalid wait"), signature=True),
+            r"invalid wait context|illegal context switch in rcu",
+            ("invalid context", "while atomic", "invalid wait", "illegal context switch"), signature=True),
     Pattern("sleep_in_atomic", "deadlock", "D4", 0.7,
             r"(?:sleep|block|schedul)\w* (?:\w+ ){0,3}(?:in|from|inside|under|while in|with(?:in)?) "
             r"(?:an? |the )?(?:atomic|invalid|non-?sleepable|rcu read|irq-?disabled|interrupt) "
@@ -171,7 +191,10 @@ DEADLOCK = (
             r"\bdead[ -]?lock(?:s|ed|ing|y)?\b", ("deadlock", "dead lock", "dead-lock"),
             cancel=r"deadlock[- ]free\b|\bno (?:possible )?dead[ -]?locks? (?:here|found|reported|detected)|"
                    # "it did not look like any usual kind of filesystem deadlock"
-                   r"(?:not|n't|never) (?:\w+ )?(?:look|seem|sound|appear)\w* (?:\w+ )?like\b|" + NEGATED + r"dead[ -]?lock"),
+                   r"(?:not|n't|never) (?:\w+ )?(?:look|seem|sound|appear)\w* (?:\w+ )?like\b|" + NEGATED + r"dead[ -]?lock|"
+                   + GENERIC_AVOIDANCE),
+    # "disabled ... in HMZONED mode to prevent deadlocks": a design rationale naming no deadlock
+    Pattern("deadlock_avoidance", "deadlock", "D1", 0.45, GENERIC_AVOIDANCE, ("deadlocks", "dead locks", "dead-locks")),
     Pattern("abba", "deadlock", "D1", 0.85, r"\bab-?ba\b", ("abba", "ab-ba")),
     Pattern("lock_inversion", "deadlock", "D1", 0.85,
             r"lock(?:ing)?[- ](?:order(?:ing)?[- ])?inversion|inversion of (?:the )?lock|"
@@ -206,8 +229,10 @@ DEADLOCK = (
             r"(?:cannot|can't|can ?not|never|no) make (?:any )?(?:forward )?progress|"
             r"no forward progress",
             ("forever", "for ever", "indefinitely", "never", "progress", "d state", "uninterruptible"),
-            # what hangs must be a task: a bit or a reference "left hanging forever" is a leak
-            cancel=r"(?:bits?|flags?|refs?|references?|refcounts?|counts?|space|pointers?|entr(?:y|ies)|objects?)"
+            # what hangs must be a task: a bit or a reference "left hanging forever" is a leak, a
+            # "block group remaining RO forever" a state
+            cancel=r"\bblock (?:groups?|devices?|layer|rsv)\b|\b(?:ro|read-only|readonly) forever|"
+                   r"(?:bits?|flags?|refs?|references?|refcounts?|counts?|space|pointers?|entr(?:y|ies)|objects?)"
                    r"(?: \w+){0,2} (?:hanging|dangling|sitting) (?:around )?(?:forever|indefinitely)|"
                    r"leav\w* (?:\w+ ){1,3}(?:hanging|dangling)"),
     Pattern("lost_wakeup", "deadlock", "D5", 0.72,
@@ -250,10 +275,10 @@ RACE = (
             r"\b(?:possible|potential|subtle|narrow|small|tiny|benign|harmless|nasty|real|"
             r"theoretical|this|that|the|a) race\b",
             WORD_START_ANCHORS("race", "racy", "raci"),
-            cancel=NEGATED + r"rac(?:y|e|es|ing)\b|race to idle"),
+            cancel=NEGATED + r"rac(?:y|e|es|ing)\b|" + CONTEST_RACE + r"|" + GUESSED_RACE),
     Pattern("race_word", "race", "R2", 0.66,
             r"\brac(?:e|es|ing|iness)\b", WORD_START_ANCHORS("race", "raci"),
-            cancel=r"race to idle|racing to (?:finish|get|send|be first)|" + NEGATED + r"rac"),
+            cancel=CONTEST_RACE + r"|" + GUESSED_RACE + r"|" + NEGATED + r"rac"),
     Pattern("concurrent_access", "race", "R2", 0.35,
             r"\bconcurrent(?:ly)?\b|\bconcurrency\b", ("concurren",),
             cancel=r"concurrent (?:direct|dio|writers? support|i/o|io\b)|kernel concurrency sanitizer"),
@@ -294,7 +319,9 @@ RACE = (
             cancel=r"nesting notation"),
     Pattern("suspicious_rcu_report", "race", "R4", 0.92,
             r"suspicious rcu(?:_dereference\w*\(\))? usage|rcu-list traversed in non-reader",
-            ("suspicious rcu", "rcu-list traversed"), signature=True),
+            ("suspicious rcu", "rcu-list traversed"), signature=True,
+            # lockdep's RCU check also reports a sleep in a read-side section: that is D4 (D6)
+            cancel_message=r"illegal context switch in rcu"),
     Pattern("rcu_grace_reuse", "race", "R4", 0.6,
             r"(?:free|reus|recycl)\w* (?:\w+ ){0,4}(?:before|without) (?:waiting for )?(?:an? |the )?"
             r"(?:rcu )?grace period|rcu grace period before (?:\w+ )?(?:free|reuse|recycl)|"

@@ -41,6 +41,10 @@ TRAILER_LINE = re.compile(
 )
 # "git request-pull" lists commit titles with their dates: titles of other work (D2).
 PULL_REQUEST_LINE = re.compile(r"\(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\)\s*$")
+# A patch of a series named by its number and title, in any message: "1/3 btrfs: fix race ...",
+# "[PATCH 2/5] svcrdma: ...", "patch 4/7 (btrfs: ...)": the title of other work (D2).
+LISTED_PATCH_LINE = re.compile(r"^\s*[-*]?\s*(?:\[(?:patch[^\]]*)?\s*\d+/\d+\]|(?:patch )?\d+/\d+:?)\s+\(?[\w./-]+: ",
+                               re.IGNORECASE)
 # A line of C outside a diff (a quoted or pasted code listing): only code patterns count (D2).
 CODE_LINE = re.compile(r"[;{}]\s*(?://.*|/\*.*)?$|^\s*#\s*(?:include|define|if)\b")
 # A diff line that is a comment is a passing mention (D2): "+ * ...", "+/* ...", "+// ...".
@@ -445,7 +449,8 @@ def line_context(
         return 0.0, False, True, line, CODE
     if role in SILENT_ROLES or FILE_NAME_LINE.match(line):
         return 0.0, False, False, line, ASIDE
-    if role in ASIDE_ROLES or PULL_REQUEST_LINE.search(line) or TRAILER_LINE.match(line):
+    if role in ASIDE_ROLES or PULL_REQUEST_LINE.search(line) or TRAILER_LINE.match(line) or \
+            LISTED_PATCH_LINE.match(line):
         return TRAILER_FACTOR, False, False, line, ASIDE
     if LISTING_COMMENT.match(line):
         return 0.0, False, True, line, CODE  # a comment in a pasted code listing (D2)

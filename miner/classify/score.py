@@ -196,6 +196,7 @@ SINGLE_MENTION_FACTOR = 0.5  # below the threshold whatever the score: one line 
 OWN_ZONES = frozenset(("prose", "code"))
 STRONG_LINE = 0.6  # pattern weight of a line that names the hazard itself (race, deadlock, barrier)
 PATCH_KINDS = frozenset((PATCH, STABLE_BACKPORT, TIP_COMMIT))
+FIX_KINDS = PATCH_KINDS | {COVER_LETTER}
 
 
 def classify_thread(messages: Iterable[tuple]) -> Result:
@@ -266,8 +267,10 @@ def classify_thread(messages: Iterable[tuple]) -> Result:
             weighed = round(weighed, 4)
             if label not in best or weighed > best[label][0]:
                 best[label] = (weighed, result.evidence)
-        diagnosed = diagnosed or any(e.label == "deadlock" and e.pattern not in SYMPTOM_WORDS
-                                     and e.zone != "aside" for e in result.evidence)
+        # a patch titled "fix ... hangs" states its purpose: the fix is the diagnosis
+        diagnosed = diagnosed or any(e.label == "deadlock" and e.zone != "aside" and (
+            e.pattern not in SYMPTOM_WORDS or (e.zone == "subject" and kind in FIX_KINDS and e.message_id == message_id))
+            for e in result.evidence)
     if not best:
         return score_evidence([])
     scores = {label: best[label][0] for label in LABELS}
