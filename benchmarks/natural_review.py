@@ -97,10 +97,13 @@ def build(epoch: str) -> None:
 
 
 def tagged_threads(conn: sqlite3.Connection) -> dict[str, tuple[int, set[str]]]:
-    """root Message-ID -> (thread id, labels) for every thread with a real root."""
+    """root Message-ID -> (thread id, labels) for every thread with a message.
+
+    A thread whose root is a ghost (a reply to mail older than the epoch, or to another list)
+    is drawn too: the classifier tags it from the messages there are, and so does a reviewer.
+    """
     rows = conn.execute(
         "SELECT t.root_message_id, t.thread_id, t.labels FROM threads t"
-        " JOIN messages m ON m.message_id = t.root_message_id AND m.ghost = 0"
         " WHERE t.message_count > 0 ORDER BY t.thread_id"
     )
     return {root: (thread_id, set(json.loads(labels or "[]"))) for root, thread_id, labels in rows}
