@@ -170,8 +170,9 @@ DEADLOCK = (
     Pattern("hung_task_report", "deadlock", "D5", 0.9,
             r"blocked for more than \d+ seconds|task hung in|\bhung[ _]tasks?\b",
             ("blocked for more", "hung"), signature=True,
-            # "I have not seen a hung task timeout"; a soft-lockup panic is no blocked task (2.4)
-            cancel=NEGATED + r"hung|soft-?lockup"),
+            # "I have not seen a hung task timeout"; a soft-lockup panic is no blocked task (2.4);
+            # "prevent hung task check in submit_bio_wait()" silences the detector during slow I/O
+            cancel=NEGATED + r"hung|soft-?lockup|(?:prevent|avoid|suppress|silenc|disabl|quiet)\w* (?:\w+ ){0,2}hung"),
     Pattern("sleep_in_atomic_report", "deadlock", "D4", 0.92,
             r"sleeping function called from invalid context|scheduling while atomic|"
             r"invalid wait context|illegal context switch in rcu",
@@ -210,11 +211,11 @@ DEADLOCK = (
             r"circular (?:wait|dependenc(?:y|ies) (?:between|among|on|involving))|"
             r"wait(?:s|ing)? (?:for|on) each other|(?:wait|lock) cycle|cyclic (?:wait|dependenc)",
             ("circular", "each other", "wait cycle", "lock cycle", "cyclic wait", "cyclic dep"),
-            cancel=r"refcount|reference|\bref\b|leak|include|header|module|kconfig|build"),
+            cancel=r"refcount|reference|\bref\b|leak|include|header|module|kconfig|build|depmod|symbol|import"),
     Pattern("hang_word", "deadlock", "D5", 0.45,  # alone, as often a user's "system hangs" as a bug
             r"\bhang(?:s|ing|ed)?\b|\bhung\b", WORD_START_ANCHORS("hang", "hung"),
             cancel=r"hang(?:s|ing|ed)? (?:off|on to|onto|around|out|in there)|hang on[,.!]|"
-                   r"hung_task_timeout|hung (?:task|up)|"
+                   r"hung_task_timeout|hung (?:task|up)|hung[ _]?(?:check|detector|timeout|watchdog)|"
                    # idioms: "a bunch of low hanging fruit", "get the hang of it"
                    r"hanging[- ]fruit|low[- ]hanging|the hang of|hang in there|hang tight|"
                    # a hang that ends is a stall: "hangs system for several seconds"
@@ -232,6 +233,10 @@ DEADLOCK = (
             # what hangs must be a task: a bit or a reference "left hanging forever" is a leak, a
             # "block group remaining RO forever" a state
             cancel=r"\bblock (?:groups?|devices?|layer|rsv)\b|\b(?:ro|read-only|readonly) forever|"
+                   # "so it doesn't wait for the signal forever"; "stuck in D state for extreme amounts of time"
+                   r"(?:n't|\bnot|\bnever|no longer) (?:\w+ ){0,3}(?:wait|block|stuck|hang|sleep|spin)\w* (?:\w+ ){0,4}"
+                   r"(?:forever|indefinitely)|\bfor (?:extreme|long|large|huge|several|many|\d+) (?:\w+ ){0,2}"
+                   r"(?:time|seconds?|minutes?|hours?)\b|"
                    r"(?:bits?|flags?|refs?|references?|refcounts?|counts?|space|pointers?|entr(?:y|ies)|objects?)"
                    r"(?: \w+){0,2} (?:hanging|dangling|sitting) (?:around )?(?:forever|indefinitely)|"
                    r"leav\w* (?:\w+ ){1,3}(?:hanging|dangling)"),
@@ -257,7 +262,8 @@ DEADLOCK = (
             r"lockdep (?:splat|warning|warn|report|complain|trace|false positive)\w*|"
             r"lockdep (?:is |was )?(?:complaining|warning|reporting|unhappy)",
             ("lockdep",),
-            cancel=NEGATED + r"lockdep|" + NEGATED + r"splat",
+            cancel=NEGATED + r"lockdep|" + NEGATED + r"splat|"
+                   r"(?:splat|warning|report)s? (?:\w+ ){0,2}(?:don't|do not|doesn't|does not|didn't|did not|never)\b",
             cancel_message=LOCKDEP_INFRASTRUCTURE),
 )
 
