@@ -89,3 +89,12 @@ def test_added_documentation_lines_are_prose_not_code() -> None:
 def test_a_line_that_names_other_work_is_no_claim(line: str, pattern: str) -> None:
     matches = [m for m in SCANNER.scan("", "Hello\n\n" + line + "\n") if m.pattern.name == pattern]
     assert all(m.zone == "aside" for m in matches)  # a file name, a tested commit, a listed patch
+
+
+def test_a_patch_replacing_one_barrier_by_another_is_ordering_without_a_race() -> None:
+    # [PATCH 07/13] alpha: Replace smp_read_barrier_depends() usage with smp_[r]mb(): the added
+    # smp_rmb() lines swap a primitive, they add no missing barrier to racy code (D3 asks one).
+    (message,) = thread("barriers replaced, not added")
+    result = classify_message(message[1], message[2])
+    assert any(e.pattern == "barrier_primitive" and e.zone == "code" for e in result.evidence)
+    assert "ordering" in result.labels and "race" not in result.labels

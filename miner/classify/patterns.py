@@ -388,6 +388,15 @@ ORDERING = (
             r"(?:barrier|smp_\w+(?:\(\))?) (?:is|are|was|were) (?:not needed|unnecessary|redundant|"
             r"useless|pointless)",
             ("barrier", "smp_"), cancel=STORAGE_BARRIER),
+    # a patch that reworks barriers it already has: "Replace smp_read_barrier_depends() usage with
+    # smp_[r]mb()", "avoid atomic_set and smp_wmb in the tx path", "optimize barrier usage": an
+    # ordering topic, and in a title no missing barrier (no D3 race; see score.co_label)
+    Pattern("barrier_rework", "ordering", "O1", 0.5,
+            r"\b(?:replac|convert|switch|upgrad|downgrad|optimi[sz]|relax|weaken|avoid|simplif)\w* "
+            r"(?:[\w\[\]]+ ){0,4}?(?:\w*barrier\w*|smp_\w+|\w+_(?:acquire|release)|[rw]?mb\(\))",
+            ("barrier", "smp_", "_acquire", "_release", "mb()"),
+            cancel=r"nobarrier|barrier=|barrier_nospec|membarrier|speculat|nospec|spectre|rcu_barrier",
+            cancel_message=STORAGE_MESSAGE),
     Pattern("pairs_with", "ordering", "O1", 0.65,
             r"(?:barrier|smp_\w+|mb\(\)|acquire|release|fence)\b.{0,60}\bpair(?:s|ed|ing)? with|"
             r"\bpair(?:s|ed|ing)? with\b.{0,60}(?:barrier|smp_\w+|mb\(\)|acquire|release|fence)",

@@ -103,7 +103,10 @@ def strengthen(evidence: list[Evidence], labels: set[str]) -> list[Evidence]:
 
 # D3: a missing or changed barrier in concrete code is a data race "due to missing memory
 # barriers" (kcsan.rst) as well as an ordering bug.  Concrete: a missing-barrier claim, or a
-# barrier primitive on an added line of the patch.  Removing a redundant barrier is not (D3).
+# barrier primitive on an added line of the patch.  Removing a redundant barrier is not (D3),
+# nor is a barrier inside a macro definition (a line continued with "\\"): that implements a
+# primitive (READ_ONCE on Alpha, smp_load_acquire), the acquire/release implementation work
+# D3 leaves to ordering alone.
 D3_CONCRETE = frozenset(("missing_barrier",))
 D3_IN_CODE = frozenset(("barrier_primitive", "acquire_release_primitive"))
 D3_NOT = frozenset(("redundant_barrier",))
@@ -119,8 +122,10 @@ def co_label(evidence: list[Evidence], scores: dict[str, float]) -> list[Evidenc
     """
     if scores["ordering"] >= THRESHOLD and scores["race"] < THRESHOLD:
         barrier = [e for e in evidence if e.label == "ordering" and e.zone != "aside" and (
-            e.pattern in D3_CONCRETE or (e.pattern in D3_IN_CODE and e.in_diff and e.zone == "code"))]
-        if barrier and not any(e.pattern in D3_NOT for e in evidence):
+            e.pattern in D3_CONCRETE or (e.pattern in D3_IN_CODE and e.in_diff and e.zone == "code"
+                                          and not e.text.rstrip().endswith("\\")))]
+        if barrier and not any(e.pattern in D3_NOT or (e.pattern == "barrier_rework" and e.line == 0)
+                               for e in evidence):
             scores["race"] = scores["ordering"]
             evidence = evidence + [replace(e, label="race", subtype=subtype_name("R1")) for e in barrier]
     if scores["race"] >= THRESHOLD and scores["deadlock"] < THRESHOLD:
