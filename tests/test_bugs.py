@@ -374,3 +374,17 @@ def test_patchwork_bot_notices_of_a_real_lkml_digest(tmp_path):
     found = [applied_in_reply(ThreadMessage(*row)) for row in rows]
     assert all(a and a.source == "patchwork-bot" and a.branch == "riscv/linux.git (fixes)" for a in found)
     assert "223bfc4d403c" in {a.commit for a in found}  # "https://git.kernel.org/riscv/c/223bfc4d403c"
+
+
+@pytest.mark.parametrize("needle", ["lock", "Signed-off-by:", "syzbot", "\t"])
+def test_bodies_containing_finds_what_instr_on_the_body_finds(demo_db, needle):
+    """The block-order byte search of the rebuild (plain bodies as bytes, the others decoded) gives the
+    messages SQLite's instr(body) gives, on the demo's real mail (plain, MIME, encoded bodies)."""
+    from miner.bugs.store import bodies_containing
+    with open_store(demo_db, create=False) as store:
+        kinds = store.conn.execute("SELECT count(*), count(body_z), count(body_encoding) FROM messages"
+                                   " WHERE ghost=0").fetchone()
+        expected = [row[0] for row in store.conn.execute(
+            "SELECT rowid FROM messages WHERE ghost=0 AND instr(body, ?) > 0 ORDER BY rowid", (needle,))]
+        assert bodies_containing(store.conn, needle) == expected
+    assert kinds[0] > 100 and expected
