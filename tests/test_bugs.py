@@ -300,7 +300,7 @@ def test_export_writes_bugs_and_the_card_describes_them(demo_db, tmp_path, fmt):
     from miner.export import export_dataset
 
     summary = export_dataset(demo_db, tmp_path / fmt, fmt)
-    assert (tmp_path / fmt / f"bugs.{fmt}").exists()
+    assert (tmp_path / fmt / ("bugs" if fmt == "parquet" else f"bugs.{fmt}")).exists()  # Parquet: a Hive folder
     with open_store(demo_db, create=False) as store:
         assert summary.counts["bugs"] == store.conn.execute("SELECT count(*) FROM bugs").fetchone()[0] > 0
     card = (tmp_path / fmt / "README.md").read_text()
