@@ -173,7 +173,8 @@ def main() -> None:
             read, rejected = (int(re.search(pattern, result.stdout).group(1))
                               for pattern in (r"(\d+) messages read", r"(\d+) rejected"))
             if read != count or rejected:
-                sys.exit(f"benchmark: step {step} read {read} of {count} messages, {rejected} rejected: {result.stdout}")
+                sys.exit(f"benchmark: step {step} read {read} of {count} messages, {rejected} rejected:"
+                         f" {result.stdout}")
             stored += count
             rates.append(count / seconds)
             cpu_per_1k.append(cpu / count * 1000)

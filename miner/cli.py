@@ -239,7 +239,7 @@ def serve(db_path: Path, host: str, port: int) -> None:
 @click.option("--force", is_flag=True, help="Replace the whole content of a non-empty --out folder.")
 def export(db_path: Path, fmt: str, label: str | None, since: str | None, until: str | None,
            list_id: str | None, pseudonymize: bool, salt: str | None, out_dir: Path, force: bool) -> None:
-    """Export threads, messages, labels, evidence and bugs (Parquet: list=/year= Hive folders; or the raw mail as mbox), with a dataset card."""
+    """Export threads, messages, labels, evidence and bugs (Parquet: Hive list=/year= folders) or raw mail as mbox."""
     from miner.export import Selection, export_dataset
 
     selection = Selection(label, _date(since, "--since"), _date(until, "--until"), list_id)

@@ -488,7 +488,8 @@ def test_partition_folders_are_escaped_as_pyarrow_and_duckdb_read_them(tmp_path)
     parts = write_parquet_dataset(tmp_path / "labels", columns, rows, "labels")
     assert parts == [("labels/list=list%20with%2Fslash%3Dand%25percent/year=2019/part-0.parquet", 2),
                      ("labels/list=__HIVE_DEFAULT_PARTITION__/year=__HIVE_DEFAULT_PARTITION__/part-0.parquet", 1)]
-    back = sorted((row["thread_id"], row["list"], row["year"]) for row in read_partitioned(tmp_path / "labels").to_pylist())
+    back = sorted((row["thread_id"], row["list"], row["year"])
+                  for row in read_partitioned(tmp_path / "labels").to_pylist())
     assert back == [(1, odd, 2019), (2, odd, 2019), (3, None, None)]
     assert sorted(duckdb.connect().execute(f"SELECT thread_id, list, year FROM {parquet_glob(tmp_path / 'labels')}"
                                            ).fetchall()) == back
