@@ -493,3 +493,14 @@ def test_partition_folders_are_escaped_as_pyarrow_and_duckdb_read_them(tmp_path)
     assert back == [(1, odd, 2019), (2, odd, 2019), (3, None, None)]
     assert sorted(duckdb.connect().execute(f"SELECT thread_id, list, year FROM {parquet_glob(tmp_path / 'labels')}"
                                            ).fetchall()) == back
+
+
+def test_a_partition_met_twice_gets_a_second_file_instead_of_overwriting_the_first(tmp_path):
+    from miner.export.writers import write_parquet_dataset
+
+    columns = ["thread_id", "label", "score", "classifier_version"]
+    rows = [("a", 2020, 1, "race", 0.5, "v"), ("b", 2020, 2, "race", 0.5, "v"), ("a", 2020, 3, "race", 0.5, "v")]
+    parts = write_parquet_dataset(tmp_path / "labels", columns, rows, "labels")
+    assert parts == [("labels/list=a/year=2020/part-0.parquet", 1), ("labels/list=b/year=2020/part-0.parquet", 1),
+                     ("labels/list=a/year=2020/part-1.parquet", 1)]
+    assert sorted(read_partitioned(tmp_path / "labels").column("thread_id").to_pylist()) == [1, 2, 3]

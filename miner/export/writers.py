@@ -147,14 +147,16 @@ def write_parquet_dataset(folder: Path, columns: list[str], rows: Iterable[tuple
     schema = parquet_schema(table_name, [name for name in columns if name not in dict(PARTITION_FIELDS)])
     kept = [index for index, name in enumerate(columns) if name not in dict(PARTITION_FIELDS)]
     written: list[tuple[str, int]] = []
-    writer, current, part, in_file = None, None, 0, 0
+    writer, current, in_file = None, None, 0
+    next_part: dict[tuple, int] = {}  # a partition met again (rows not sorted) gets a new file, never overwrites
     iterator = iter(rows)
     try:
         while chunk := list(itertools.islice(iterator, PARQUET_BATCH_ROWS)):
             for partition, group in itertools.groupby(chunk, key=lambda row: row[:keys]):
                 group = [tuple(row[keys + index] for index in kept) for row in group]
                 if partition != current or in_file >= PARQUET_FILE_ROWS:
-                    part = part + 1 if partition == current else 0
+                    part = next_part.get(partition, 0)
+                    next_part[partition] = part + 1
                     if writer:
                         writer.close()
                     current, in_file = partition, 0
