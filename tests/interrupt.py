@@ -28,5 +28,6 @@ def wait_for_rows(process: subprocess.Popen, db: Path, sql: str = "SELECT count(
 
 
 def wait_for_first_batch(process: subprocess.Popen, db: Path) -> None:
-    """Wait (at most a minute) until a running ingest has committed its first batch to ``db``."""
-    wait_for_rows(process, db)
+    """Wait until a running ingest has committed its first batch to ``db`` (at most five minutes:
+    on a loaded machine building the test epoch and the first batch can take over a minute)."""
+    wait_for_rows(process, db, seconds=300)
