@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
-import hashlib
 import itertools
 import os
+import signal
 import sys
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -16,7 +18,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from miner import sources
-from miner.compress import compress, decompress
 from miner.errors import MinerError
 from miner.model import RawMail, Skipped
 from miner.parse import parse_message
@@ -91,7 +92,7 @@ def prepare(mail: RawMail) -> ParsedMail | Rejected:
     provenance = mail.provenance
     if provenance.list_id is None and message.list_id:
         provenance = provenance._replace(list_id=message.list_id)
-    return rows_for(message, provenance, compress(mail.raw), hashlib.sha256(mail.raw).hexdigest(), len(mail.raw))
+    return rows_for(message, provenance, mail.raw)
 
 
 class Ingester:
@@ -218,6 +219,10 @@ class Ingester:
                        file=sys.stderr)
 
     def _store(self, batch: list[ParsedMail], state_key: str | None, last_position: str | None) -> None:
+        with _interrupts_held():
+            self._store_batch(batch, state_key, last_position)
+
+    def _store_batch(self, batch: list[ParsedMail], state_key: str | None, last_position: str | None) -> None:
         state = (state_key, last_position) if state_key and last_position else None
         try:
             counts: BatchCounts = self.store.add_batch(batch, self.run_id, state)
@@ -229,7 +234,7 @@ class Ingester:
                 try:
                     self._count(self.store.add_batch([item], self.run_id))
                 except STORE_FAILURES as error:
-                    self._reject(Rejected(RawMail(decompress(item.raw_compressed), item.provenance),
+                    self._reject(Rejected(RawMail(item.raw, item.provenance),
                                           f"cannot be stored: {type(error).__name__}: {error}"))
             if state:
                 self.store.add_batch([], self.run_id, state)
@@ -246,6 +251,23 @@ class Ingester:
         self.summary.seconds = time.monotonic() - self.started
         self.summary.threads = self.store.conn.execute("SELECT count(*) FROM threads").fetchone()[0]
         return self.summary
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C waits while a batch is stored and counted: between the batch's commit and its counts it
+    would leave the run's row short of messages the database holds."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt here
 
 
 def _prepare_or_pass(item: RawMail | Skipped):
