@@ -395,8 +395,8 @@ def http_options(command):
 @contextmanager
 def _session(db_path: Path, user_agent: str | None, allow_hosts: tuple[str, ...], **http):
     """The store and a polite session configured by the ``http_options``, both closed when the command ends."""
-    from miner.scrape import open_session
-    from miner.sources.http import DEFAULT_USER_AGENT, HttpConfig
+    from miner.fetch.scrape import open_session
+    from miner.fetch.http import DEFAULT_USER_AGENT, HttpConfig
 
     config = HttpConfig(user_agent=user_agent or DEFAULT_USER_AGENT, allow_hosts=allow_hosts, **http)
     with open_store(db_path, check=True) as store:
@@ -431,8 +431,8 @@ def scrape() -> None:
 def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, max_matches, quiet, no_classify,
                         db_path, **http) -> None:
     """Search a public-inbox list and store every matching thread (one t.mbox.gz request per thread)."""
-    from miner.scrape import LoreScrape, scrape_lore, scrape_lore_thread
-    from miner.sources.lore import LoreTarget
+    from miner.fetch.scrape import LoreScrape, scrape_lore, scrape_lore_thread
+    from miner.fetch.lore import LoreTarget
 
     with _session(db_path, **http) as (store, session):
         if msgid:
@@ -454,8 +454,8 @@ def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, 
 @http_options
 def scrape_lore_git_command(list_name, epoch, base_url, mirrors, quiet, no_classify, db_path, **http) -> None:
     """Clone or fetch a public-inbox epoch repository and ingest its new commits (the bulk path)."""
-    from miner.scrape import scrape_lore_git
-    from miner.sources.lore import LoreTarget
+    from miner.fetch.scrape import scrape_lore_git
+    from miner.fetch.lore import LoreTarget
 
     with _session(db_path, **http) as (store, session):
         summary = scrape_lore_git(store, session, LoreTarget(base_url, list_name), epoch,
@@ -477,7 +477,7 @@ def scrape_url_command(urls, max_pages, archive, quiet, no_classify, db_path, **
     The mail-archive.com and lkml.org parsers are unverified: no real saved page of either site has
     checked them (they follow the markup other scrapers document); the summary says when they ran.
     """
-    from miner.scrape import scrape_urls
+    from miner.fetch.scrape import scrape_urls
 
     with _session(db_path, **http) as (store, session):
         summary = scrape_urls(store, session, list(urls), max_pages, progress=not quiet, archive_name=archive)
@@ -490,7 +490,7 @@ def scrape_url_command(urls, max_pages, archive, quiet, no_classify, db_path, **
 @http_options
 def sync_command(max_matches, quiet, no_classify, db_path, **http) -> None:
     """Re-run every saved scrape, fetching only threads that are new or grew; a failing one does not stop the rest."""
-    from miner.scrape import describe_scrape, sync
+    from miner.fetch.scrape import describe_scrape, sync
 
     with _session(db_path, **http) as (store, session):
         failures: list = []
@@ -514,7 +514,7 @@ def sync_command(max_matches, quiet, no_classify, db_path, **http) -> None:
 @format_option
 def scrape_list_command(db_path: Path, fmt: str) -> None:
     """The saved searches 'miner sync' re-runs: number, list, query, dates, last run, threads fetched."""
-    from miner.scrape import saved_scrapes, scrape_threads_done
+    from miner.fetch.scrape import saved_scrapes, scrape_threads_done
 
     with open_store(db_path, create=False) as store:
         rows = [(s.scrape_id, s.list_name, s.query, s.since, s.until, s.base_url, s.max_threads,
@@ -532,7 +532,7 @@ def scrape_list_command(db_path: Path, fmt: str) -> None:
 @db_option
 def scrape_forget_command(number: int, db_path: Path) -> None:
     """Drop saved search NUMBER (from 'miner scrape list'); the mail it stored stays."""
-    from miner.scrape import describe_scrape, forget_scrape, saved_scrapes
+    from miner.fetch.scrape import describe_scrape, forget_scrape, saved_scrapes
 
     with open_store(db_path, create=False, check=True) as store:
         found = [s for s in saved_scrapes(store) if s.scrape_id == number]

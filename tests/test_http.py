@@ -10,8 +10,8 @@ import pytest
 from werkzeug import Request, Response
 
 from miner.errors import MinerError
-from miner.sources.cache import ResponseCache
-from miner.sources.http import (DEFAULT_USER_AGENT, ChallengePage, HttpConfig, PoliteSession, is_challenge_page,
+from miner.fetch.cache import ResponseCache
+from miner.fetch.http import (DEFAULT_USER_AGENT, ChallengePage, HttpConfig, PoliteSession, is_challenge_page,
                                 retry_after_seconds)
 from miner.store import open_store
 

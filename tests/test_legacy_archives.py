@@ -15,10 +15,10 @@ from werkzeug import Request, Response
 
 from miner.errors import MinerError
 from miner.parse import parse_message
-from miner.scrape import open_session, scrape_urls
-from miner.sources import lkml_iu, lkml_org, mail_archive, marc
-from miner.sources.http import HttpConfig
-from miner.sources.webpage import archive_for
+from miner.fetch.scrape import open_session, scrape_urls
+from miner.fetch.archives import lkml_iu, lkml_org, mail_archive, marc
+from miner.fetch.http import HttpConfig
+from miner.fetch.archives import archive_for
 from miner.store import open_store
 
 PAGES = Path(__file__).parent / "fixtures" / "html"
@@ -103,8 +103,8 @@ def test_pages_of_one_archive_are_refused_by_the_others():
     for module in (mail_archive, lkml_org):
         with pytest.raises(MinerError, match="message page"):
             module.parse_page(iu_page, "https://lkml.org/lkml/2016/9/30/1")
-    assert archive_for("https://lkml.iu.edu/hypermail/linux/kernel/1609.3/03505.html") is lkml_iu
-    assert archive_for("https://www.mail-archive.com/linux-kernel@vger.kernel.org/msg1.html") is mail_archive
+    assert archive_for("https://lkml.iu.edu/hypermail/linux/kernel/1609.3/03505.html") is lkml_iu.ARCHIVE
+    assert archive_for("https://www.mail-archive.com/linux-kernel@vger.kernel.org/msg1.html") is mail_archive.ARCHIVE
     with pytest.raises(MinerError, match="not a page of a supported archive"):
         archive_for("https://example.org/page.html")
 

@@ -12,9 +12,9 @@ import pytest
 from werkzeug import Request, Response
 
 from miner.errors import MinerError
-from miner.scrape import LoreScrape, open_session, scrape_lore, scrape_lore_thread
-from miner.sources import lore
-from miner.sources.http import HttpConfig
+from miner.fetch.scrape import LoreScrape, open_session, scrape_lore, scrape_lore_thread
+from miner.fetch import lore
+from miner.fetch.http import HttpConfig
 from miner.store import open_store
 
 HERE = Path(__file__).parent

@@ -1,10 +1,10 @@
-"""Sources of local archives: each format finds its mail under a path and yields it as streams.
+"""Readers of local archives: each format finds its mail under a path and yields it as streams.
 
 One table (FORMATS) says what each format is and how it is read; one walker (:func:`streams`)
 goes through folders. A stream is what ingest reads: :class:`~miner.model.RawMail` items (or
 ``Skipped`` ones, counted), from a resume cursor where the format has one (a public-inbox
-epoch's last commit). The network side (polite HTTP, the raw cache, lore, legacy web archives)
-builds on the same RawMail and stores through the same ingest.
+epoch's last commit). The network side (polite HTTP, the raw cache, lore, legacy web archives,
+scrape runs) is :mod:`miner.fetch`: it builds on the same RawMail and stores through the same ingest.
 """
 
 from __future__ import annotations

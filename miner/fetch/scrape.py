@@ -19,10 +19,11 @@ from miner.errors import MinerError
 from miner.ingest import Ingester
 from miner.model import Provenance, RawMail
 from miner import sources
-from miner.sources import eml, lore
-from miner.sources.cache import ResponseCache
-from miner.sources.http import HttpConfig, PoliteSession
-from miner.sources.webpage import archive_for
+from miner.fetch import lore
+from miner.sources import eml
+from miner.fetch.cache import ResponseCache
+from miner.fetch.http import HttpConfig, PoliteSession
+from miner.fetch.archives import archive_for
 from miner.store import Store, utc_now
 
 SYNC_OVERLAP_SECONDS = 2 * 24 * 3600  # like lei: re-ask a margin before the last run for late arrivals
@@ -400,8 +401,8 @@ def scrape_urls(store: Store, session: PoliteSession, urls: list[str], max_pages
                     summary.rejected_pages.append(str(error))
                     bar.update(1)
                     continue
-                if not getattr(archive, "VERIFIED", True) and archive.NAME not in summary.unverified:
-                    summary.unverified.append(archive.NAME)
+                if not archive.verified and archive.name not in summary.unverified:
+                    summary.unverified.append(archive.name)
                 mails = _raw_messages(session, result.raw_urls)
                 if len(mails) < len(result.messages):  # raw form not served: the page text will do
                     mails = _with_fetch_time(result.messages, response.fetched_at)
@@ -432,7 +433,7 @@ def _message_id(mail: RawMail) -> str | None:
 
 def _with_parents(waiting: list, page_ids: dict[str, list]) -> list[RawMail]:
     """The held-back page mails, each naming the Message-ID found on its parent's page (if that page was read)."""
-    from miner.sources.webpage import with_parent
+    from miner.fetch.archives.base import with_parent
 
     mails = []
     for archive, page_mails, parent_pages in waiting:

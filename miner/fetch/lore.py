@@ -21,7 +21,7 @@ from lxml import etree
 from miner.errors import MinerError
 from miner.mid import MID_SAFE  # public-inbox MID_ESC (MID.pm): what it leaves unescaped in URLs
 from miner.model import RawMail
-from miner.sources.http import PoliteSession
+from miner.fetch.http import PoliteSession
 from miner.sources.mbox import split_mbox
 
 PAGE_SIZE = 200  # public-inbox's SearchQuery $LIM: the most results one page returns

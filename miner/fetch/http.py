@@ -5,7 +5,7 @@ jitter (connection errors, 429, 5xx; ``Retry-After`` honoured up to a maximum wa
 overall deadline per response, a maximum response size, bounded gzip decompression, redirects
 followed only within the same scheme and host (or hosts the user allowed), each hop checked against
 robots.txt and paced, and detection of anti-bot challenge pages (Anubis on lore.kernel.org).
-Every final response goes to the raw cache (:mod:`miner.sources.cache`), so ``--offline`` re-parses
+Every final response goes to the raw cache (:mod:`miner.fetch.cache`), so ``--offline`` re-parses
 without the network and refreshes use conditional requests.
 """
 
@@ -27,7 +27,7 @@ from urllib3.util import Retry
 
 from miner import PROJECT_URL, __version__
 from miner.errors import MinerError
-from miner.sources.cache import CachedResponse, ResponseCache
+from miner.fetch.cache import CachedResponse, ResponseCache
 
 DEFAULT_USER_AGENT = f"lkml-miner/{__version__} (+{PROJECT_URL})"
 ROBOTS_AGENT = "lkml-miner"
