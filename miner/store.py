@@ -7,7 +7,6 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
-from datetime import datetime, timezone
 from pathlib import Path
 
 import sqlite_utils
@@ -18,8 +17,11 @@ from miner.model import Message, Provenance
 from miner.thread import COPY, FILLED, BatchThreading, Known, Placement
 from miner.schema import CASCADING_PARENT, FTS_COLUMNS, FTS_TABLE, SCHEMA_VERSION, TABLES
 from miner.trailers import ThreadMessage, trailer_targets
+from miner.utc import utc_now
+from miner.mid import clean_message_id
 
 DEFAULT_DB = Path("data/lkml.db")
+BATCH_SIZE = 1000  # messages stored per transaction: an interrupted ingest loses at most one batch
 SQLITE_VARIABLE_CHUNK = 500
 
 
@@ -45,11 +47,6 @@ def _merge_people(rows: list[tuple]) -> list[tuple]:
         if last and (not entry[3] or last > entry[3]):
             entry[3] = last
     return [tuple(entry) for entry in merged.values()]
-
-
-def utc_now() -> str:
-    """Current UTC time as ISO 8601 with a Z."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def subsystem_of(path: str) -> str:
@@ -551,7 +548,7 @@ class Store:
     def thread_of(self, message_id: str) -> int | None:
         """Thread id of a message (real or ghost), or None."""
         row = self.conn.execute(
-            "SELECT thread_id FROM messages WHERE message_id=?", (message_id.strip().strip("<>"),)
+            "SELECT thread_id FROM messages WHERE message_id=?", (clean_message_id(message_id),)
         ).fetchone()
         return row[0] if row else None
 

@@ -19,13 +19,12 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 from lxml import etree
 
 from miner.errors import MinerError
-from miner.mid import MID_SAFE  # public-inbox MID_ESC (MID.pm): what it leaves unescaped in URLs
+from miner import mid
 from miner.model import RawMail
 from miner.fetch.http import PoliteSession
 from miner.sources.mbox import split_mbox
 
 PAGE_SIZE = 200  # public-inbox's SearchQuery $LIM: the most results one page returns
-DEFAULT_MAX_MATCHES = 10_000  # matches one search follows unless raised: a runaway search stops here
 ATOM = "{http://www.w3.org/2005/Atom}"
 DOT_SEGMENTS = ("", ".", "..")  # path segments that would move the URL out of /<list>/<id>/
 
@@ -102,7 +101,7 @@ def escape_message_id(message_id: str) -> str:
     as they are (as public-inbox does), so an ID that is ``.`` or ``..`` (or empty) would still move
     the URL (``/lkml/../t.mbox.gz`` is ``/t.mbox.gz``): those raise UnsafeMessageId.
     """
-    escaped = quote(message_id, safe=MID_SAFE)
+    escaped = mid.escape_message_id(message_id)
     if escaped in DOT_SEGMENTS:
         raise UnsafeMessageId(f"Message-ID {message_id!r}: would be the URL path segment {escaped!r}, which leaves"
                               f" the thread's URL; not requested")

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from miner.fetch.archives.base import (PageResult, WebArchive, message_scopes, microdata_fields, page_mail,
                                       resolve_links, soup_of)
+from miner.mid import clean_message_id
 
 MESSAGE_PAGE = re.compile(r"/msg\d+\.html$")
 
@@ -39,7 +40,7 @@ def _own_message_id(soup) -> str | None:
         if anchor["href"].lower().startswith("mailto:"):
             for key, values in parse_qs(urlsplit(anchor["href"]).query).items():
                 if key.lower() == "in-reply-to" and values:
-                    return unquote(values[0]).strip().strip("<>") or None
+                    return clean_message_id(unquote(values[0])) or None
     return None
 
 
