@@ -22,9 +22,8 @@ from miner.model import RawMail, Skipped
 from miner.parse import parse_message
 from miner.sources import publicinbox
 from miner.workers import bounded_imap
-from miner.store import MESSAGE_ROW_COLUMNS, BatchCounts, ParsedMail, Store, rows_for
+from miner.store import BATCH_SIZE, MESSAGE_ROW_COLUMNS, BatchCounts, ParsedMail, Store, rows_for
 
-BATCH_SIZE = 1000
 BATCH_BYTES = 8 << 20  # a batch also ends at this much mail: memory follows bytes, not messages
 PARALLEL_THRESHOLD = 2000  # below this many messages a worker pool costs more than it saves
 MAX_IN_FLIGHT = BATCH_SIZE

@@ -8,7 +8,6 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from miner.body import QUOTE, scan
@@ -16,6 +15,7 @@ from miner.errors import MinerError
 from miner.mid import lore_url, parse_reference
 from miner.search import FTS_CALL, check_search_params, fts_error, fts_query, is_raw, register_functions
 from miner.store import Store, database_error, is_storage_error
+from miner.utc import parse_utc, utc_text
 
 THREAD_KEYS = ("thread_id", "root_message_id", "subject", "messages", "first_date", "last_date", "lists", "labels",
                "lore_url")
@@ -36,14 +36,10 @@ def utc_date_bound(value: str) -> str:
     is read as UTC. Stored dates compare as strings, so a bound must be in their exact form:
     ``2021-03-07T10:00:00+02:00`` compared as given would sort after ``2021-03-07T09:00:00Z``.
     """
-    text = value.strip()
     try:
-        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" and text else text)
+        return utc_text(parse_utc(value))
     except ValueError as error:
         raise MinerError(f"{value!r}: not a date (expected {DATE_FORMS})") from error
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def thread_filter(labels: Sequence[str] = (), since: str | None = None, until: str | None = None,
@@ -316,16 +312,6 @@ def tree_as_dict(node: TreeNode) -> dict:
     return {**head, "replies": [tree_as_dict(child) for child in node.children]}
 
 
-def bug_record(store: Store, thread_id: int) -> dict | None:
-    """The ``bugs`` row of a thread, when the database has a bugs table with one (else None)."""
-    columns = [row[1] for row in store.conn.execute("PRAGMA table_info(bugs)")]
-    if "thread_id" not in columns:
-        return None
-    cursor = store.conn.execute("SELECT * FROM bugs WHERE thread_id=? LIMIT 1", (thread_id,))
-    row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row)) if row else None
-
-
 def thread_document(store: Store, thread_id: int, roots: list[TreeNode]) -> dict:
     """The thread as one JSON-ready dict: its row, the reply tree, labels with evidence, the bug record if any."""
     row = store.conn.execute(
@@ -339,6 +325,8 @@ def thread_document(store: Store, thread_id: int, roots: list[TreeNode]) -> dict
         "labels": [{"label": item.label, "score": item.score, "classifier_version": item.classifier_version,
                     "evidence": item.evidence} for item in thread_labels(store, thread_id)],
     }
+    from miner.bugs.store import bug_record
+
     bug = bug_record(store, thread_id)
     if bug is not None:
         document["bug"] = bug
@@ -424,16 +412,15 @@ class _FileGuard:
         return sqlite3.SQLITE_OK
 
 
-def run_readonly_sql(db_path: str | Path, sql: str, params: dict | None = None,
+def run_readonly_sql(store: Store, sql: str, params: dict | None = None,
                      timeout: float | None = None) -> tuple[list[str], list[tuple]]:
-    """Run ``sql`` on a read-only connection; writes are refused by SQLite itself, ATTACH by an authorizer.
+    """Run ``sql`` on a read-only connection to ``store``'s file; writes are refused by SQLite itself, ATTACH by
+    an authorizer.
 
     ``timeout`` (seconds; None or 0: no limit) stops a query that runs longer, through SQLite's
     progress handler, with a one-line error saying how to raise the limit.
     """
-    path = Path(db_path)
-    if not path.exists():
-        raise MinerError(f"{path}: no such database")
+    path = Path(store.path)
     check_query_size(sql, params)
     check_search_params(sql, params)
     conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)

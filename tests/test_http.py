@@ -11,8 +11,8 @@ from werkzeug import Request, Response
 
 from miner.errors import MinerError
 from miner.fetch.cache import ResponseCache
-from miner.fetch.http import (DEFAULT_USER_AGENT, ChallengePage, HttpConfig, PoliteSession, is_challenge_page,
-                                retry_after_seconds)
+from miner.fetch.settings import DEFAULT_USER_AGENT, HttpConfig
+from miner.fetch.http import ChallengePage, PoliteSession, is_challenge_page, retry_after_seconds
 from miner.store import open_store
 
 HERE = Path(__file__).parent

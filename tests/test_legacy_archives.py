@@ -17,7 +17,7 @@ from miner.errors import MinerError
 from miner.parse import parse_message
 from miner.fetch.scrape import open_session, scrape_urls
 from miner.fetch.archives import lkml_iu, lkml_org, mail_archive, marc
-from miner.fetch.http import HttpConfig
+from miner.fetch.settings import HttpConfig
 from miner.fetch.archives import archive_for
 from miner.store import open_store
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,7 +15,6 @@ from click.testing import CliRunner
 from demo_db import build_demo_db
 
 from miner.cli import cli
-from miner.errors import MinerError
 from miner.report import write_report
 from miner.store import open_store
 
@@ -143,13 +144,17 @@ def test_top_subsystems_chart_names_the_subsystems_of_the_table(report_dir):
 
 
 def test_a_database_without_labels_still_gets_a_page(tmp_path):
-    open_store(tmp_path / "empty.db").close()
-    page = write_report(tmp_path / "empty.db", tmp_path / "out")
+    with open_store(tmp_path / "empty.db") as store:
+        page = write_report(store, tmp_path / "out")
     assert page.read_text().count("No rows.") == 3
     assert all((tmp_path / "out" / name).stat().st_size > 0
                for name in ("labels_per_year.svg", "top_subsystems.svg", "label_cooccurrence.svg"))
 
 
-def test_missing_database_is_a_miner_error(tmp_path):
-    with pytest.raises(MinerError, match="no such database"):
-        write_report(tmp_path / "absent.db", tmp_path / "out")
+def test_missing_database_is_one_line_error_and_no_report(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "miner", "report", "--db", str(tmp_path / "absent.db"), "--out",
+                             str(tmp_path / "out")], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr == (f"miner: error: {tmp_path / 'absent.db'}: no such database"
+                             " (run 'miner ingest' or 'miner demo' first)\n")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "absent.db").exists()

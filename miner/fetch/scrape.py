@@ -22,9 +22,12 @@ from miner import sources
 from miner.fetch import lore
 from miner.sources import eml
 from miner.fetch.cache import ResponseCache
-from miner.fetch.http import HttpConfig, PoliteSession
+from miner.fetch.http import PoliteSession
+from miner.fetch.settings import DEFAULT_MAX_MATCHES, DEFAULT_MAX_PAGES, HttpConfig, ScrapeOptions
 from miner.fetch.archives import archive_for
-from miner.store import Store, utc_now
+from miner.store import Store
+from miner.utc import utc_now
+from miner.mid import clean_message_id
 
 SYNC_OVERLAP_SECONDS = 2 * 24 * 3600  # like lei: re-ask a margin before the last run for late arrivals
 
@@ -93,7 +96,7 @@ class ScrapeSummary:
         return "; ".join(parts)
 
 
-def open_session(store: Store, config: HttpConfig) -> PoliteSession:
+def open_session(store: Store, config: HttpConfig | None = None) -> PoliteSession:
     """A polite HTTP session whose raw cache lives in ``store``."""
     return PoliteSession(config, ResponseCache(store.conn))
 
@@ -122,14 +125,44 @@ class _Progress:
         self.bar.close()
 
 
-def _finish_summary(summary: ScrapeSummary, session: PoliteSession, ingester: Ingester, started: float,
-                    requests_before: int, hits_before: int) -> ScrapeSummary:
-    summary.requests = session.stats.requests - requests_before
-    summary.cache_hits = session.stats.cache_hits - hits_before
-    summary.messages_read = ingester.summary.read
-    summary.messages_new = ingester.summary.new
-    summary.seconds = time.monotonic() - started
-    return summary
+class ScrapeRun:
+    """One scrape run: its summary, the ingest run that stores what it fetches, and its clock.
+
+    The clock and the session's counters start when the run is made (before a mirror is cloned,
+    say); the ingest run opens with ``with``. :meth:`finish` fills in the summary's counts.
+    """
+
+    def __init__(self, store: Store, session: PoliteSession, summary: ScrapeSummary, command: str,
+                 progress: bool = False):
+        self.store, self.session, self.summary = store, session, summary
+        self.command, self.progress = command, progress
+        self.started = time.monotonic()
+        self.requests_before, self.hits_before = session.stats.requests, session.stats.cache_hits
+        self.ingester: Ingester | None = None
+
+    def __enter__(self) -> "ScrapeRun":
+        self.ingester = Ingester(self.store, self.command, progress=self.progress).__enter__()
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.ingester.__exit__(kind, value, traceback)
+
+    def finish(self) -> ScrapeSummary:
+        """The summary with the requests, cache hits, messages and seconds of the run."""
+        counts = self.ingester.finish()
+        self.summary.requests = self.session.stats.requests - self.requests_before
+        self.summary.cache_hits = self.session.stats.cache_hits - self.hits_before
+        self.summary.messages_read = counts.read
+        self.summary.messages_new = counts.new
+        self.summary.seconds = time.monotonic() - self.started
+        return self.summary
+
+
+def classify_fetched(store: Store, options: ScrapeOptions):
+    """Label what a scrape or sync stored (only new or changed threads); None when ``options`` say not to."""
+    from miner.classify.store import classify_database
+
+    return classify_database(store, progress=options.progress) if options.classify else None
 
 
 # -- saved lore scrapes ------------------------------------------------------------------------
@@ -180,7 +213,7 @@ def saved_scrapes(store: Store) -> list[LoreScrape]:
 
 def scrape_lore(store: Store, session: PoliteSession, scrape: LoreScrape, progress: bool = True,
                 received_after: int | None = None,
-                max_matches: int | None = lore.DEFAULT_MAX_MATCHES) -> ScrapeSummary:
+                max_matches: int | None = DEFAULT_MAX_MATCHES) -> ScrapeSummary:
     """Run a lore search and store every thread it matches that is not stored yet.
 
     At most ``max_matches`` matches are followed (None: no cap), fewer if the scrape has its own
@@ -206,12 +239,11 @@ def _run_lore_scrape(store: Store, session: PoliteSession, scrape: LoreScrape, s
     run_started = int(time.time())
     run_began = utc_now()
     summary = ScrapeSummary(label, searched=True)
-    started = time.monotonic()
-    before = (session.stats.requests, session.stats.cache_hits)
     limits = [n for n in (scrape.max_threads, max_matches) if n]
     limit = min(limits) if limits else None
     outcome = lore.SearchOutcome()
-    with Ingester(store, f"scrape {label}", progress=False) as ingester:
+    with ScrapeRun(store, session, summary, f"scrape {label}") as run:
+        ingester = run.ingester
         bar = _Progress(summary, session, ingester, progress)
         try:
             for message_id in _pending_threads(store, scrape.scrape_id):
@@ -238,18 +270,16 @@ def _run_lore_scrape(store: Store, session: PoliteSession, scrape: LoreScrape, s
         with store.conn:
             store.conn.execute("UPDATE scrapes SET last_run_at=?, received_mark=? WHERE scrape_id=?",
                                (utc_now(), run_started, scrape.scrape_id))
-        ingester.finish()
-        return _finish_summary(summary, session, ingester, started, *before)
+        return run.finish()
 
 
 def scrape_lore_thread(store: Store, session: PoliteSession, target: lore.LoreTarget, message_id: str,
                        progress: bool = True) -> ScrapeSummary:
     """Fetch and store the one thread holding ``message_id``."""
-    message_id = message_id.strip().strip("<>")
+    message_id = clean_message_id(message_id)
     summary = ScrapeSummary(f"lore {target.list_name} thread <{message_id}>")
-    started = time.monotonic()
-    before = (session.stats.requests, session.stats.cache_hits)
-    with Ingester(store, f"scrape lore --msgid {message_id}", progress=False) as ingester:
+    with ScrapeRun(store, session, summary, f"scrape lore --msgid {message_id}") as run:
+        ingester = run.ingester
         bar = _Progress(summary, session, ingester, progress)
         try:
             url, mails = lore.fetch_thread(session, target, message_id, prefer_cache=session.config.offline)
@@ -260,12 +290,11 @@ def scrape_lore_thread(store: Store, session: PoliteSession, target: lore.LoreTa
             bar.update(1)
         finally:
             bar.close()
-        ingester.finish()
-        return _finish_summary(summary, session, ingester, started, *before)
+        return run.finish()
 
 
 def sync(store: Store, session: PoliteSession, progress: bool = True, overlap: int = SYNC_OVERLAP_SECONDS,
-         max_matches: int | None = lore.DEFAULT_MAX_MATCHES,
+         max_matches: int | None = DEFAULT_MAX_MATCHES,
          failures: list[tuple[LoreScrape, MinerError]] | None = None) -> list[ScrapeSummary]:
     """Re-run every saved scrape, asking only for messages received since its last run (minus ``overlap``).
 
@@ -286,6 +315,14 @@ def sync(store: Store, session: PoliteSession, progress: bool = True, overlap: i
                 raise
             failures.append((scrape, error))
     return summaries
+
+
+def sync_line(summaries: list[ScrapeSummary], failures: list[tuple[LoreScrape, MinerError]]) -> str:
+    """The one total line of a sync: saved searches run, done and failed, threads fetched, new messages."""
+    new = sum(summary.messages_new for summary in summaries)
+    threads = sum(summary.threads_fetched for summary in summaries)
+    return (f"sync: {len(summaries) + len(failures)} saved searches, {len(summaries)} done, {len(failures)} failed;"
+            f" {threads:,} threads fetched, {new:,} new messages")
 
 
 def scrape_threads_done(store: Store, scrape_id: int) -> int:
@@ -352,32 +389,29 @@ def _store_thread(store: Store, session: PoliteSession, ingester: Ingester, summ
 def scrape_lore_git(store: Store, session: PoliteSession, target: lore.LoreTarget, epoch: int, mirrors: Path,
                     progress: bool = True) -> ScrapeSummary:
     """Clone or fetch one epoch repository and ingest the commits not ingested yet."""
-    summary = ScrapeSummary(f"lore-git {target.list_name}/{epoch}")
-    started = time.monotonic()
-    before = (session.stats.requests, session.stats.cache_hits)
-    repository = lore.mirror_epoch(session, target, epoch, mirrors)
-    with Ingester(store, f"scrape lore-git {target.inbox_url}{epoch}", progress=progress) as ingester:
-        ingester.ingest_stream(sources.epoch_stream(repository))
-        ingester.finish()
-        summary.notes.append(f"mirror in {repository}")
-        return _finish_summary(summary, session, ingester, started, *before)
+    run = ScrapeRun(store, session, ScrapeSummary(f"lore-git {target.list_name}/{epoch}"),
+                    f"scrape lore-git {target.inbox_url}{epoch}", progress=progress)
+    repository = lore.mirror_epoch(session, target, epoch, mirrors)  # the run's clock is already running
+    with run:
+        run.ingester.ingest_stream(sources.epoch_stream(repository))
+        run.summary.notes.append(f"mirror in {repository}")
+        return run.finish()
 
 
 # -- legacy archive pages ------------------------------------------------------------------------
 
-def scrape_urls(store: Store, session: PoliteSession, urls: list[str], max_pages: int = 50,
+def scrape_urls(store: Store, session: PoliteSession, urls: list[str], max_pages: int = DEFAULT_MAX_PAGES,
                 progress: bool = True, archive_name: str | None = None) -> ScrapeSummary:
     """Fetch archive pages and follow their thread links (at most ``max_pages`` pages), storing each message."""
     for url in urls:
         archive_for(url, archive_name)  # unknown archives fail before anything is fetched
     summary = ScrapeSummary("url")
-    started = time.monotonic()
-    before = (session.stats.requests, session.stats.cache_hits)
     queue = deque(urls)
     seen: set[str] = set()
     page_ids: dict[str, list] = {}  # page URL -> Message-IDs of its messages
     waiting: list[tuple] = []  # (archive, page mails, parent pages): mails whose parent is named by its page
-    with Ingester(store, "scrape url " + " ".join(urls), progress=False) as ingester:
+    with ScrapeRun(store, session, summary, "scrape url " + " ".join(urls)) as run:
+        ingester = run.ingester
         bar = _Progress(summary, session, ingester, progress, unit=" page")
         try:
             while queue and summary.pages < max_pages:
@@ -418,8 +452,7 @@ def scrape_urls(store: Store, session: PoliteSession, urls: list[str], max_pages
         finally:
             bar.close()
         ingester.ingest_mails(_with_parents(waiting, page_ids))
-        ingester.finish()
-        return _finish_summary(summary, session, ingester, started, *before)
+        return run.finish()
 
 
 def _message_id(mail: RawMail) -> str | None:

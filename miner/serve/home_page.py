@@ -9,11 +9,12 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 
+from miner.classify.patterns import LABELS
 from miner.queries import load_queries
 from miner.serve.thread_page import thread_page_url
 
 RECENT_THREADS = 15
-LABEL_ORDER = ("deadlock", "race", "ordering")
+LABEL_ORDER = LABELS  # the classifier's order
 
 
 @dataclass
