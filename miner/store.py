@@ -120,6 +120,7 @@ class BatchCounts:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    repeated: int = 0  # another copy of a message this same run stored first: nothing stored before changed
     touched_threads: set[int] = field(default_factory=set)
     people: list[tuple] = field(default_factory=list)
     trailers: list[tuple] = field(default_factory=list)
@@ -361,7 +362,10 @@ class Store:
             else:
                 is_new_copy = self._insert_provenance(provenance)
             if is_new_copy:
-                counts.updated += 1
+                if message_id in pending.stored_ids or self._stored_by_run(message_id, run_id):
+                    counts.repeated += 1
+                else:
+                    counts.updated += 1
                 counts.touched_threads.add(placement.thread_id)
             else:
                 counts.unchanged += 1
@@ -376,6 +380,12 @@ class Store:
         pending.add_provenance(provenance)
         self._collect_people_and_trailers(item, counts, replace=placement.outcome == FILLED)
         counts.touched_threads.add(placement.thread_id)
+
+    def _stored_by_run(self, message_id: str, run_id: int | None) -> bool:
+        """True if every stored copy of the message came with run ``run_id`` (it was new in this run)."""
+        return run_id is not None and self.conn.execute(
+            "SELECT 1 FROM provenance WHERE message_id=? AND run_id IS NOT ? LIMIT 1", (message_id, run_id)
+        ).fetchone() is None
 
     def _persist_threading(self, threading: BatchThreading, now: str) -> None:
         """New threads, and threads merged into others: their messages move, their row goes (rows of
