@@ -105,15 +105,20 @@ class _Progress:
     """A terminal progress bar for a scrape: requests made, threads fetched, messages new, and long waits."""
 
     def __init__(self, summary: ScrapeSummary, session: PoliteSession, ingester: Ingester, enabled: bool,
-                 unit: str = " thread"):
+                 unit: str = " thread", total: int | None = None):
         self.summary, self.session, self.ingester = summary, session, ingester
-        self.bar = tqdm(desc=summary.label, unit=unit, disable=not enabled, dynamic_ncols=True)
+        self.bar = tqdm(desc=summary.label, unit=unit, total=total, disable=not enabled, dynamic_ncols=True)
         session.on_wait = self.waiting
 
-    def update(self, threads: int = 0) -> None:
-        """Advance by ``threads`` and refresh the counters shown."""
-        self.bar.update(threads)
+    def update(self, steps: int = 0) -> None:
+        """Advance by ``steps`` (of the bar's unit) and refresh the counters shown."""
+        self.bar.update(steps)
         self.bar.set_postfix(requests=self.session.stats.requests, new=self.ingester.summary.new, refresh=False)
+
+    def set_total(self, total: int) -> None:
+        """What the bar counts to, once it is known (a search's match count)."""
+        self.bar.total = total
+        self.bar.refresh()
 
     def waiting(self, notice: str) -> None:
         """Show why the scrape is standing still (a Retry-After, a backoff, a Crawl-delay)."""
@@ -244,20 +249,21 @@ def _run_lore_scrape(store: Store, session: PoliteSession, scrape: LoreScrape, s
     outcome = lore.SearchOutcome()
     with ScrapeRun(store, session, summary, f"scrape {label}") as run:
         ingester = run.ingester
-        bar = _Progress(summary, session, ingester, progress)
+        bar = _Progress(summary, session, ingester, progress, unit=" match")  # a match: fetched or already stored
         try:
-            for message_id in _pending_threads(store, scrape.scrape_id):
+            for message_id in _pending_threads(store, scrape.scrape_id):  # an interrupted run's threads, first
                 _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
                               prefer_cache=True)
-                bar.update(1)
-            for message_id in lore.search_message_ids(session, target, search, limit, outcome):
+                bar.update(0)
+            for message_id in lore.search_message_ids(session, target, search, limit, outcome,
+                                                      on_total=bar.set_total if progress else None):
                 summary.matches += 1
                 if not session.config.offline and _already_covered(store, scrape.scrape_id, message_id):
                     if _stored_since(store, message_id, run_began):
                         summary.matches_in_fetched += 1  # its thread came with an earlier match of this run
                     else:
                         summary.threads_skipped += 1
-                    bar.update(0)
+                    bar.update(1)
                     continue
                 _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
                               prefer_cache=session.config.offline)
@@ -280,7 +286,7 @@ def scrape_lore_thread(store: Store, session: PoliteSession, target: lore.LoreTa
     summary = ScrapeSummary(f"lore {target.list_name} thread <{message_id}>")
     with ScrapeRun(store, session, summary, f"scrape lore --msgid {message_id}") as run:
         ingester = run.ingester
-        bar = _Progress(summary, session, ingester, progress)
+        bar = _Progress(summary, session, ingester, progress, total=1)
         try:
             url, mails = lore.fetch_thread(session, target, message_id, prefer_cache=session.config.offline)
             if not mails:
