@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -27,6 +29,15 @@ def wait_for_rows(process: subprocess.Popen, db: Path, sql: str = "SELECT count(
     return count
 
 
-def wait_for_first_batch(process: subprocess.Popen, db: Path) -> None:
-    """Wait (at most a minute) until a running ingest has committed its first batch to ``db``."""
-    wait_for_rows(process, db)
+def signal_after_rows(process: subprocess.Popen, db: Path, sql: str = "SELECT count(*) FROM messages",
+                      at_least: int = 1, seconds: float = 60, sig: int = signal.SIGKILL, group: bool = False) -> int:
+    """``kill -9`` (or ``sig``; to the whole process group with ``group``, as a terminal's Ctrl-C) the
+    running command once ``sql`` on ``db`` counts ``at_least`` rows; returns that count. A smaller
+    count: the command ended first or time ran out, and it was not signalled."""
+    count = wait_for_rows(process, db, sql, at_least, seconds)
+    if count >= at_least and process.poll() is None:
+        try:
+            (os.killpg if group else os.kill)(process.pid, sig)
+        except ProcessLookupError:
+            pass  # it ended just now
+    return count

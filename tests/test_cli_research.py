@@ -160,7 +160,7 @@ def test_jsonl_csv_lists_as_json_and_the_default_table_limit(demo_db, tmp_path):
 
 def test_a_table_stops_at_the_default_limit_and_says_how_many_more(tmp_path):
     from conftest import BULK_BUNDLE, need_shared
-    from test_cli import bulk_epoch
+    from epochs import bulk_epoch
 
     need_shared(BULK_BUNDLE)
     db = tmp_path / "btrfs.db"

@@ -17,7 +17,7 @@ from miner.sources.mbox import read_mbox
 
 from conftest import FIXTURES, SAMPLE, SHARED, need_shared
 from epochs import make_epoch, replicated_sample, write_mbox
-from interrupt import wait_for_first_batch
+from interrupt import signal_after_rows, wait_for_rows
 from miner.parse import parse_message
 
 MANIFEST_ROW = re.compile(r"^\| `mail/(linux-mailinglist-archives\.[\w-]+)/([\w.-]+)/` \| .*? \| (\d+) \| (yes|no) \|")
@@ -184,8 +184,7 @@ def test_interrupted_ingest_resumes_to_the_same_result(tmp_path, kind):
     killed = tmp_path / "killed.db"
     process = subprocess.Popen([*command, "--db", str(killed), str(source)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_first_batch(process, killed)
-    process.kill()
+    signal_after_rows(process, killed)
     assert process.wait() == -9, "the ingest finished before it could be interrupted"
     with sqlite3.connect(killed) as conn:
         stored = conn.execute("SELECT count(*) FROM messages WHERE ghost = 0").fetchone()[0]
@@ -226,8 +225,7 @@ def test_ctrl_c_to_the_process_group_stops_workers_and_a_second_run_finishes(tmp
                str(source)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
-    wait_for_first_batch(process, db)
-    os.killpg(process.pid, signal.SIGINT)
+    signal_after_rows(process, db, sig=signal.SIGINT, group=True)
     _, stderr = process.communicate(timeout=10)
     assert process.returncode == 130, stderr
     assert stderr.strip() == "miner: interrupted; run the same command again to resume"
@@ -257,7 +255,7 @@ def test_ctrl_c_at_any_moment_is_one_line_or_a_clean_finish(tmp_path):
         process = subprocess.Popen(
             [sys.executable, "-m", "miner", "ingest", "--quiet", "--batch-size", "50", "--db", str(db), str(source)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        wait_for_first_batch(process, db)
+        wait_for_rows(process, db)  # its first batch is committed
         time.sleep(attempt * 0.08)
         try:
             os.killpg(process.pid, signal.SIGINT)
@@ -374,7 +372,7 @@ def test_a_first_run_over_an_epoch_holding_a_message_twice_reports_no_update(tmp
     db = str(tmp_path / "lkml.db")
     first = subprocess.run([sys.executable, "-m", "miner", "ingest", "--quiet", "--db", db, str(epoch)],
                            capture_output=True, text=True)
-    assert first.stdout.startswith(f"{len(raws) + 3} messages read: {len(raws)} new (+3 more copies of them),"
+    assert first.stdout.startswith(f"{len(raws) + 3} messages read: {len(raws)} new (+3 repeated copies),"
                                    " 0 updated, 0 unchanged"), first.stdout
     again = tmp_path / "again.mbox"
     write_mbox(again, raws[:2])  # the same messages from another file: stored before this run, now updated

@@ -172,12 +172,12 @@ def test_scrape_url_prefers_marc_raw_message_and_falls_back_to_page_text(httpser
 
 def test_scrape_url_killed_midway_then_rerun_fetches_no_page_twice(mirror, tmp_path):
     """kill -9 a `miner scrape url` run after a few pages, run it again: same messages, no page twice."""
-    import os
     import signal
     import sqlite3
     import subprocess
     import sys
-    import time
+
+    from interrupt import signal_after_rows
 
     urls = [mirror.url_for(urlsplit(expected(IU, page_id)["url"]).path) for page_id in iu_pages()]
     command = [sys.executable, "-m", "miner", "scrape", "url", "--archive", "lkml-iu", "--max-pages", "17",
@@ -189,16 +189,8 @@ def test_scrape_url_killed_midway_then_rerun_fetches_no_page_twice(mirror, tmp_p
     killed = tmp_path / "killed.db"
     process = subprocess.Popen([*command, "--rate", "4", "--db", str(killed)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with sqlite3.connect(killed, timeout=0.1) as conn:
-                if conn.execute("SELECT count(*) FROM http_responses WHERE url LIKE '%/hypermail/%'").fetchone()[0] >= 3:
-                    os.kill(process.pid, signal.SIGKILL)
-                    break
-        except sqlite3.OperationalError:
-            pass  # not created yet
-        time.sleep(0.01)
+    signal_after_rows(process, killed, "SELECT count(*) FROM http_responses WHERE url LIKE '%/hypermail/%'",
+                      at_least=3, seconds=30)
     assert process.wait() == -signal.SIGKILL, "the scrape finished before it could be killed"
     with sqlite3.connect(killed) as conn:
         stored_before = {urlsplit(row[0]).path for row in conn.execute("SELECT url FROM http_responses")}
