@@ -20,6 +20,7 @@ from miner.output import FORMATS, render
 from miner.reading import DEFAULT_QUERY_TIMEOUT
 from miner.serve import DEFAULT_HOST, DEFAULT_PORT
 from miner.store import BATCH_SIZE, DEFAULT_DB, database_error, open_store
+from miner.workers import MAX_DEFAULT_WORKERS
 
 
 class LibraryChoice(click.Choice):
@@ -91,7 +92,7 @@ db_option = click.option(
 )
 limit_option = click.option("--limit", type=click.IntRange(1, SQLITE_MAX_INTEGER), help="At most this many threads.")
 workers_option = click.option("--workers", type=click.IntRange(1, 64), default=None,
-                              help="Worker processes (default: up to 2).")
+                              help=f"Worker processes (default: up to {MAX_DEFAULT_WORKERS}).")
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 
 

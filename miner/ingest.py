@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import itertools
-import os
 import sys
 import sqlite3
 import time
@@ -21,7 +20,7 @@ from miner.errors import MinerError
 from miner.model import RawMail, Skipped
 from miner.parse import parse_message
 from miner.sources import publicinbox
-from miner.workers import bounded_imap
+from miner.workers import bounded_imap, default_workers
 from miner.store import BATCH_SIZE, MESSAGE_ROW_COLUMNS, BatchCounts, ParsedMail, Store, rows_for
 
 BATCH_BYTES = 8 << 20  # a batch also ends at this much mail: memory follows bytes, not messages
@@ -61,7 +60,7 @@ class IngestSummary:
         rate = self.read / self.seconds if self.seconds > 0 else 0.0
         return (
             f"{self.read} messages read: {self.new} new"
-            f"{f' (+{self.repeated} more copies of them)' if self.repeated else ''},"
+            f"{f' (+{self.repeated} repeated copies)' if self.repeated else ''},"
             f" {self.updated} updated, {self.unchanged} unchanged,"
             f" {self.rejected} rejected, {self.skipped} skipped"
             f"{f' ({self.noted} stored with notes: messages.notes)' if self.noted else ''};"
@@ -105,7 +104,7 @@ class Ingester:
         self.batch_size = batch_size
         self.summary = IngestSummary()
         self.progress = progress
-        self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self.workers = workers if workers is not None else default_workers()
         self.run_id = store.begin_run(command)
         self.started = time.monotonic()
         self.bar: tqdm | None = None

@@ -624,6 +624,11 @@ def check_integrity(conn: sqlite3.Connection, db_path: Path) -> None:
         raise MinerError(f"{db_path}: {_DAMAGED.format('quick_check: ' + problems[0])}")
 
 
+def store_on(conn: sqlite3.Connection) -> Store:
+    """A Store over a connection opened elsewhere (Datasette's read-only one): nothing is created or migrated."""
+    return Store(sqlite_utils.Database(conn), None)
+
+
 def open_store(path: str | Path | None = None, create: bool = True, check: bool = False) -> Store:
     """Open (and if needed create) the database at ``path`` with WAL and foreign keys on.
 

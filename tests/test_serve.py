@@ -17,7 +17,7 @@ from miner.schema import TABLES
 from miner.serve import make_datasette
 from miner.serve.metadata import build_metadata
 from miner.serve.thread_page import load_thread_page, lore_url, split_blocks
-from miner.store import open_store
+from miner.store import open_store, store_on
 
 
 @pytest.fixture(scope="module")
@@ -127,10 +127,10 @@ def test_split_blocks_folds_quotes_and_marks_evidence():
 
 
 def test_load_thread_page_rejects_unknown_ids(demo_db):
-    conn = sqlite3.connect(demo_db)
+    store = store_on(sqlite3.connect(demo_db))
     with pytest.raises(MinerError, match="no such Message-ID"):
-        load_thread_page(conn, "nobody@example.com")
-    page = load_thread_page(conn, HOSTILE_MESSAGE_ID)
+        load_thread_page(store, "nobody@example.com")
+    page = load_thread_page(store, HOSTILE_MESSAGE_ID)
     assert "deadlock" in [label.label for label in page.labels]
     assert all(e.anchor for label in page.labels for e in label.evidence if e.message_id)
 
@@ -141,7 +141,7 @@ def test_every_request_answers_200_while_another_process_ingests_into_the_databa
     import sys
     import time
 
-    from test_cli import bulk_epoch
+    from epochs import bulk_epoch
 
     epoch = bulk_epoch(tmp_path, 6000)
     commits = subprocess.run(["git", f"--git-dir={epoch}", "rev-list", "--reverse", "HEAD"], check=True,
@@ -280,7 +280,7 @@ def test_thread_page_has_an_overview_coloured_diffs_evidence_once_per_line_and_r
     assert text.index('<nav class="lkml-overview">') < text.index("<h2>Labels</h2>")
     assert overview.count('href="#m') == 12
     assert 'lkml-diff-add' in text and 'lkml-diff-del' in text and 'lkml-diff-hunk' in text
-    page = load_thread_page(sqlite3.connect(demo_db), AA_DEADLOCK_ROOT)
+    page = load_thread_page(store_on(sqlite3.connect(demo_db)), AA_DEADLOCK_ROOT)
     for label in page.labels:
         places = [(e.message_id, e.line) for e in label.evidence]
         assert len(places) == len(set(places)), label.label

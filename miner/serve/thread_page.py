@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 import re
 from html import escape as escape_html
-import sqlite3
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-import sqlite_utils
 from markupsafe import Markup
 
 from miner.body import DIFF, QUOTE, scan
@@ -207,9 +205,9 @@ def _evidence_line_number(evidence: EvidenceLine, body_lines: list[str]) -> int 
     return None
 
 
-def load_thread_page(conn: sqlite3.Connection, message_id: str) -> ThreadPage:
+def load_thread_page(store: Store, message_id: str) -> ThreadPage:
     """The thread page of the thread holding ``message_id`` (MinerError if it is unknown)."""
-    store = Store(sqlite_utils.Database(conn), None)
+    conn = store.conn
     message_id = clean_message_id(message_id)
     thread_id, roots = thread_tree(store, message_id)
     subject, first_date, last_date, lists = conn.execute(
