@@ -576,8 +576,7 @@ def scrape_list_command(db_path: Path, fmt: str) -> None:
     from miner.fetch.scrape import saved_scrapes, scrape_threads_done
 
     with open_store(db_path, create=False) as store:
-        rows = [(s.scrape_id, s.list_name, s.query, s.since, s.until, s.base_url, s.max_threads,
-                 store.conn.execute("SELECT last_run_at FROM scrapes WHERE scrape_id=?", (s.scrape_id,)).fetchone()[0],
+        rows = [(s.scrape_id, s.list_name, s.query, s.since, s.until, s.base_url, s.max_threads, s.last_run_at,
                  scrape_threads_done(store, s.scrape_id)) for s in saved_scrapes(store)]
     if not rows and fmt == "table":
         click.echo("no saved searches (run 'miner scrape lore' to make one)")

@@ -44,6 +44,7 @@ class LoreScrape:
     max_threads: int | None = None
     scrape_id: int | None = None
     received_mark: int | None = None
+    last_run_at: str | None = None  # when it last ran (UTC), None before its first run
 
 
 @dataclass
@@ -210,8 +211,8 @@ def forget_scrape(store: Store, scrape_id: int) -> None:
 def saved_scrapes(store: Store) -> list[LoreScrape]:
     """Every saved lore scrape, oldest first."""
     rows = store.conn.execute(
-        "SELECT base_url, list_name, query, since, until, max_threads, scrape_id, received_mark FROM scrapes"
-        " WHERE source='lore' ORDER BY scrape_id"
+        "SELECT base_url, list_name, query, since, until, max_threads, scrape_id, received_mark, last_run_at"
+        " FROM scrapes WHERE source='lore' ORDER BY scrape_id"
     ).fetchall()
     return [LoreScrape(*row) for row in rows]
 
