@@ -29,8 +29,13 @@ def wait_for_rows(process: subprocess.Popen, db: Path, sql: str = "SELECT count(
     return count
 
 
+# On a loaded 2-core machine building the test epoch and committing the first batch can take over a minute.
+FIRST_BATCH_SECONDS = 300
+
+
 def signal_after_rows(process: subprocess.Popen, db: Path, sql: str = "SELECT count(*) FROM messages",
-                      at_least: int = 1, seconds: float = 60, sig: int = signal.SIGKILL, group: bool = False) -> int:
+                      at_least: int = 1, seconds: float = FIRST_BATCH_SECONDS, sig: int = signal.SIGKILL,
+                      group: bool = False) -> int:
     """``kill -9`` (or ``sig``; to the whole process group with ``group``, as a terminal's Ctrl-C) the
     running command once ``sql`` on ``db`` counts ``at_least`` rows; returns that count. A smaller
     count: the command ended first or time ran out, and it was not signalled."""

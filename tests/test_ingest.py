@@ -17,7 +17,7 @@ from miner.sources.mbox import read_mbox
 
 from conftest import FIXTURES, SAMPLE, SHARED, need_shared
 from epochs import make_epoch, replicated_sample, write_mbox
-from interrupt import signal_after_rows, wait_for_rows
+from interrupt import FIRST_BATCH_SECONDS, signal_after_rows, wait_for_rows
 from miner.parse import parse_message
 
 MANIFEST_ROW = re.compile(r"^\| `mail/(linux-mailinglist-archives\.[\w-]+)/([\w.-]+)/` \| .*? \| (\d+) \| (yes|no) \|")
@@ -255,7 +255,7 @@ def test_ctrl_c_at_any_moment_is_one_line_or_a_clean_finish(tmp_path):
         process = subprocess.Popen(
             [sys.executable, "-m", "miner", "ingest", "--quiet", "--batch-size", "50", "--db", str(db), str(source)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        wait_for_rows(process, db)  # its first batch is committed
+        wait_for_rows(process, db, seconds=FIRST_BATCH_SECONDS)  # its first batch is committed
         time.sleep(attempt * 0.08)
         try:
             os.killpg(process.pid, signal.SIGINT)

@@ -94,6 +94,24 @@ STORAGE_MESSAGE = (
     r"firmware|\bfua\b|power[- ]?(?:loss|fail|cut)|write[- ]?cach|\bhdds?\b|\bssds?\b|nobarrier|"
     r"barrier=|(?<!on-)\bdisks?\b|\bdrives?\b|flush/fua|cache flush|\braid\d*\b|write hole"
 )
+# "race" as a contest: "in a race to the bottom", "bugs will race to see which", "race to idle"
+CONTEST_RACE = (
+    r"rac(?:e|es|ing) to (?:the )?(?:bottom|top|finish|finish line|first|win|market|see (?:which|who)|idle|"
+    r"get there|be (?:the )?first)\b|\bin a race to\b|racing (?:team|car|club|fan)|horse rac|drag rac"
+)
+# Deadlocks in general as what a design avoids: "to prevent deadlocks." (not "deadlocks in X")
+GENERIC_AVOIDANCE = (
+    r"(?:prevent|avoid|avoiding|preventing)(?: possible| potential| any)? dead[ -]?locks\b"
+    r"(?! (?:in|between|with|when|on|where|caused|due|if|during|while)\b)"
+)
+# A hedged guess that names nothing: "I guess it's a race condition, possibly triggered",
+# "dels apparently have a race condition", "behaves more like a race condition than".  A guess
+# that says between what ("maybe a race with the flusher") stays a claim.
+GUESSED_RACE = (
+    r"(?:\bi guess|\bi suppose|apparently|\bmaybe|perhaps|probably|seems? like|looks? like|more like|"
+    r"sounds? like|some (?:kind|sort) of)[^.;]{0,30}\brace(?: condition)?\b"
+    r"(?!\s+(?:condition|between|with|against|in|on|where|when|that|which|window|here|there))"
+)
 NEGATED = r"(?:\bno|\bnot|\bnon|n't|\bnever|\bwithout|\bnor|free of)[ -](?:\w+[ -]){0,4}"
 # Column headers of a two-context interleaving diagram: "CPU0   CPU1", "Thread 1   Thread 2".
 CONTEXT_HEADER = r"(?:cpu ?\d|thread ?[1-4ab]|t[1-4]|task ?[1-4ab]|process ?[1-4ab]|context ?[1-4ab])"
@@ -151,11 +169,14 @@ DEADLOCK = (
             r"unsafe locking scenario|\*\*\* deadlock \*\*\*", ("unsafe locking", "*** dead"), signature=True),
     Pattern("hung_task_report", "deadlock", "D5", 0.9,
             r"blocked for more than \d+ seconds|task hung in|\bhung[ _]tasks?\b",
-            ("blocked for more", "hung"), signature=True),
+            ("blocked for more", "hung"), signature=True,
+            # "I have not seen a hung task timeout"; a soft-lockup panic is no blocked task (2.4);
+            # "prevent hung task check in submit_bio_wait()" silences the detector during slow I/O
+            cancel=NEGATED + r"hung|soft-?lockup|(?:prevent|avoid|suppress|silenc|disabl|quiet)\w* (?:\w+ ){0,2}hung"),
     Pattern("sleep_in_atomic_report", "deadlock", "D4", 0.92,
             r"sleeping function called from invalid context|scheduling while atomic|"
-            r"invalid wait context",
-            ("invalid context", "while atomic", "invalid wait"), signature=True),
+            r"invalid wait context|illegal context switch in rcu",
+            ("invalid context", "while atomic", "invalid wait", "illegal context switch"), signature=True),
     Pattern("sleep_in_atomic", "deadlock", "D4", 0.7,
             r"(?:sleep|block|schedul)\w* (?:\w+ ){0,3}(?:in|from|inside|under|while in|with(?:in)?) "
             r"(?:an? |the )?(?:atomic|invalid|non-?sleepable|rcu read|irq-?disabled|interrupt) "
@@ -169,7 +190,12 @@ DEADLOCK = (
     # --- words (2.1 positive signals)
     Pattern("deadlock_word", "deadlock", "D1", 0.78,
             r"\bdead[ -]?lock(?:s|ed|ing|y)?\b", ("deadlock", "dead lock", "dead-lock"),
-            cancel=r"deadlock[- ]free\b|\bno (?:possible )?dead[ -]?locks? (?:here|found|reported|detected)"),
+            cancel=r"deadlock[- ]free\b|\bno (?:possible )?dead[ -]?locks? (?:here|found|reported|detected)|"
+                   # "it did not look like any usual kind of filesystem deadlock"
+                   r"(?:not|n't|never) (?:\w+ )?(?:look|seem|sound|appear)\w* (?:\w+ )?like\b|" + NEGATED + r"dead[ -]?lock|"
+                   + GENERIC_AVOIDANCE),
+    # "disabled ... in HMZONED mode to prevent deadlocks": a design rationale naming no deadlock
+    Pattern("deadlock_avoidance", "deadlock", "D1", 0.45, GENERIC_AVOIDANCE, ("deadlocks", "dead locks", "dead-locks")),
     Pattern("abba", "deadlock", "D1", 0.85, r"\bab-?ba\b", ("abba", "ab-ba")),
     Pattern("lock_inversion", "deadlock", "D1", 0.85,
             r"lock(?:ing)?[- ](?:order(?:ing)?[- ])?inversion|inversion of (?:the )?lock|"
@@ -185,11 +211,11 @@ DEADLOCK = (
             r"circular (?:wait|dependenc(?:y|ies) (?:between|among|on|involving))|"
             r"wait(?:s|ing)? (?:for|on) each other|(?:wait|lock) cycle|cyclic (?:wait|dependenc)",
             ("circular", "each other", "wait cycle", "lock cycle", "cyclic wait", "cyclic dep"),
-            cancel=r"refcount|reference|\bref\b|leak|include|header|module|kconfig|build"),
+            cancel=r"refcount|reference|\bref\b|leak|include|header|module|kconfig|build|depmod|symbol|import"),
     Pattern("hang_word", "deadlock", "D5", 0.45,  # alone, as often a user's "system hangs" as a bug
             r"\bhang(?:s|ing|ed)?\b|\bhung\b", WORD_START_ANCHORS("hang", "hung"),
             cancel=r"hang(?:s|ing|ed)? (?:off|on to|onto|around|out|in there)|hang on[,.!]|"
-                   r"hung_task_timeout|hung (?:task|up)|"
+                   r"hung_task_timeout|hung (?:task|up)|hung[ _]?(?:check|detector|timeout|watchdog)|"
                    # idioms: "a bunch of low hanging fruit", "get the hang of it"
                    r"hanging[- ]fruit|low[- ]hanging|the hang of|hang in there|hang tight|"
                    # a hang that ends is a stall: "hangs system for several seconds"
@@ -197,12 +223,23 @@ DEADLOCK = (
                    r"(?:\w+ )?(?:seconds?|secs?|minutes?|mins?|ms|milliseconds?)\b|" + NEGATED + r"(?:hang|hung)"),
     Pattern("blocked_forever", "deadlock", "D5", 0.72,
             r"(?:wait|block|stuck|sleep|hang|hung|spin|stall|sit)\w* (?:\w+ ){0,4}"
-            r"(?:forever|indefinitely|for ever)|(?:stuck|blocked|hung) (?:in|on) "
+            r"(?:forever|indefinitely|for ever)|(?:forever|indefinitely) (?:hang|hung|block|stuck|wait|sleep|spin)|"
+            r"(?:stuck|blocked|hung) (?:in|on) "
             r"(?:\w+ )?(?:d state|uninterruptible)|"
-            r"never (?:be )?(?:woken|wakes? up|completes?|makes? progress|gets? released)\b|"
+            r"never (?:be )?(?:woken|wakes? up|completes?|makes? progress)\b|"
             r"(?:cannot|can't|can ?not|never|no) make (?:any )?(?:forward )?progress|"
             r"no forward progress",
-            ("forever", "for ever", "indefinitely", "never", "progress", "d state", "uninterruptible")),
+            ("forever", "for ever", "indefinitely", "never", "progress", "d state", "uninterruptible"),
+            # what hangs must be a task: a bit or a reference "left hanging forever" is a leak, a
+            # "block group remaining RO forever" a state
+            cancel=r"\bblock (?:groups?|devices?|layer|rsv)\b|\b(?:ro|read-only|readonly) forever|"
+                   # "so it doesn't wait for the signal forever"; "stuck in D state for extreme amounts of time"
+                   r"(?:n't|\bnot|\bnever|no longer) (?:\w+ ){0,3}(?:wait|block|stuck|hang|sleep|spin)\w* (?:\w+ ){0,4}"
+                   r"(?:forever|indefinitely)|\bfor (?:extreme|long|large|huge|several|many|\d+) (?:\w+ ){0,2}"
+                   r"(?:time|seconds?|minutes?|hours?)\b|"
+                   r"(?:bits?|flags?|refs?|references?|refcounts?|counts?|space|pointers?|entr(?:y|ies)|objects?)"
+                   r"(?: \w+){0,2} (?:hanging|dangling|sitting) (?:around )?(?:forever|indefinitely)|"
+                   r"leav\w* (?:\w+ ){1,3}(?:hanging|dangling)"),
     Pattern("lost_wakeup", "deadlock", "D5", 0.72,
             r"(?:lost|missed|missing|miss(?:es|ing)?|lose|loses) (?:a |the |any )?wake[- ]?ups?\b|"
             r"never (?:be )?woken|no(?:body| one| task) (?:is |will be |gets )?(?:woken|wakes)|"
@@ -225,7 +262,8 @@ DEADLOCK = (
             r"lockdep (?:splat|warning|warn|report|complain|trace|false positive)\w*|"
             r"lockdep (?:is |was )?(?:complaining|warning|reporting|unhappy)",
             ("lockdep",),
-            cancel=NEGATED + r"lockdep|" + NEGATED + r"splat",
+            cancel=NEGATED + r"lockdep|" + NEGATED + r"splat|"
+                   r"(?:splat|warning|report)s? (?:\w+ ){0,2}(?:don't|do not|doesn't|does not|didn't|did not|never)\b",
             cancel_message=LOCKDEP_INFRASTRUCTURE),
 )
 
@@ -243,10 +281,10 @@ RACE = (
             r"\b(?:possible|potential|subtle|narrow|small|tiny|benign|harmless|nasty|real|"
             r"theoretical|this|that|the|a) race\b",
             WORD_START_ANCHORS("race", "racy", "raci"),
-            cancel=NEGATED + r"rac(?:y|e|es|ing)\b|race to idle"),
+            cancel=NEGATED + r"rac(?:y|e|es|ing)\b|" + CONTEST_RACE + r"|" + GUESSED_RACE),
     Pattern("race_word", "race", "R2", 0.66,
             r"\brac(?:e|es|ing|iness)\b", WORD_START_ANCHORS("race", "raci"),
-            cancel=r"race to idle|racing to (?:finish|get|send|be first)|" + NEGATED + r"rac"),
+            cancel=CONTEST_RACE + r"|" + GUESSED_RACE + r"|" + NEGATED + r"rac"),
     Pattern("concurrent_access", "race", "R2", 0.35,
             r"\bconcurrent(?:ly)?\b|\bconcurrency\b", ("concurren",),
             cancel=r"concurrent (?:direct|dio|writers? support|i/o|io\b)|kernel concurrency sanitizer"),
@@ -287,7 +325,9 @@ RACE = (
             cancel=r"nesting notation"),
     Pattern("suspicious_rcu_report", "race", "R4", 0.92,
             r"suspicious rcu(?:_dereference\w*\(\))? usage|rcu-list traversed in non-reader",
-            ("suspicious rcu", "rcu-list traversed"), signature=True),
+            ("suspicious rcu", "rcu-list traversed"), signature=True,
+            # lockdep's RCU check also reports a sleep in a read-side section: that is D4 (D6)
+            cancel_message=r"illegal context switch in rcu"),
     Pattern("rcu_grace_reuse", "race", "R4", 0.6,
             r"(?:free|reus|recycl)\w* (?:\w+ ){0,4}(?:before|without) (?:waiting for )?(?:an? |the )?"
             r"(?:rcu )?grace period|rcu grace period before (?:\w+ )?(?:free|reuse|recycl)|"
@@ -328,9 +368,9 @@ ORDERING = (
             cancel_message=STORAGE_MESSAGE),
     Pattern("missing_barrier", "ordering", "O1", 0.8,
             r"(?:missing|missed|lack(?:s|ing)?(?: of)?|without(?: an?| the| any)?|add(?:s|ed|ing)?"
-            r"(?: an?| the)?|misplaced|wrong|incorrect|insufficient|need(?:s|ed)?(?: an?)?) "
+            r"(?: an?| the)?|misplaced|wrong|incorrect|insufficient) "
             r"(?:\w+ ){0,2}(?:memory |read |write |full |release |acquire )?barriers?\b|"
-            r"(?:missing|misplaced|add(?:s|ed|ing)?|need(?:s|ed)?|lacks?) (?:an? |the )?smp_\w+",
+            r"(?:missing|misplaced|add(?:s|ed|ing)?|lacks?) (?:an? |the )?smp_\w+",
             ("barrier", "smp_"), also=("race",),
             cancel=STORAGE_BARRIER + r"|" + NEGATED + r"(?:need|missing)|obviat|eliminat|remov\w* the need|"
                    r"no (?:longer )?need", cancel_message=STORAGE_MESSAGE),
@@ -338,14 +378,25 @@ ORDERING = (
     Pattern("required_barrier", "ordering", "O1", 0.75,
             r"(?:required|needed|necessary|proper|appropriate|correct|right|implied|implicit|full) "
             r"(?:\w+ ){0,2}(?:memory |read |write |smp )?barriers?\b|"
-            r"barriers? (?:\w+ ){0,2}(?:is|are|was|were) (?:\w+ )?(?:required|needed|necessary)\b",
-            ("barrier",), cancel=STORAGE_BARRIER + r"|compiler barrier", cancel_message=STORAGE_MESSAGE),
+            r"barriers? (?:\w+ ){0,2}(?:is|are|was|were) (?:\w+ )?(?:required|needed|necessary)\b|"
+            r"need(?:s|ed)? (?:an? |the |some )?(?:\w+ ){0,2}(?:memory |read |write |full |smp )?barriers?\b|"
+            r"need(?:s|ed)? (?:an? |the )?smp_\w+",
+            ("barrier", "smp_"), cancel=STORAGE_BARRIER + r"|compiler barrier", cancel_message=STORAGE_MESSAGE),
     Pattern("redundant_barrier", "ordering", "O1", 0.75,
             r"(?:redundant|useless|pointless|unnecessary|unneeded|superfluous|remove|drop|kill)\w* "
             r"(?:\w+ ){0,2}(?:memory )?(?:barrier|smp_\w+)|"
             r"(?:barrier|smp_\w+(?:\(\))?) (?:is|are|was|were) (?:not needed|unnecessary|redundant|"
             r"useless|pointless)",
             ("barrier", "smp_"), cancel=STORAGE_BARRIER),
+    # a patch that reworks barriers it already has: "Replace smp_read_barrier_depends() usage with
+    # smp_[r]mb()", "avoid atomic_set and smp_wmb in the tx path", "optimize barrier usage": an
+    # ordering topic, and in a title no missing barrier (no D3 race; see score.co_label)
+    Pattern("barrier_rework", "ordering", "O1", 0.5,
+            r"\b(?:replac|convert|switch|upgrad|downgrad|optimi[sz]|relax|weaken|avoid|simplif)\w* "
+            r"(?:[\w\[\]]+ ){0,4}?(?:\w*barrier\w*|smp_\w+|\w+_(?:acquire|release)|[rw]?mb\(\))",
+            ("barrier", "smp_", "_acquire", "_release", "mb()"),
+            cancel=r"nobarrier|barrier=|barrier_nospec|membarrier|speculat|nospec|spectre|rcu_barrier",
+            cancel_message=STORAGE_MESSAGE),
     Pattern("pairs_with", "ordering", "O1", 0.65,
             r"(?:barrier|smp_\w+|mb\(\)|acquire|release|fence)\b.{0,60}\bpair(?:s|ed|ing)? with|"
             r"\bpair(?:s|ed|ing)? with\b.{0,60}(?:barrier|smp_\w+|mb\(\)|acquire|release|fence)",
@@ -377,7 +428,7 @@ ORDERING = (
             r"cpu|compiler|hardware|processor|loads?|stores?|barrier|visible)|"
             r"(?:can|could|may|might) (?:be |get )?re-?ordered|"
             r"re-?ordering (?:between|of the (?:load|store|read|write|access))",
-            ("reorder", "re-order"), also=("race",), cancel=NOT_MEMORY_ORDER + r"|" + LOCK_ORDER),
+            ("reorder", "re-order"), cancel=NOT_MEMORY_ORDER + r"|" + LOCK_ORDER),
     Pattern("visibility", "ordering", "O2", 0.6,
             r"(?:visible|observ\w+) (?:to|by|on) (?:the )?(?:other|another|all|remote|concurrent) "
             r"(?:cpus?|threads?|cores?|readers?|contexts?)|(?:must|should|to) be (?:globally )?visible "

@@ -41,8 +41,17 @@ TRAILER_LINE = re.compile(
 )
 # "git request-pull" lists commit titles with their dates: titles of other work (D2).
 PULL_REQUEST_LINE = re.compile(r"\(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\)\s*$")
+# A field of a robot's report or reminder: "Title: INFO: task hung in ...", "commit: dfea9fce
+# io_uring: close a small race gap ...": the name of a report or of another commit, also quoted.
+REPORT_FIELD_LINE = re.compile(
+    r"^\s*(?:title|head commit|commit|git tree|dashboard link|first crash|last crash|crashes|"
+    r"console output|kernel config|syz repro|c reproducer|compiler|patch|fix commit)\s*:\s", re.IGNORECASE)
+# A patch of a series named by its number and title, in any message: "1/3 btrfs: fix race ...",
+# "[PATCH 2/5] svcrdma: ...", "patch 4/7 (btrfs: ...)": the title of other work (D2).
+LISTED_PATCH_LINE = re.compile(r"^\s*[-*]?\s*(?:\[(?:patch[^\]]*)?\s*\d+/\d+\]|(?:patch )?\d+/\d+:?)\s+\(?[\w./-]+: ",
+                               re.IGNORECASE)
 # A line of C outside a diff (a quoted or pasted code listing): only code patterns count (D2).
-CODE_LINE = re.compile(r"[;{}]\s*(?://.*|/\*.*)?$|^\s*#\s*(?:include|define|if)\b")
+CODE_LINE = re.compile(r"[;{}]\s*(?:\\\s*)?(?://.*|/\*.*)?$|^\s*#\s*(?:include|define|if)\b")
 # A diff line that is a comment is a passing mention (D2): "+ * ...", "+/* ...", "+// ...".
 DIFF_COMMENT = re.compile(r"^[+-]\s*(?:/\*|\*|//|#)")
 SUBJECT_LINE = 0  # Evidence.line for a match in the subject
@@ -347,6 +356,8 @@ class Scanner:
             line, scanned.kinds[number - 1], roles.role(number - 1), policy, diff_at, start)
         if factor == 0.0:
             return
+        if zone == CODE and scanned.kinds[number - 1] == body.DIFF and _in_documentation(scanned, number - 1):
+            zone = PROSE  # an added line of Documentation/ or a .txt is text, not code (weighed as a diff line)
         indexes: set[int] = set()
         for anchor in anchor_ids:
             indexes.update(self.anchor_patterns[anchor])
@@ -398,6 +409,21 @@ class Scanner:
         return best
 
 
+# Files whose added lines are text: documentation, not code (memory-barriers.txt, a .rst, an .html).
+DOCUMENTATION_PATH = re.compile(r"(?:^|/)Documentation/|\.(?:txt|rst|md|html?|tex)$|(?:^|/)README[^/]*$")
+
+
+def _in_documentation(scanned: body.ScannedBody, index: int) -> bool:
+    """Whether diff line ``index`` belongs to a documentation file."""
+    return any(start <= index < end and bool(DOCUMENTATION_PATH.search(path))
+               for start, end, path in scanned.path_runs)
+
+
+# A line that is only a file name: "queue-4.14/net-annotate-data-race-around-sk_ll_usec.patch"
+# in a stable notice names a patch, it says nothing of its own.
+FILE_NAME_LINE = re.compile(r"^[\s>]*[\w.+-]*/[\w./+-]*[\w-]\.(?:patch|diff|c|h|txt|rst|sh)\s*$")
+
+
 def line_context(
     line: str, kind: str, role: str, policy: KindPolicy, diff_at: int, start: int
 ) -> tuple[float, bool, bool, str, str]:
@@ -420,15 +446,18 @@ def line_context(
             return 0.0, True, True, content, QUOTE  # an old code comment in a quoted hunk (D2)
         if LISTING_COMMENT.match(content):
             return 0.0, True, True, content, QUOTE  # a comment in a quoted code listing (D2)
+        if REPORT_FIELD_LINE.match(content) or LISTED_PATCH_LINE.match(content):
+            return factor * TRAILER_FACTOR, True, False, content, ASIDE
         code = in_diff or bool(CODE_LINE.search(content))
         return factor, True, code, content, QUOTE  # quoted: the thread's topic, not this author's claim
     if kind == body.DIFF:
         if line[:1] == "+" and not line.startswith("+++") and not DIFF_COMMENT.match(line):
             return 1.0, False, True, line[1:], CODE
         return 0.0, False, True, line, CODE
-    if role in SILENT_ROLES:
+    if role in SILENT_ROLES or FILE_NAME_LINE.match(line):
         return 0.0, False, False, line, ASIDE
-    if role in ASIDE_ROLES or PULL_REQUEST_LINE.search(line) or TRAILER_LINE.match(line):
+    if role in ASIDE_ROLES or PULL_REQUEST_LINE.search(line) or TRAILER_LINE.match(line) or \
+            LISTED_PATCH_LINE.match(line) or REPORT_FIELD_LINE.match(line):
         return TRAILER_FACTOR, False, False, line, ASIDE
     if LISTING_COMMENT.match(line):
         return 0.0, False, True, line, CODE  # a comment in a pasted code listing (D2)

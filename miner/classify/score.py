@@ -103,7 +103,10 @@ def strengthen(evidence: list[Evidence], labels: set[str]) -> list[Evidence]:
 
 # D3: a missing or changed barrier in concrete code is a data race "due to missing memory
 # barriers" (kcsan.rst) as well as an ordering bug.  Concrete: a missing-barrier claim, or a
-# barrier primitive on an added line of the patch.  Removing a redundant barrier is not (D3).
+# barrier primitive on an added line of the patch.  Removing a redundant barrier is not (D3),
+# nor is a barrier inside a macro definition (a line continued with "\\"): that implements a
+# primitive (READ_ONCE on Alpha, smp_load_acquire), the acquire/release implementation work
+# D3 leaves to ordering alone.
 D3_CONCRETE = frozenset(("missing_barrier",))
 D3_IN_CODE = frozenset(("barrier_primitive", "acquire_release_primitive"))
 D3_NOT = frozenset(("redundant_barrier",))
@@ -119,8 +122,10 @@ def co_label(evidence: list[Evidence], scores: dict[str, float]) -> list[Evidenc
     """
     if scores["ordering"] >= THRESHOLD and scores["race"] < THRESHOLD:
         barrier = [e for e in evidence if e.label == "ordering" and e.zone != "aside" and (
-            e.pattern in D3_CONCRETE or (e.pattern in D3_IN_CODE and e.in_diff and not e.quoted))]
-        if barrier and not any(e.pattern in D3_NOT for e in evidence):
+            e.pattern in D3_CONCRETE or (e.pattern in D3_IN_CODE and e.in_diff and e.zone == "code"
+                                          and not e.text.rstrip().endswith("\\")))]
+        if barrier and not any(e.pattern in D3_NOT or (e.pattern == "barrier_rework" and e.line == 0)
+                               for e in evidence):
             scores["race"] = scores["ordering"]
             evidence = evidence + [replace(e, label="race", subtype=subtype_name("R1")) for e in barrier]
     if scores["race"] >= THRESHOLD and scores["deadlock"] < THRESHOLD:
@@ -196,6 +201,7 @@ SINGLE_MENTION_FACTOR = 0.5  # below the threshold whatever the score: one line 
 OWN_ZONES = frozenset(("prose", "code"))
 STRONG_LINE = 0.6  # pattern weight of a line that names the hazard itself (race, deadlock, barrier)
 PATCH_KINDS = frozenset((PATCH, STABLE_BACKPORT, TIP_COMMIT))
+FIX_KINDS = PATCH_KINDS | {COVER_LETTER}
 
 
 def classify_thread(messages: Iterable[tuple]) -> Result:
@@ -215,6 +221,7 @@ def classify_thread(messages: Iterable[tuple]) -> Result:
     root_scores: dict[str, float] = dict.fromkeys(LABELS, 0.0)
     kinds: dict[str, str] = {}
     best: dict[str, tuple[float, list[Evidence]]] = {}
+    diagnosed = False  # whether any message names the deadlock beyond a symptom word
     for message in messages:
         message_id, subject, text = message[0], message[1], message[2]
         sender = message[3] if len(message) > 3 else None
@@ -251,15 +258,32 @@ def classify_thread(messages: Iterable[tuple]) -> Result:
             weighed = (result.scores[label] if is_root else _natural_prior(result.scores[label])) * factor
             if needs_analysis and not _own_analysis(result.evidence, label, is_root, kind in PATCH_KINDS):
                 weighed *= SINGLE_MENTION_FACTOR
+            if (not is_root and root_scores[label] < COVER_SUPPORT and kind not in PATCH_KINDS
+                    and not _new_topic(result.evidence, label)):
+                weighed *= SINGLE_MENTION_FACTOR
+            elif (kind == COVER_LETTER and not any(e.label == label and e.line == 0 for e in result.evidence)
+                    and not _new_topic(result.evidence, label)):
+                weighed *= SINGLE_MENTION_FACTOR  # a series whose title does not name it: a design note
+            if label == "race" and not _names_hazard(result.evidence, label):
+                weighed *= SINGLE_MENTION_FACTOR  # "concurrent fsyncs", "in parallel": a workload
             if (not is_root and series_member and root_scores[label] < COVER_SUPPORT
                     and not any(e.label == label and (e.line == 0 or _is_signature(e)) for e in result.evidence)):
                 weighed *= OFF_TOPIC_MEMBER_FACTOR
             weighed = round(weighed, 4)
             if label not in best or weighed > best[label][0]:
                 best[label] = (weighed, result.evidence)
+        # a patch titled "fix ... hangs" states its purpose: the fix is the diagnosis
+        diagnosed = diagnosed or any(e.label == "deadlock" and e.zone != "aside" and (
+            e.pattern not in SYMPTOM_WORDS or (e.zone == "subject" and kind in FIX_KINDS and e.message_id == message_id))
+            for e in result.evidence)
     if not best:
         return score_evidence([])
     scores = {label: best[label][0] for label in LABELS}
+    if not diagnosed and scores["race"] < THREAD_THRESHOLD:  # a race's hang is D4's deadlock
+        # "mount hangs", "replace sometimes hangs": a symptom the thread never ties to a wait
+        # (no deadlock word, splat, blocked-forever or lost-wakeup line anywhere in it); such
+        # threads end as loops, slow I/O or crashes as often as deadlocks.
+        scores["deadlock"] = round(scores["deadlock"] * SINGLE_MENTION_FACTOR, 4)
     evidence = [e for label in LABELS for e in best[label][1] if e.label == label]
     return Result([label for label in LABELS if scores[label] >= THREAD_THRESHOLD], scores, evidence,
                   kinds)
@@ -307,6 +331,42 @@ def _own_analysis(evidence: list[Evidence], label: str, is_root: bool = True,
     if splat and (is_root or len(patterns) >= 2):
         return True
     return len(lines) >= 2 and strongest >= STRONG_LINE and not (splat and len(patterns) < 2 and not is_root)
+
+
+# Patterns that say the same thing in other words: "a race" and "racing", "deadlock" and "AA
+# deadlock", "hang" and "lockup".  Two of them are one signal, not two.
+# A line that names the code it speaks of (btrfs_read_dev_one_super, lock_page(), ->flags,
+# BTRFS_IOC_DEVICES_READY) makes a claim about this code, not about bugs in general.
+CODE_NAME = re.compile(r"\b[A-Za-z][A-Za-z0-9]*_\w+|\w\(\)|\w\(\w+\)|->\w")
+# Words that say things run at once, not that they race: "concurrent fsyncs", "in parallel",
+# "other tasks accessing".  Alone they describe a workload or a benchmark.
+WORKLOAD_WORDS = frozenset(("concurrent_access", "simultaneous", "other_context"))
+SYMPTOM_WORDS = frozenset(("hang_word", "lockup_word"))
+SAME_SIGNAL = {"race_word": "race_condition", "lock_inversion": "deadlock_word", "lockup_word": "hang_word"}
+
+
+def _new_topic(evidence: list[Evidence], label: str) -> bool:
+    """Whether a reply that raises ``label`` where the root did not analyses it: two kinds of signal.
+
+    In a thread whose root is not about the hazard, a reply's paragraph that uses the word
+    twice ("btrfs has had more deadlock bugs than ... adding new deadlocks") is a remark; an
+    analysis names the hazard and something more of it: its mechanism (held locks, the other
+    context, a window, a barrier), its consequence (blocked forever), or a splat.
+    """
+    signals = set()
+    lines = set()
+    names_code = False
+    for item in evidence:
+        if item.label == label and item.zone in OWN_ZONES:
+            signals.add(SAME_SIGNAL.get(item.pattern, item.pattern))
+            lines.add(item.line)
+            names_code = names_code or bool(CODE_NAME.search(item.text))
+    return len(lines) >= 2 and (len(signals) >= 2 or names_code)
+
+
+def _names_hazard(evidence: list[Evidence], label: str) -> bool:
+    """Whether a line outside asides says more than that things run at once (WORKLOAD_WORDS)."""
+    return any(e.label == label and e.zone != "aside" and e.pattern not in WORKLOAD_WORDS for e in evidence)
 
 
 def _topic(subject: str) -> str:
