@@ -132,26 +132,35 @@ class _Progress:
 
 
 class ScrapeRun:
-    """One scrape run: its summary, the ingest run that stores what it fetches, and its clock.
+    """One scrape run: its summary, the ingest run that stores what it fetches, its progress bar and its clock.
 
     The clock and the session's counters start when the run is made (before a mirror is cloned,
-    say); the ingest run opens with ``with``. :meth:`finish` fills in the summary's counts.
+    say); the ingest run and the bar open with ``with`` and close with it. A run counted in
+    ``unit`` (threads, matches, pages) has a bar of its own, ``bar``, and stores quietly; without
+    one the ingest's bar shows (a git mirror's commits). :meth:`finish` fills in the summary's counts.
     """
 
     def __init__(self, store: Store, session: PoliteSession, summary: ScrapeSummary, command: str,
-                 progress: bool = False):
+                 progress: bool = False, unit: str | None = None, total: int | None = None):
         self.store, self.session, self.summary = store, session, summary
-        self.command, self.progress = command, progress
+        self.command, self.progress, self.unit, self.total = command, progress, unit, total
         self.started = time.monotonic()
         self.requests_before, self.hits_before = session.stats.requests, session.stats.cache_hits
         self.ingester: Ingester | None = None
+        self.bar: _Progress | None = None
 
     def __enter__(self) -> "ScrapeRun":
-        self.ingester = Ingester(self.store, self.command, progress=self.progress).__enter__()
+        self.ingester = Ingester(self.store, self.command, progress=self.progress and self.unit is None).__enter__()
+        if self.unit is not None:
+            self.bar = _Progress(self.summary, self.session, self.ingester, self.progress, self.unit, self.total)
         return self
 
     def __exit__(self, kind, value, traceback) -> None:
-        self.ingester.__exit__(kind, value, traceback)
+        try:
+            if self.bar is not None:
+                self.bar.close()
+        finally:
+            self.ingester.__exit__(kind, value, traceback)
 
     def finish(self) -> ScrapeSummary:
         """The summary with the requests, cache hits, messages and seconds of the run."""
@@ -248,29 +257,26 @@ def _run_lore_scrape(store: Store, session: PoliteSession, scrape: LoreScrape, s
     limits = [n for n in (scrape.max_threads, max_matches) if n]
     limit = min(limits) if limits else None
     outcome = lore.SearchOutcome()
-    with ScrapeRun(store, session, summary, f"scrape {label}") as run:
-        ingester = run.ingester
-        bar = _Progress(summary, session, ingester, progress, unit=" match")  # a match: fetched or already stored
-        try:
-            for message_id in _pending_threads(store, scrape.scrape_id):  # an interrupted run's threads, first
-                _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
-                              prefer_cache=True)
-                bar.update(0)
-            for message_id in lore.search_message_ids(session, target, search, limit, outcome,
-                                                      on_total=bar.set_total if progress else None):
-                summary.matches += 1
-                if not session.config.offline and _already_covered(store, scrape.scrape_id, message_id):
-                    if _stored_since(store, message_id, run_began):
-                        summary.matches_in_fetched += 1  # its thread came with an earlier match of this run
-                    else:
-                        summary.threads_skipped += 1
-                    bar.update(1)
-                    continue
-                _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
-                              prefer_cache=session.config.offline)
+    # the bar counts matches: fetched, or already stored
+    with ScrapeRun(store, session, summary, f"scrape {label}", progress, unit=" match") as run:
+        ingester, bar = run.ingester, run.bar
+        for message_id in _pending_threads(store, scrape.scrape_id):  # an interrupted run's threads, first
+            _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
+                          prefer_cache=True)
+            bar.update(0)
+        for message_id in lore.search_message_ids(session, target, search, limit, outcome,
+                                                  on_total=bar.set_total if progress else None):
+            summary.matches += 1
+            if not session.config.offline and _already_covered(store, scrape.scrape_id, message_id):
+                if _stored_since(store, message_id, run_began):
+                    summary.matches_in_fetched += 1  # its thread came with an earlier match of this run
+                else:
+                    summary.threads_skipped += 1
                 bar.update(1)
-        finally:
-            bar.close()
+                continue
+            _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
+                          prefer_cache=session.config.offline)
+            bar.update(1)
         if outcome.cut_at is not None and outcome.cut_at == max_matches:
             summary.capped_at = max_matches
         summary.repeated_page = outcome.repeated_page
@@ -285,18 +291,15 @@ def scrape_lore_thread(store: Store, session: PoliteSession, target: lore.LoreTa
     """Fetch and store the one thread holding ``message_id``."""
     message_id = clean_message_id(message_id)
     summary = ScrapeSummary(f"lore {target.list_name} thread <{message_id}>")
-    with ScrapeRun(store, session, summary, f"scrape lore --msgid {message_id}") as run:
-        ingester = run.ingester
-        bar = _Progress(summary, session, ingester, progress, total=1)
-        try:
-            url, mails = lore.fetch_thread(session, target, message_id, prefer_cache=session.config.offline)
-            if not mails:
-                raise MinerError(f"{url}: no such thread on {target.base_url} (HTTP 404)")
-            ingester.ingest_mails(mails)
-            summary.threads_fetched = 1
-            bar.update(1)
-        finally:
-            bar.close()
+    with ScrapeRun(store, session, summary, f"scrape lore --msgid {message_id}", progress, unit=" thread",
+                   total=1) as run:
+        ingester, bar = run.ingester, run.bar
+        url, mails = lore.fetch_thread(session, target, message_id, prefer_cache=session.config.offline)
+        if not mails:
+            raise MinerError(f"{url}: no such thread on {target.base_url} (HTTP 404)")
+        ingester.ingest_mails(mails)
+        summary.threads_fetched = 1
+        bar.update(1)
         return run.finish()
 
 
@@ -417,47 +420,43 @@ def scrape_urls(store: Store, session: PoliteSession, urls: list[str], max_pages
     seen: set[str] = set()
     page_ids: dict[str, list] = {}  # page URL -> Message-IDs of its messages
     waiting: list[tuple] = []  # (archive, page mails, parent pages): mails whose parent is named by its page
-    with ScrapeRun(store, session, summary, "scrape url " + " ".join(urls)) as run:
-        ingester = run.ingester
-        bar = _Progress(summary, session, ingester, progress, unit=" page")
-        try:
-            while queue and summary.pages < max_pages:
-                url = queue.popleft()
-                archive = archive_for(url, archive_name)
-                page_url = archive.page_url(url)
-                if page_url in seen:
-                    continue
-                seen.add(page_url)
-                response = session.fetch(page_url, prefer_cache=True)
-                summary.pages += 1
-                if response.status != 200:
-                    summary.notes.append(f"{page_url}: HTTP {response.status}")
-                    bar.update(1)
-                    continue
-                try:
-                    result = archive.parse_page(response.body, page_url)
-                except MinerError as error:  # one page the parser refuses: kept as a reject, the rest goes on
-                    if store.add_reject(ingester.run_id, page_url, None, str(error), response.body):
-                        ingester.summary.rejected += 1
-                    summary.rejected_pages.append(str(error))
-                    bar.update(1)
-                    continue
-                if not archive.verified and archive.name not in summary.unverified:
-                    summary.unverified.append(archive.name)
-                mails = _raw_messages(session, result.raw_urls)
-                if len(mails) < len(result.messages):  # raw form not served: the page text will do
-                    mails = _with_fetch_time(result.messages, response.fetched_at)
-                    page_ids[page_url] = [_message_id(mail) for mail in mails]
-                    if any(result.parent_pages):  # parents named by page: stored once their page is read
-                        waiting.append((archive, mails, result.parent_pages))
-                        mails = []
-                else:
-                    page_ids[page_url] = [_message_id(mail) for mail in mails]
-                ingester.ingest_mails(mails)
-                queue.extend(link for link in result.links if archive.page_url(link) not in seen)
+    with ScrapeRun(store, session, summary, "scrape url " + " ".join(urls), progress, unit=" page") as run:
+        ingester, bar = run.ingester, run.bar
+        while queue and summary.pages < max_pages:
+            url = queue.popleft()
+            archive = archive_for(url, archive_name)
+            page_url = archive.page_url(url)
+            if page_url in seen:
+                continue
+            seen.add(page_url)
+            response = session.fetch(page_url, prefer_cache=True)
+            summary.pages += 1
+            if response.status != 200:
+                summary.notes.append(f"{page_url}: HTTP {response.status}")
                 bar.update(1)
-        finally:
-            bar.close()
+                continue
+            try:
+                result = archive.parse_page(response.body, page_url)
+            except MinerError as error:  # one page the parser refuses: kept as a reject, the rest goes on
+                if store.add_reject(ingester.run_id, page_url, None, str(error), response.body):
+                    ingester.summary.rejected += 1
+                summary.rejected_pages.append(str(error))
+                bar.update(1)
+                continue
+            if not archive.verified and archive.name not in summary.unverified:
+                summary.unverified.append(archive.name)
+            mails = _raw_messages(session, result.raw_urls)
+            if len(mails) < len(result.messages):  # raw form not served: the page text will do
+                mails = _with_fetch_time(result.messages, response.fetched_at)
+                page_ids[page_url] = [_message_id(mail) for mail in mails]
+                if any(result.parent_pages):  # parents named by page: stored once their page is read
+                    waiting.append((archive, mails, result.parent_pages))
+                    mails = []
+            else:
+                page_ids[page_url] = [_message_id(mail) for mail in mails]
+            ingester.ingest_mails(mails)
+            queue.extend(link for link in result.links if archive.page_url(link) not in seen)
+            bar.update(1)
         ingester.ingest_mails(_with_parents(waiting, page_ids))
         return run.finish()
 
