@@ -14,7 +14,7 @@ from miner.body import QUOTE, scan
 from miner.errors import MinerError
 from miner.mid import lore_url, parse_reference
 from miner.search import FTS_CALL, check_search_params, fts_error, fts_query, is_raw, register_functions
-from miner.store import Store, database_error, is_storage_error
+from miner.store import Store, Where, database_error, is_storage_error
 from miner.utc import parse_utc, utc_text
 
 THREAD_KEYS = ("thread_id", "root_message_id", "subject", "messages", "first_date", "last_date", "lists", "labels",
@@ -46,28 +46,18 @@ def thread_filter(labels: Sequence[str] = (), since: str | None = None, until: s
                   list_id: str | None = None, search: str | None = None, min_messages: int | None = None,
                   raw_search: bool = False) -> tuple[list[str], list]:
     """WHERE terms (on ``threads t``) and their parameters: real messages, every label, the list, the search."""
-    where = ["t.message_count > 0"]
-    params: list = []
+    where = Where("t.message_count > 0")
     for label in dict.fromkeys(labels):  # each --label narrows: a thread carries every one given
-        where.append("EXISTS (SELECT 1 FROM labels l WHERE l.thread_id = t.thread_id AND l.label = ?)")
-        params.append(label)
-    if since:
-        where.append("t.last_date >= ?")
-        params.append(since)
-    if until:
-        where.append("t.first_date < ?")
-        params.append(until)
-    if list_id:
-        where.append("EXISTS (SELECT 1 FROM json_each(t.lists) WHERE json_each.value = ?)")
-        params.append(list_id)
-    if min_messages:
-        where.append("t.message_count >= ?")
-        params.append(int(min_messages))
+        where.add("EXISTS (SELECT 1 FROM labels l WHERE l.thread_id = t.thread_id AND l.label = ?)", label)
+    where.add("t.last_date >= ?", since)
+    where.add("t.first_date < ?", until)
+    where.add("EXISTS (SELECT 1 FROM json_each(t.lists) WHERE json_each.value = ?)", list_id)
+    where.add("t.message_count >= ?", int(min_messages) if min_messages else None)
     if search is not None:
-        where.append("t.thread_id IN (SELECT m.thread_id FROM messages_fts JOIN messages m"
-                     " ON m.rowid = messages_fts.rowid WHERE messages_fts MATCH ?)")
-        params.append(fts_query(search, raw=raw_search))
-    return where, params
+        where.add("t.thread_id IN (SELECT m.thread_id FROM messages_fts JOIN messages m"
+                  " ON m.rowid = messages_fts.rowid WHERE messages_fts MATCH ?)", fts_query(search, raw=raw_search),
+                  given=True)
+    return where.terms, where.params
 
 
 def list_threads(store: Store, label: str | Sequence[str] | None = None, since: str | None = None,

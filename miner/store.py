@@ -32,6 +32,24 @@ def in_chunks(values: list) -> Iterator[tuple[list, str]]:
         yield chunk, ",".join("?" * len(chunk))
 
 
+class Where:
+    """The terms of a WHERE clause and their parameters, built one optional filter at a time."""
+
+    def __init__(self, *terms: str):
+        self.terms: list[str] = list(terms)
+        self.params: list = []
+
+    def add(self, term: str, value, given: bool | None = None) -> None:
+        """``term`` (one ``?``) bound to ``value`` when the filter is given (by default: ``value`` is not empty)."""
+        if value if given is None else given:
+            self.terms.append(term)
+            self.params.append(value)
+
+    def sql(self) -> str:
+        """`` WHERE a AND b`` (empty without terms)."""
+        return f" WHERE {' AND '.join(self.terms)}" if self.terms else ""
+
+
 def _merge_people(rows: list[tuple]) -> list[tuple]:
     """One (email, name, first_seen, last_seen) per address: the name of its latest message."""
     merged: dict[str, list] = {}

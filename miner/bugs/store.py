@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from miner.bugs.record import BugRecord, build_record
 from miner.bugs.timeline import Applied, ThreadMessage, commit_notice
 from miner.schema import TABLES_BY_NAME
-from miner.store import Store, in_chunks
+from miner.store import Store, Where, in_chunks
 from miner.utc import utc_now
 
 BUG_COLUMNS = tuple(column.name for column in TABLES_BY_NAME["bugs"].columns)
@@ -145,17 +145,12 @@ def ensure_bugs(store: Store) -> None:
 def list_bugs(store: Store, label: str | None = None, since: str | None = None) -> list[dict]:
     """Bug records as dicts (JSON columns decoded), oldest first; ``since`` bounds ``first_report``."""
     ensure_bugs(store)
-    conditions, params = [], []
-    if label:
-        conditions.append("EXISTS (SELECT 1 FROM json_each(b.labels) WHERE value = ?)")
-        params.append(label)
-    if since:
-        conditions.append("b.first_report >= ?")
-        params.append(since)
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    where = Where()
+    where.add("EXISTS (SELECT 1 FROM json_each(b.labels) WHERE value = ?)", label)
+    where.add("b.first_report >= ?", since)
     columns = ", ".join(f'b."{name}"' for name in BUG_COLUMNS)
     return [_record(row) for row in store.conn.execute(
-        f"SELECT {columns} FROM bugs b{where} ORDER BY b.first_report, b.thread_id", params)]
+        f"SELECT {columns} FROM bugs b{where.sql()} ORDER BY b.first_report, b.thread_id", where.params)]
 
 
 def bug_record(store: Store, thread_id: int) -> dict | None:
