@@ -29,6 +29,12 @@ def wait_for_rows(process: subprocess.Popen, db: Path, sql: str = "SELECT count(
     return count
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` of a command a test will Ctrl-C: SIGINT as a terminal delivers it. A test run
+    started in the background inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 # On a loaded 2-core machine building the test epoch and committing the first batch can take over a minute.
 FIRST_BATCH_SECONDS = 300
 

@@ -50,13 +50,13 @@ def test_a_parallel_ingest_leaves_no_write_ahead_log_and_the_db_file_alone_is_wh
 def test_ctrl_c_during_an_ingest_still_folds_the_log_into_the_db_file(tmp_path):
     import signal
 
-    from interrupt import signal_after_rows
+    from interrupt import default_sigint, signal_after_rows
 
     epoch = bulk_epoch(tmp_path, 20000)
     db = tmp_path / "lkml.db"
     # one process: Ctrl-C on the parallel path waits in the ingest's worker pool (see miner/ingest.py)
     ingest = subprocess.Popen([*MINER, "ingest", "--quiet", "--workers", "1", "--db", str(db), str(epoch)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     signal_after_rows(ingest, db, sig=signal.SIGINT)
     _, stderr = ingest.communicate(timeout=120)
     assert ingest.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr

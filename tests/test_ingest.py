@@ -17,7 +17,7 @@ from miner.sources.mbox import read_mbox
 
 from conftest import FIXTURES, SAMPLE, SHARED, need_shared
 from epochs import make_epoch, replicated_sample, write_mbox
-from interrupt import FIRST_BATCH_SECONDS, signal_after_rows, wait_for_rows
+from interrupt import FIRST_BATCH_SECONDS, default_sigint, signal_after_rows, wait_for_rows
 from miner.parse import parse_message
 
 MANIFEST_ROW = re.compile(r"^\| `mail/(linux-mailinglist-archives\.[\w-]+)/([\w.-]+)/` \| .*? \| (\d+) \| (yes|no) \|")
@@ -224,7 +224,7 @@ def test_ctrl_c_to_the_process_group_stops_workers_and_a_second_run_finishes(tmp
     command = [sys.executable, "-m", "miner", "ingest", "--quiet", "--batch-size", "100", "--db", str(db),
                str(source)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=default_sigint)
     signal_after_rows(process, db, sig=signal.SIGINT, group=True)
     _, stderr = process.communicate(timeout=10)
     assert process.returncode == 130, stderr
@@ -254,7 +254,8 @@ def test_ctrl_c_at_any_moment_is_one_line_or_a_clean_finish(tmp_path):
         db = tmp_path / f"run{attempt}.db"
         process = subprocess.Popen(
             [sys.executable, "-m", "miner", "ingest", "--quiet", "--batch-size", "50", "--db", str(db), str(source)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            preexec_fn=default_sigint)
         wait_for_rows(process, db, seconds=FIRST_BATCH_SECONDS)  # its first batch is committed
         time.sleep(attempt * 0.08)
         try:
