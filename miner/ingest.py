@@ -20,7 +20,7 @@ from miner.errors import MinerError
 from miner.model import RawMail, Skipped
 from miner.parse import parse_message
 from miner.sources import publicinbox
-from miner.workers import bounded_imap, default_workers
+from miner.workers import bounded_imap, default_workers, interrupts_deferred
 from miner.store import BATCH_SIZE, MESSAGE_ROW_COLUMNS, BatchCounts, ParsedMail, Store, rows_for
 
 BATCH_BYTES = 8 << 20  # a batch also ends at this much mail: memory follows bytes, not messages
@@ -239,6 +239,10 @@ class Ingester:
                        file=sys.stderr)
 
     def _store(self, batch: list[ParsedMail], state_key: str | None, last_position: str | None) -> None:
+        with interrupts_deferred():  # a Ctrl-C waits until what is committed is also counted
+            self._store_and_count(batch, state_key, last_position)
+
+    def _store_and_count(self, batch: list[ParsedMail], state_key: str | None, last_position: str | None) -> None:
         state = (state_key, last_position) if state_key and last_position else None
         try:
             counts: BatchCounts = self.store.add_batch(batch, self.run_id, state)
