@@ -7,7 +7,7 @@ setup(
     packages=[*find_packages(include=["miner", "miner.*"]), "miner.canned_queries", "miner.sample"],
     package_dir={"miner.canned_queries": "queries", "miner.sample": "data/sample"},
     package_data={
-        "miner": ["py.typed", "**/*.html", "**/*.json", "**/*.sql", "**/*.css", "**/*.tsv"],
+        "miner": ["py.typed", "*.zdict", "**/*.html", "**/*.json", "**/*.sql", "**/*.css", "**/*.tsv"],
         "miner.canned_queries": ["*.sql"],
         "miner.sample": ["*.md", "mail/*/*.mbox", "seeds/*"],
     },

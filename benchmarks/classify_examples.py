@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from miner.classify.patterns import PATTERNS, top_level_branches  # noqa: E402
 from miner.classify.scan import SCANNER  # noqa: E402
+from miner.textstore import register_text_functions  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 OUT = ROOT / "miner" / "classify" / "examples.tsv"
@@ -43,6 +44,7 @@ def sources() -> list[tuple[str, str, set[str] | None]]:
                 found.append((item["id"], line, set(item["labels"])))
     if NATURAL_DB.exists():
         conn = sqlite3.connect(f"file:{NATURAL_DB}?mode=ro", uri=True)
+        register_text_functions(conn)  # messages.body is read through it
         for message_id, body in conn.execute("SELECT message_id, body FROM messages WHERE ghost=0"):
             for line in (body or "").split("\n"):
                 found.append((f"btrfs <{message_id}>", line, None))

@@ -35,6 +35,7 @@ from _common import bulk_epoch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from miner.export.writers import mboxrd_entry  # noqa: E402
+from miner.textstore import register_text_functions  # noqa: E402
 from miner.limits import MAX_MESSAGE_BYTES  # noqa: E402
 from miner.sources.publicinbox import read_epoch  # noqa: E402
 
@@ -228,6 +229,7 @@ def main() -> None:
         numbers = dict((key, int(value)) for value, key in
                        re.findall(r"(\d+) (read|new|repeated|updated|unchanged|rejected)", summary.replace("messages read", "read")))
         with sqlite3.connect(db) as conn:
+            register_text_functions(conn)  # integrity_check computes the virtual columns body and prose
             integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
             foreign = conn.execute("PRAGMA foreign_key_check").fetchall()
             missing_raw = conn.execute("SELECT count(*) FROM messages m WHERE ghost=0 AND NOT EXISTS"

@@ -34,6 +34,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, WORK, bulk_epoch  # noqa: E402
 
+sys.path.insert(0, str(ROOT))
+from miner.textstore import register_text_functions  # noqa: E402
+
 LABELS = ("deadlock", "race", "ordering")
 PER_LABEL = 40
 UNTAGGED = 40
@@ -172,6 +175,7 @@ def load_judgements(path: Path) -> dict[str, dict]:
 def sample(seed: int, out: Path, epoch: str = "btrfs") -> None:
     """Draw a sample (threads not judged before) and write one text file per thread for review."""
     conn = sqlite3.connect(f"file:{database(epoch)}?mode=ro", uri=True)
+    register_text_functions(conn)  # messages.body and .prose are read through it
     judged = load_judgements(judgements_file(epoch))
     drawn = draw(conn, seed, set(judged))
     out.mkdir(parents=True, exist_ok=True)
@@ -190,6 +194,7 @@ def sample(seed: int, out: Path, epoch: str = "btrfs") -> None:
 def score(sample_name: str | None, db: Path | None = None, epoch: str = "btrfs") -> None:
     """Precision of each label over judged threads the rules tag, and the judged threads they miss."""
     conn = sqlite3.connect(f"file:{db or database(epoch)}?mode=ro", uri=True)
+    register_text_functions(conn)  # messages.body and .prose are read through it
     threads = tagged_threads(conn)
     judged = load_judgements(judgements_file(epoch))
     if sample_name:

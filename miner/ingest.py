@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
-import hashlib
 import itertools
+import signal
 import sys
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,12 +17,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from miner import sources
-from miner.compress import compress, decompress
 from miner.errors import MinerError
 from miner.model import RawMail, Skipped
 from miner.parse import parse_message
 from miner.sources import publicinbox
-from miner.workers import bounded_imap, default_workers, interrupts_deferred
+from miner.workers import bounded_imap, default_workers
 from miner.store import BATCH_SIZE, MESSAGE_ROW_COLUMNS, BatchCounts, ParsedMail, Store, rows_for
 
 BATCH_BYTES = 8 << 20  # a batch also ends at this much mail: memory follows bytes, not messages
@@ -92,7 +93,7 @@ def prepare(mail: RawMail) -> ParsedMail | Rejected:
     provenance = mail.provenance
     if provenance.list_id is None and message.list_id:
         provenance = provenance._replace(list_id=message.list_id)
-    return rows_for(message, provenance, compress(mail.raw), hashlib.sha256(mail.raw).hexdigest(), len(mail.raw))
+    return rows_for(message, provenance, mail.raw)
 
 
 class Ingester:
@@ -239,10 +240,10 @@ class Ingester:
                        file=sys.stderr)
 
     def _store(self, batch: list[ParsedMail], state_key: str | None, last_position: str | None) -> None:
-        with interrupts_deferred():  # a Ctrl-C waits until what is committed is also counted
-            self._store_and_count(batch, state_key, last_position)
+        with _interrupts_held():
+            self._store_batch(batch, state_key, last_position)
 
-    def _store_and_count(self, batch: list[ParsedMail], state_key: str | None, last_position: str | None) -> None:
+    def _store_batch(self, batch: list[ParsedMail], state_key: str | None, last_position: str | None) -> None:
         state = (state_key, last_position) if state_key and last_position else None
         try:
             counts: BatchCounts = self.store.add_batch(batch, self.run_id, state)
@@ -254,7 +255,7 @@ class Ingester:
                 try:
                     self._count(self.store.add_batch([item], self.run_id))
                 except STORE_FAILURES as error:
-                    self._reject(Rejected(RawMail(decompress(item.raw_compressed), item.provenance),
+                    self._reject(Rejected(RawMail(item.raw, item.provenance),
                                           f"cannot be stored: {type(error).__name__}: {error}"))
             if state:
                 self.store.add_batch([], self.run_id, state)
@@ -283,6 +284,23 @@ def _position(item) -> str | None:
     if isinstance(item, Rejected):
         return item.mail.provenance.position
     return item.provenance.position if isinstance(item, ParsedMail) else None
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C waits while a batch is stored and counted: between the batch's commit and its counts it
+    would leave the run's row short of messages the database holds."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt here
 
 
 def _prepare_or_pass(item: RawMail | Skipped):

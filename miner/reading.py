@@ -13,6 +13,7 @@ from pathlib import Path
 from miner.body import QUOTE, scan
 from miner.errors import MinerError
 from miner.mid import lore_url, parse_reference
+from miner.textstore import register_text_functions
 from miner.search import FTS_CALL, check_search_params, fts_error, fts_query, is_raw, register_functions
 from miner.store import Store, Where, database_error, is_storage_error
 from miner.utc import parse_utc, utc_text
@@ -421,6 +422,7 @@ def run_readonly_sql(store: Store, sql: str, params: dict | None = None,
     try:
         conn.execute("PRAGMA query_only=ON")
         register_functions(conn)
+        register_text_functions(conn)
         conn.set_authorizer(guard)
         cursor = conn.execute(sql, params or {})
         columns = [d[0] for d in cursor.description] if cursor.description else []

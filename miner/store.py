@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -11,11 +12,12 @@ from pathlib import Path
 
 import sqlite_utils
 
-from miner.compress import compress, decompress
+from miner import textstore
+from miner.compress import compress
 from miner.errors import MinerError
 from miner.model import Message, Provenance
 from miner.thread import COPY, FILLED, BatchThreading, Known, Placement
-from miner.schema import CASCADING_PARENT, FTS_COLUMNS, FTS_TABLE, SCHEMA_VERSION, TABLES
+from miner.schema import CASCADING_PARENT, FTS_COLUMNS, FTS_TABLE, SCHEMA_VERSION, TABLES, VIEWS
 from miner.trailers import ThreadMessage, trailer_targets
 from miner.utc import utc_now
 from miner.mid import clean_message_id
@@ -82,8 +84,8 @@ class ParsedMail(NamedTuple):
     message_id: str
     parent_ids: tuple[str, ...]
     row: tuple  # the messages columns from parent_id to notes (MESSAGE_ROW_COLUMNS)
-    raw_compressed: bytes
-    sha256: str
+    raw: bytes  # the raw mail: the writer puts it into a block of mail_blocks (miner.textstore)
+    prose: str  # for the full-text index (the row keeps it as line ranges of the body)
     raw_size: int
     provenance: Provenance
     trailers: tuple[tuple, ...]  # (position, name, value, person_name, person_email, written_name, kind)
@@ -95,12 +97,16 @@ class ParsedMail(NamedTuple):
 MESSAGE_ROW_COLUMNS = (
     "parent_id", "subject", "base_subject", "patch_tags", "patch_version", "patch_index", "patch_total",
     "is_patch", "from_name", "from_email", "date", "date_flagged", "list_id", "in_reply_to", "references",
-    "body", "prose", "raw_size", "message_id_synthetic", "notes", "date_precision",
+    "body_at", "body_length", "body_encoding", "body_z", "prose_spans", "prose_z", "sha256", "raw_size", "message_id_synthetic",
+    "notes", "date_precision",
 )
+SUBJECT_COLUMN = MESSAGE_ROW_COLUMNS.index("subject")
 
 
-# Rows queued by _thread_one are [thread_id, *row, added_at, message_id]; both statements take that order.
-_ROW_COLUMNS = ('"thread_id"', *(f'"{column}"' for column in MESSAGE_ROW_COLUMNS), '"added_at"')
+# Rows queued by _write_pending are [thread_id, *row, added_at, raw_block, raw_offset, raw_length, message_id];
+# both statements take that order.
+_ROW_COLUMNS = ('"thread_id"', *(f'"{column}"' for column in MESSAGE_ROW_COLUMNS), '"added_at"', '"raw_block"',
+                '"raw_offset"', '"raw_length"')
 _INSERT_MESSAGE = (
     f"INSERT INTO messages(ghost, {', '.join(_ROW_COLUMNS)}, message_id)"
     f" VALUES (0, {', '.join('?' * (len(_ROW_COLUMNS) + 1))})"
@@ -108,15 +114,16 @@ _INSERT_MESSAGE = (
 _FILL_GHOST = f"UPDATE messages SET ghost=0, {', '.join(c + '=?' for c in _ROW_COLUMNS)} WHERE message_id=?"
 
 
-def rows_for(message: Message, provenance: Provenance, raw_compressed: bytes, sha256: str,
-             raw_size: int) -> ParsedMail:
+def rows_for(message: Message, provenance: Provenance, raw: bytes) -> ParsedMail:
     """The rows of one parsed message, ready for :meth:`Store.add_batch`."""
+    texts = textstore.encode_texts(raw, message.body, message.prose)
+    raw_size = len(raw)
     row = (
         message.parent_id, message.subject, message.base_subject, json.dumps(message.patch_tags),
         message.patch_version, message.patch_index, message.patch_total, int(message.is_patch),
         message.from_name, message.from_email, message.date, int(message.date_flagged),
         message.list_id or provenance.list_id, message.in_reply_to, json.dumps(message.references),
-        message.body, message.prose, raw_size, int(message.message_id_synthetic),
+        *texts, hashlib.sha256(raw).digest(), raw_size, int(message.message_id_synthetic),
         json.dumps(message.notes) if message.notes else None, message.date_precision,
     )
     people = [(message.from_email, message.from_name, message.date)] if message.from_email else []
@@ -127,7 +134,7 @@ def rows_for(message: Message, provenance: Provenance, raw_compressed: bytes, sh
         if trailer.person_email:
             people.append((trailer.person_email, trailer.person_name, message.date))
     files = tuple((f.path, subsystem_of(f.path), f.added, f.removed) for f in message.patch_files)
-    return ParsedMail(message.message_id, tuple(message.parent_ids), row, raw_compressed, sha256, raw_size,
+    return ParsedMail(message.message_id, tuple(message.parent_ids), row, raw, message.prose or "", raw_size,
                       provenance, tuple(trailers), files, tuple(people), tuple(message.alias_ids))
 
 
@@ -162,7 +169,6 @@ class PendingRows:
     the placements then, when the batch's merges are all known)."""
 
     placed: list[tuple[Placement, ParsedMail]] = field(default_factory=list)
-    raw: list[tuple] = field(default_factory=list)
     provenance: dict[tuple, tuple] = field(default_factory=dict)
     stored_ids: set[str] = field(default_factory=set)
 
@@ -183,6 +189,9 @@ class Store:
         self.conn: sqlite3.Connection = db.conn
         self.path = path
         self.closed = False
+        self.migrated_texts = False
+        # the store's writes never read a body back before they commit (a reader that must: _migrate_texts)
+        self.text_reader = textstore.register_text_functions(self.conn, skip_in_writes=True)
         # ghosts this run created: a message filling one is new to the database, not an update of it
         self.run_ghosts: set[str] = set()
 
@@ -200,13 +209,21 @@ class Store:
         if found is not None and found > SCHEMA_VERSION:
             raise MinerError(f"{self.path}: made by a newer lkml-miner (schema version {found}; this one reads up"
                              f" to {SCHEMA_VERSION}): upgrade it with 'pip install -U lkml-miner'")
+        self.migrated_texts = "messages" in existing and not self._is_virtual("messages", "body")
+        if self.migrated_texts:
+            self._migrate_texts()
+            existing = set(self.db.table_names())
         for table in TABLES:
             if table.name in existing:
                 self._add_missing_columns(table)
                 if _cascades(table) and "ON DELETE CASCADE" not in self._table_sql(table.name):
                     self._rebuild_with_cascade(table)
+                if table.without_rowid and "WITHOUT ROWID" not in self._table_sql(table.name).upper():
+                    self._rebuild_without_rowid(table)
+                if table.dropped_indexes:
+                    self._create_indexes(table)
                 continue
-            if _cascades(table):
+            if _cascades(table) or table.without_rowid or any(column.generated for column in table.columns):
                 self.conn.execute(_create_table_sql(table))
             else:
                 self.db[table.name].create(
@@ -215,17 +232,101 @@ class Store:
                     foreign_keys=list(table.foreign_keys) or None,
                 )
             self._create_indexes(table)
+        views = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='view'")}
+        for view in VIEWS:
+            if view.name not in views:
+                self.conn.execute(f'CREATE VIEW "{view.name}" AS {view.sql}')
         if f"{FTS_TABLE}_fts" not in existing:
 
             # kept in step by add_batch, not triggers: FTS5 inserts from triggers are ~4x slower
             self.db[FTS_TABLE].enable_fts(list(FTS_COLUMNS), create_triggers=False, tokenize="porter")
             # merge index segments in larger steps: about 10% less CPU per stored message
             self.conn.execute(f"INSERT INTO {FTS_TABLE}_fts({FTS_TABLE}_fts, rank) VALUES ('automerge', 16)")
+        self.conn.execute("INSERT OR IGNORE INTO zstd_dictionaries(dict_id, data, source) VALUES (?, ?, ?)",
+                          (textstore.DICTIONARY_ID, textstore.DICTIONARY.as_bytes(), "miner/mail.zdict"))
         if found != SCHEMA_VERSION:
             self.conn.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         self.conn.commit()
+
+    def _columns(self, table: str) -> dict[str, int]:
+        """Column name -> hidden flag (0 stored, 2 or 3 generated), generated columns included."""
+        return {row[1]: row[6] for row in self.conn.execute(f'PRAGMA table_xinfo("{table}")')}
+
+    def _is_virtual(self, table: str, column: str) -> bool:
+        return self._columns(table).get(column, 0) in (2, 3)
+
+    def _migrate_texts(self) -> None:
+        """Schema 7: a database of the previous layout (body, prose and each raw mail zstd-compressed, all
+        stored in full) gets each text once (miner.textstore): raw mail in mail_blocks, body and prose
+        as virtual columns over it.
+
+        One transaction; every body and prose is read back through the new columns and compared
+        with the old before the old columns go (open_store then runs VACUUM to give the room back).
+        """
+        from miner.compress import decompress
+
+        conn = self.conn
+        tables = {table.name: table for table in TABLES}
+        with conn:
+            for name in ("mail_blocks", "zstd_dictionaries"):
+                if name not in set(self.db.table_names()):
+                    conn.execute(_create_table_sql(tables[name]))
+            conn.execute("INSERT OR IGNORE INTO zstd_dictionaries(dict_id, data, source) VALUES (?, ?, ?)",
+                         (textstore.DICTIONARY_ID, textstore.DICTIONARY.as_bytes(), "miner/mail.zdict"))
+            present = self._columns("messages")
+            for column in tables["messages"].columns:
+                if column.internal and column.name not in present:
+                    conn.execute(f'ALTER TABLE messages ADD COLUMN "{column.name}" {column.type}')
+            last = 0
+            while True:
+                rows = conn.execute(
+                    "SELECT m.rowid, m.body, m.prose, r.raw, r.sha256 FROM messages m LEFT JOIN raw_messages r"
+                    " ON r.message_id = m.message_id WHERE m.rowid > ? ORDER BY m.rowid LIMIT 1000", (last,)).fetchall()
+                if not rows:
+                    break
+                last = rows[-1][0]
+                raws = [decompress(row[3]) if row[3] is not None else None for row in rows]
+                places = iter(_write_blocks(conn, [raw for raw in raws if raw is not None]))
+                updates = []
+                for (rowid, body, prose, _, sha256), raw in zip(rows, raws):
+                    texts = textstore.encode_texts(raw or b"", body, prose)
+                    place = next(places) if raw is not None else (None, None, None)
+                    updates.append((*texts, bytes.fromhex(sha256) if sha256 else None, *place, rowid))
+                conn.executemany(
+                    "UPDATE messages SET body_at=?, body_length=?, body_encoding=?, body_z=?, prose_spans=?, prose_z=?,"
+                    " sha256=?,"
+                    " raw_block=?, raw_offset=?, raw_length=? WHERE rowid=?", updates)
+            conn.execute("DROP TABLE raw_messages")
+            conn.execute("ALTER TABLE messages RENAME COLUMN body TO body_before_7")
+            conn.execute("ALTER TABLE messages RENAME COLUMN prose TO prose_before_7")
+            for column in tables["messages"].columns:
+                if column.generated:
+                    conn.execute(f'ALTER TABLE messages ADD COLUMN "{column.name}" {column.type}'
+                                 f" GENERATED ALWAYS AS ({column.generated}) VIRTUAL")
+            self.text_reader.skip_in_writes = False  # the check reads the new columns inside the transaction
+            try:
+                changed = conn.execute("SELECT count(*) FROM messages WHERE body IS NOT body_before_7"
+                                       " OR prose IS NOT prose_before_7").fetchone()[0]
+            finally:
+                self.text_reader.skip_in_writes = True
+            if changed:
+                raise MinerError(f"{self.path}: migrating to schema 7 would change {changed} bodies or prose;"
+                                 " nothing was changed (please report this)")
+            conn.execute("ALTER TABLE messages DROP COLUMN body_before_7")
+            conn.execute("ALTER TABLE messages DROP COLUMN prose_before_7")
+
+    def _rebuild_without_rowid(self, table) -> None:
+        """An older database's table keyed by a row number, made anew keyed by its natural key."""
+        old_columns = set(self._columns(table.name))
+        columns = ", ".join(f'"{column.name}"' for column in table.columns if column.name in old_columns)
+        self.conn.execute(f'ALTER TABLE "{table.name}" RENAME TO "{table.name}_before_7"')
+        self.conn.execute(_create_table_sql(table))
+        self.conn.execute(f'INSERT OR IGNORE INTO "{table.name}" ({columns}) SELECT {columns}'
+                          f' FROM "{table.name}_before_7"')
+        self.conn.execute(f'DROP TABLE "{table.name}_before_7"')
+        self._create_indexes(table)
 
     def schema_version(self) -> int | None:
         """The schema version recorded in the database (None before the schema was made)."""
@@ -233,6 +334,8 @@ class Store:
         return int(row[0]) if row and str(row[0]).isdigit() else None
 
     def _create_indexes(self, table) -> None:
+        for name in table.dropped_indexes:
+            self.conn.execute(f'DROP INDEX IF EXISTS "{name}"')
         for columns in table.indexes:
             self.db[table.name].create_index(list(columns), if_not_exists=True)
         for columns in table.unique_indexes:
@@ -244,7 +347,7 @@ class Store:
 
     def _rebuild_with_cascade(self, table) -> None:
         """An older database's table whose thread foreign key does not cascade, made anew with it."""
-        old_columns = set(self.db[table.name].columns_dict)
+        old_columns = set(self._columns(table.name))
         columns = ", ".join(f'"{column.name}"' for column in table.columns if column.name in old_columns)
         self.conn.execute(f'ALTER TABLE "{table.name}" RENAME TO "{table.name}_before_cascade"')
         self.conn.execute(_create_table_sql(table))
@@ -255,9 +358,14 @@ class Store:
 
     def _add_missing_columns(self, table) -> None:
         """Columns added to the schema since the database was made are added to it (NULL in old rows)."""
-        present = set(self.db[table.name].columns_dict)
+        present = self._columns(table.name)
         for column in table.columns:
-            if column.name not in present:
+            if column.name in present:
+                continue
+            if column.generated:
+                self.conn.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {column.type}'
+                                  f" GENERATED ALWAYS AS ({column.generated}) VIRTUAL")
+            else:
                 self.db[table.name].add_column(column.name, _PY_TYPES[column.type])
 
     def close(self) -> None:
@@ -335,7 +443,7 @@ class Store:
         """
         counts = BatchCounts()
         now = utc_now()
-        with self.conn:
+        with self.conn, textstore.writing(self.text_reader):
             wanted = {id_ for item in batch for id_ in (item.message_id, *item.parent_ids, *item.alias_ids)}
             threading = BatchThreading(self._lookup(list(wanted)), self._next_thread_id())
             pending = PendingRows()
@@ -346,7 +454,7 @@ class Store:
             self._persist_threading(threading, now)
             self._write_pending(pending, threading, now)
             self._flush_rows(counts)
-            self._index_text(pending.stored_ids)
+            self._index_text(pending)
             counts.touched_threads = {threading.final_thread(thread_id) for thread_id in counts.touched_threads}
             self.refresh_threads(counts.touched_threads, now)
             if state:
@@ -394,7 +502,6 @@ class Store:
             counts.new += 1
         pending.placed.append((placement, item))
         pending.stored_ids.add(message_id)
-        pending.raw.append((message_id, item.raw_compressed, item.sha256))
         pending.add_provenance(provenance)
         self._collect_people_and_trailers(item, counts, replace=placement.outcome == FILLED)
         counts.touched_threads.add(placement.thread_id)
@@ -421,29 +528,26 @@ class Store:
             "INSERT INTO messages(message_id, thread_id, ghost, parent_id, added_at) VALUES (?, ?, 1, ?, ?)",
             [(ghost.message_id, ghost.thread_id, ghost.parent_id, now) for ghost in threading.ghosts.values()],
         )
-        inserted = [[p.thread_id, *item.row, now, item.message_id] for p, item in pending.placed if p.outcome != FILLED]
-        filled = [[p.thread_id, *item.row, now, item.message_id] for p, item in pending.placed if p.outcome == FILLED]
+        places = _write_blocks(conn, [item.raw for _, item in pending.placed])
+        inserted, filled = [], []
+        for (placement, item), place in zip(pending.placed, places):
+            (filled if placement.outcome == FILLED else inserted).append(
+                [placement.thread_id, *item.row, now, *place, item.message_id])
         conn.executemany(_INSERT_MESSAGE, inserted)
         conn.executemany(_FILL_GHOST, filled)
-        conn.executemany("INSERT OR REPLACE INTO raw_messages(message_id, raw, sha256) VALUES (?, ?, ?)",
-                         pending.raw)
         conn.executemany(_INSERT_PROVENANCE, list(pending.provenance.values()))
 
-    def _index_text(self, message_ids: set[str]) -> None:
-        """Add the subject and prose of newly stored messages to the full-text index."""
-        rowids: list[int] = []
-        ids = list(message_ids)
-        for chunk, marks in in_chunks(ids):
-            rowids += [row[0] for row in self.conn.execute(
-                f"SELECT rowid FROM {FTS_TABLE} WHERE message_id IN ({marks})", chunk)]
-        rowids.sort()  # FTS5 flushes its pending terms whenever rowids go backwards
+    def _index_text(self, pending: "PendingRows") -> None:
+        """Add the subject and prose of newly stored messages to the full-text index (the texts come
+        with the batch: read back from the row they would be decompressed again)."""
+        texts = {item.message_id: (item.row[SUBJECT_COLUMN], item.prose) for _, item in pending.placed}
+        rows: list[tuple] = []
+        for chunk, marks in in_chunks(list(texts)):
+            rows += [(rowid, *texts[message_id]) for rowid, message_id in self.conn.execute(
+                f"SELECT rowid, message_id FROM {FTS_TABLE} WHERE message_id IN ({marks})", chunk)]
+        rows.sort()  # FTS5 flushes its pending terms whenever rowids go backwards
         columns = ", ".join(FTS_COLUMNS)
-        for chunk, marks in in_chunks(rowids):
-            self.conn.execute(
-                f"INSERT INTO {FTS_TABLE}_fts(rowid, {columns}) SELECT rowid, {columns} FROM {FTS_TABLE}"
-                f" WHERE rowid IN ({marks}) ORDER BY rowid",
-                chunk,
-            )
+        self.conn.executemany(f"INSERT INTO {FTS_TABLE}_fts(rowid, {columns}) VALUES (?, ?, ?)", rows)
 
     def _insert_provenance(self, provenance: tuple) -> bool:
         return self.conn.execute(_INSERT_PROVENANCE, provenance).rowcount > 0
@@ -581,9 +685,8 @@ class Store:
         return row[0] if row else None
 
     def raw_message(self, message_id: str) -> bytes | None:
-        """The stored raw bytes of a message, decompressed."""
-        row = self.conn.execute("SELECT raw FROM raw_messages WHERE message_id=?", (message_id,)).fetchone()
-        return decompress(row[0]) if row else None
+        """The stored raw bytes of a message, byte for byte (see :func:`miner.textstore.raw_bytes`)."""
+        return textstore.raw_bytes(self.conn, clean_message_id(message_id), self.text_reader)
 
 
 _PY_TYPES = {"INTEGER": int, "TEXT": str, "REAL": float, "BLOB": bytes}
@@ -596,14 +699,42 @@ def _cascades(table) -> bool:
 
 def _create_table_sql(table) -> str:
     """CREATE TABLE for ``table``, its thread foreign key ON DELETE CASCADE."""
-    parts = [f'"{column.name}" {column.type}' for column in table.columns]
+    parts = [f'"{column.name}" {column.type}'
+             + (f" GENERATED ALWAYS AS ({column.generated}) VIRTUAL" if column.generated else "")
+             for column in table.columns]
     pk = (table.pk,) if isinstance(table.pk, str) else tuple(table.pk or ())
     if pk:
         parts.append("PRIMARY KEY (" + ", ".join(f'"{name}"' for name in pk) + ")")
     for column, other, other_column in table.foreign_keys:
         cascade = " ON DELETE CASCADE" if (other, other_column) == CASCADING_PARENT else ""
         parts.append(f'FOREIGN KEY ("{column}") REFERENCES "{other}"("{other_column}"){cascade}')
-    return f'CREATE TABLE "{table.name}" (\n   ' + ",\n   ".join(parts) + "\n)"
+    return (f'CREATE TABLE "{table.name}" (\n   ' + ",\n   ".join(parts) + "\n)"
+            + (" WITHOUT ROWID" if table.without_rowid else ""))
+
+
+def _write_blocks(conn: sqlite3.Connection, mails: list[bytes]) -> list[tuple[int, int, int]]:
+    """Store ``mails`` in mail_blocks (up to textstore.BLOCK_BYTES each); (block, offset, length) of each."""
+    places: list[tuple[int, int, int]] = []
+    block: list[bytes] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal block, size
+        if block:
+            block_id = conn.execute("INSERT INTO mail_blocks(data) VALUES (?)",
+                                    (textstore.compress_block(block),)).lastrowid
+            places[len(places) - len(block):] = [(block_id, offset, length)
+                                                   for _, offset, length in places[len(places) - len(block):]]
+            block, size = [], 0
+
+    for mail in mails:
+        places.append((0, size, len(mail)))
+        block.append(mail)
+        size += len(mail)
+        if size >= textstore.BLOCK_BYTES:
+            flush()
+    flush()
+    return places
 
 
 
@@ -675,6 +806,7 @@ def open_store(path: str | Path | None = None, create: bool = True, check: bool 
             raise MinerError(f"{db_path}: an SQLite file without lkml-miner's tables (run 'miner ingest' or"
                              " 'miner demo' to build a database)")
         if check and existed:
+            textstore.register_check_stubs(conn)
             check_integrity(conn, db_path)
         conn.execute("PRAGMA page_size=16384")
         conn.execute("PRAGMA journal_mode=WAL")
@@ -683,6 +815,8 @@ def open_store(path: str | Path | None = None, create: bool = True, check: bool 
         conn.execute("PRAGMA cache_size=-8192")  # 8 MiB page cache: bulk ingest keeps indexes hot
         store = Store(sqlite_utils.Database(conn), db_path)
         store.ensure_schema()
+        if store.migrated_texts:
+            conn.execute("VACUUM")  # the migration freed about two thirds of the file
     except sqlite3.DatabaseError as error:
         conn.close()
         if "not a database" in str(error):

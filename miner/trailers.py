@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from miner.body import DIFF, PROSE, ScannedBody
+from miner.body import DIFF, PROSE, QuoteOrProse, ScannedBody
 from miner.model import Trailer
 
 TRAILER_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*):[ \t]+(\S.*?)\s*$")
@@ -107,7 +107,8 @@ def classify(written_name: str, value: str) -> Trailer | None:
 def author_lines(scanned: ScannedBody) -> list[int]:
     """Indexes of the prose lines this message's author wrote above signature, basement and forwarded mail."""
     lines, kinds = scanned.lines, scanned.kinds
-    has_diff = DIFF in kinds
+    # a body without a diff header has kinds worked out line by line when asked: asking each once
+    has_diff = not isinstance(kinds, QuoteOrProse) and DIFF in kinds
     kept: list[int] = []
     in_basement = False
     seen_diff = False

@@ -14,7 +14,6 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 
 FEED_POLL_SECONDS = 0.1
 MAX_DEFAULT_WORKERS = 2  # parser processes when none are asked for: the parent storing keeps a core busy too
@@ -23,28 +22,6 @@ MAX_DEFAULT_WORKERS = 2  # parser processes when none are asked for: the parent 
 def default_workers() -> int:
     """Worker processes when the caller names none: up to MAX_DEFAULT_WORKERS, no more than the cores."""
     return min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1)
-
-
-@contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C that comes during the block and raise it once the block is done.
-
-    A batch's commit and the counting of it go together: a KeyboardInterrupt raised just after
-    SQLite's commit returned left stored messages out of the run's counts. Only the main thread,
-    with Python's own SIGINT handler in place, defers; anywhere else the block runs as it is.
-    """
-    if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
 
 
 def _ignore_sigint() -> None:

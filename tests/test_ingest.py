@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from miner.cli import cli
 from miner.sources import detect_format
 from miner.sources.mbox import read_mbox
+from miner.textstore import register_text_functions
 
 from conftest import FIXTURES, SAMPLE, SHARED, need_shared
 from epochs import make_epoch, replicated_sample, write_mbox
@@ -194,6 +195,7 @@ def test_interrupted_ingest_resumes_to_the_same_result(tmp_path, kind):
 
     def contents(path):
         with sqlite3.connect(path) as conn:
+            register_text_functions(conn)  # messages.body is read through it
             return (
                 conn.execute("SELECT message_id, ghost, subject, date, body FROM messages ORDER BY message_id").fetchall(),
                 conn.execute("SELECT state FROM source_state").fetchall(),
@@ -232,6 +234,7 @@ def test_ctrl_c_to_the_process_group_stops_workers_and_a_second_run_finishes(tmp
     with pytest.raises(ProcessLookupError):  # nothing of the group is left running
         os.killpg(process.pid, 0)
     with sqlite3.connect(db) as conn:
+        register_text_functions(conn)  # integrity_check computes the virtual columns body and prose
         assert conn.execute("SELECT status FROM ingest_runs").fetchone() == ("interrupted",)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert 0 < conn.execute("SELECT count(*) FROM messages WHERE ghost = 0").fetchone()[0] < len(raws)

@@ -19,6 +19,8 @@ from conftest import ROOT
 
 # The last commit of schema version 1 (before messages.notes): what a user's older database came from.
 SCHEMA_1_COMMIT = "9bf0e41"
+# The last commit of schema version 6 (each text stored in full): the layout schema 7 migrates.
+SCHEMA_6_COMMIT = "7f6262d"
 
 
 def run(*args, **kwargs) -> subprocess.CompletedProcess:
@@ -125,6 +127,65 @@ def test_a_database_of_schema_version_1_is_migrated_on_open(tmp_path):
     bugs = subprocess.run([sys.executable, "-m", "miner", "bugs", "--db", str(db), "--format", "json"],
                           capture_output=True, text=True, cwd=ROOT)
     assert bugs.returncode == 0 and "&sqd->lock" in bugs.stdout
+
+
+def test_a_database_of_schema_version_6_gets_each_text_once_unchanged(tmp_path):
+    """A database of the layout before schema 7 (body, prose and each raw mail stored in full), made
+    by that code from the git history, is migrated on open: every text reads back the same, smaller."""
+    import hashlib
+
+    from miner.compress import decompress
+
+    old_tree = tmp_path / "old"
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", SCHEMA_6_COMMIT, "miner", "data/sample"],
+                             capture_output=True)
+    if archive.returncode != 0:
+        pytest.skip(f"commit {SCHEMA_6_COMMIT} is not in this clone's history (a shallow clone?)")
+    old_tree.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
+    db = tmp_path / "v6.db"
+    old_env = {**os.environ, "PYTHONPATH": str(old_tree)}
+    run(sys.executable, "-c", "import miner.store, sys; assert miner.store.__file__.startswith(sys.argv[1]);"
+        " from miner.schema import SCHEMA_VERSION; assert SCHEMA_VERSION == 6", str(old_tree), cwd=old_tree, env=old_env)
+    run(sys.executable, "-m", "miner", "demo", "--quiet", "--db", str(db), cwd=old_tree, env=old_env)
+    run(sys.executable, "-m", "miner", "ingest", "--quiet", "--db", str(db),
+        str(ROOT / "tests" / "fixtures" / "mail" / "kcsan"), cwd=old_tree, env=old_env)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("6",)
+        texts = conn.execute("SELECT message_id, body, prose FROM messages ORDER BY message_id").fetchall()
+        raws = {message_id: decompress(raw) for message_id, raw in conn.execute("SELECT message_id, raw FROM raw_messages")}
+        threads = conn.execute("SELECT * FROM threads ORDER BY thread_id").fetchall()
+        search = conn.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'deadlock' ORDER BY rowid").fetchall()
+        provenance = conn.execute("SELECT message_id, source_type, location, position FROM provenance ORDER BY 1, 2, 3, 4"
+                                  ).fetchall()
+    size_before = db.stat().st_size
+    assert len(raws) > 200 and sum(1 for _, body, _ in texts if body) > 200
+    from miner.store import open_store
+    with open_store(db) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.conn.execute("SELECT message_id, body, prose FROM messages ORDER BY message_id").fetchall() == texts
+        for message_id, raw in raws.items():
+            assert store.raw_message(message_id) == raw, message_id
+        assert dict(store.conn.execute("SELECT message_id, sha256 FROM raw_messages")) == {
+            message_id: hashlib.sha256(raw).hexdigest() for message_id, raw in raws.items()}
+        assert store.conn.execute("SELECT * FROM threads ORDER BY thread_id").fetchall() == threads
+        assert store.conn.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'deadlock' ORDER BY rowid"
+                                  ).fetchall() == search
+        assert store.conn.execute("SELECT message_id, source_type, location, position FROM provenance"
+                                  " ORDER BY 1, 2, 3, 4").fetchall() == provenance
+        assert "WITHOUT ROWID" in store._table_sql("provenance")
+        columns = {row[1] for row in store.conn.execute("PRAGMA table_xinfo(messages)")}
+        assert {"body", "prose", "body_z", "prose_spans", "raw_block"} <= columns
+        assert "body_before_7" not in columns
+        assert store.conn.execute("SELECT count(*) FROM messages WHERE body_z IS NULL AND ghost = 0").fetchone()[0] > 200
+    assert db.stat().st_size < size_before / 2  # VACUUM after the migration gave the room back
+    # a migrated database takes new mail, and the commands read it
+    result = subprocess.run([sys.executable, "-m", "miner", "show", "--db", str(db), "--body",
+                             texts[0][0]], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    result = subprocess.run([sys.executable, "-m", "miner", "threads", "--db", str(db), "--search", "deadlock"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0 and "deadlock" in result.stdout.lower()
 
 
 def test_a_database_of_a_newer_version_is_refused_in_one_line(tmp_path):

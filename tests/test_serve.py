@@ -200,7 +200,7 @@ def test_front_page_counts_labels_searches_and_links_to_threads_years_and_querie
     assert 'href="/demo/deadlock_lock_names"' in text  # canned queries
     status, listing = get("/demo.json")
     hidden = {table["name"] for table in __import__("json").loads(listing)["tables"] if table["hidden"]}
-    assert {"classify_state", "http_responses", "meta", "raw_messages", "source_state"} <= hidden
+    assert {"classify_state", "http_responses", "meta", "mail_blocks", "zstd_dictionaries", "source_state"} <= hidden
     assert not {"threads", "messages", "labels", "evidence"} & hidden
 
 

@@ -22,6 +22,7 @@ from miner.bugs.store import rebuild_bugs
 from miner.classify import CLASSIFIER_VERSION, LABELS, classify_thread
 from miner.classify.score import Result
 from miner.store import Store, utc_now
+from miner.textstore import register_text_functions
 
 CHUNK_THREADS = 200
 PARALLEL_THRESHOLD = 2000  # messages; below this a worker pool costs more than it saves
@@ -114,6 +115,7 @@ def _classify_chunk_star(args: tuple[str, list]) -> list:
 def classify_chunk(db_path: str, chunk: list[tuple[int, int, int]]) -> list[tuple[int, int, int, Result]]:
     """Classify the threads of ``chunk`` reading their messages from ``db_path`` (read-only)."""
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    register_text_functions(conn)  # messages.body and .prose are decompressed when read
     try:
         results = []
         for thread_id, revision, message_count in chunk:

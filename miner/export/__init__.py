@@ -88,7 +88,7 @@ def select_threads(store: Store, selection: Selection) -> list[int]:
 
 def table_rows(store: Store, table: str, thread_ids: list[int]) -> tuple[list[str], list[tuple]]:
     """Columns (from the schema) and rows of ``table`` for the given threads; real messages only."""
-    columns = [column.name for column in TABLES_BY_NAME[table].columns]
+    columns = [column.name for column in TABLES_BY_NAME[table].columns if not column.internal]
     quoted = ", ".join(f'"{name}"' for name in columns)
     ghost_filter = " AND ghost = 0" if table == "messages" else ""
     rows = store.conn.execute(

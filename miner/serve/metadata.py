@@ -40,14 +40,15 @@ TABLE_PRESENTATION: dict[str, dict] = {
 # Columns a table page leaves out until asked (?_col=...): long text, or bookkeeping a reader rarely needs.
 # The JSON and CSV renderings keep every column.
 DEFAULT_HIDDEN_COLUMNS: dict[str, tuple[str, ...]] = {
-    "messages": ("body", "prose", "raw", "references", "notes", "base_subject", "added_at"),
+    "messages": ("body", "prose", "raw", "references", "notes", "base_subject", "added_at",
+                 "body_z", "prose_spans", "prose_z"),  # the last three: how body and prose are kept
     # year stays a facet; participant_count and the rest are in the row page, JSON and CSV
     "threads": ("base_subject", "year", "ghost_count", "participant_count", "changed_at", "revision"),
 }
 
 # Bookkeeping of the pipeline, not research data: left off the table lists (still reachable by URL and SQL).
 HIDDEN_TABLES = ("raw_messages", "classify_state", "http_responses", "meta", "source_state", "scrape_threads",
-                 "ingest_runs", "rejects", "scrapes")
+                 "ingest_runs", "rejects", "scrapes", "mail_blocks", "zstd_dictionaries")
 
 
 def database_name(db_path: str | Path) -> str:

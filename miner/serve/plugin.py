@@ -12,7 +12,7 @@ from datasette.utils.asgi import Response
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, TemplateNotFound
 from markupsafe import Markup
 
-from miner.compress import decompress
+from miner.textstore import raw_bytes, register_text_functions
 from miner.errors import MinerError
 from miner.mid import clean_message_id
 from miner.search import register_functions
@@ -50,8 +50,10 @@ def prepare_jinja2_environment(env, datasette):
 
 @hookimpl
 def prepare_connection(conn):
-    """``fts_query(:q, :raw)`` for the search canned query: search text as typed, quoted for FTS5."""
+    """``fts_query(:q, :raw)`` for the search canned query (search text as typed, quoted for FTS5), and
+    ``mail_text``/``mail_prose``, which the virtual columns messages.body and messages.prose read through."""
     register_functions(conn)
+    register_text_functions(conn)
 
 
 @hookimpl
@@ -214,8 +216,7 @@ async def raw_view(datasette, request):
     message_id = clean_message_id(unquote(request.url_vars["message_id"]))
 
     def read(conn):
-        row = conn.execute("SELECT raw FROM raw_messages WHERE message_id=?", (message_id,)).fetchone()
-        return decompress(row[0]) if row else None
+        return raw_bytes(conn, message_id)
 
     raw = await datasette.get_database().execute_fn(read)
     if raw is None:
