@@ -22,6 +22,7 @@ from miner.cli import cli
 from miner.errors import MinerError
 from miner.export import Selection, export_dataset
 from miner.export.writers import mboxrd_entry, read_mboxrd
+from miner.store import open_store
 
 CGROUP_PATCH_ID = "20240607110313.2230669-1-chenridong@huawei.com"  # [PATCH -next] cgroup: Fix AA deadlock ...
 
@@ -171,14 +172,14 @@ def test_dataset_card_and_lineage(exports, deadlock_threads, demo_db):
     assert "mailbox" in (exports["mbox"] / "README.md").read_text()
 
 
-def test_list_and_date_filters_match_miner_threads(demo_db, tmp_path):
-    summary = export_dataset(demo_db, tmp_path / "io", "jsonl", Selection(list_id="io-uring.vger.kernel.org"))
+def test_list_and_date_filters_match_miner_threads(demo_db, demo_store, tmp_path):
+    summary = export_dataset(demo_store, tmp_path / "io", "jsonl", Selection(list_id="io-uring.vger.kernel.org"))
     lists = [json.loads(line)["lists"] for line in (tmp_path / "io" / "threads.jsonl").read_text().splitlines()]
     assert lists and all("io-uring.vger.kernel.org" in json.loads(value) for value in lists)
     assert summary.counts["threads"] == len(lists)
     listed = CliRunner().invoke(cli, ["threads", "--db", str(demo_db), "--since", "2021-01-01", "--until",
                                       "2023-01-01", "--format", "json"])
-    summary = export_dataset(demo_db, tmp_path / "dates", "csv", Selection(since="2021-01-01", until="2023-01-01"))
+    summary = export_dataset(demo_store, tmp_path / "dates", "csv", Selection(since="2021-01-01", until="2023-01-01"))
     assert summary.counts["messages"] == message_total(json.loads(listed.output)) > 0
 
 
@@ -197,9 +198,10 @@ def test_pseudonymize_replaces_people_with_stable_tokens(demo_db, tmp_path):
                                    "applies_to": message_id, "series": False}]),))
     demo_db = db
     selection = Selection(label="deadlock")
-    export_dataset(demo_db, tmp_path / "a", "jsonl", selection, pseudonymize=True, salt="s1")
-    export_dataset(demo_db, tmp_path / "b", "jsonl", selection, pseudonymize=True, salt="s1")
-    export_dataset(demo_db, tmp_path / "c", "jsonl", selection, pseudonymize=True, salt="s2")
+    with open_store(db, create=False) as store:
+        export_dataset(store, tmp_path / "a", "jsonl", selection, pseudonymize=True, salt="s1")
+        export_dataset(store, tmp_path / "b", "jsonl", selection, pseudonymize=True, salt="s1")
+        export_dataset(store, tmp_path / "c", "jsonl", selection, pseudonymize=True, salt="s2")
     messages = [json.loads(line) for line in (tmp_path / "a" / "messages.jsonl").read_text().splitlines()]
     senders = sqlite3.connect(demo_db).execute(
         "SELECT DISTINCT from_email, from_name FROM messages WHERE ghost = 0 AND thread_id IN"
@@ -228,9 +230,9 @@ def test_pseudonymize_replaces_people_with_stable_tokens(demo_db, tmp_path):
     assert "Pseudonymized" in (tmp_path / "a" / "README.md").read_text()
 
 
-def test_pseudonymized_mbox_is_refused_with_a_clear_message(demo_db, tmp_path):
+def test_pseudonymized_mbox_is_refused_with_a_clear_message(demo_store, tmp_path):
     with pytest.raises(MinerError, match="--pseudonymize: not possible with --format mbox"):
-        export_dataset(demo_db, tmp_path / "m", "mbox", pseudonymize=True)
+        export_dataset(demo_store, tmp_path / "m", "mbox", pseudonymize=True)
     assert not (tmp_path / "m").exists()
 
 
@@ -260,10 +262,10 @@ def test_a_non_empty_folder_is_refused_without_force_and_replaced_wholly_with_it
     assert [path.name for path in tmp_path.iterdir()] == ["export"]  # no hidden partial or old folder is left
 
 
-def test_an_empty_existing_folder_is_filled_without_force(demo_db, tmp_path):
+def test_an_empty_existing_folder_is_filled_without_force(demo_store, tmp_path):
     out = tmp_path / "empty"
     out.mkdir()
-    summary = export_dataset(demo_db, out, "csv", Selection(label="race"))
+    summary = export_dataset(demo_store, out, "csv", Selection(label="race"))
     assert summary.out_dir == out and (out / "messages.csv").is_file() and (out / "README.md").is_file()
 
 
@@ -272,28 +274,29 @@ def test_force_refuses_a_folder_holding_the_database(demo_db, tmp_path):
     folder.mkdir()
     db = folder / "lkml.db"
     shutil.copyfile(demo_db, db)
-    with pytest.raises(MinerError, match="holds the database"):
-        export_dataset(db, folder, "csv", force=True)
+    with pytest.raises(MinerError, match="holds the database"), open_store(db, create=False) as store:
+        export_dataset(store, folder, "csv", force=True)
     assert db.stat().st_size == demo_db.stat().st_size
 
 
-def test_an_export_killed_while_replacing_an_earlier_one_leaves_the_earlier_one_whole(demo_db, tmp_path):
+def test_an_export_killed_while_replacing_an_earlier_one_leaves_the_earlier_one_whole(demo_db, demo_store, tmp_path):
     out = tmp_path / "export"
-    export_dataset(demo_db, out, "jsonl")
+    export_dataset(demo_store, out, "jsonl")
     before = folder_snapshot(out)
     # kill -9 the export when every data file is written, just before the dataset card
     script = (
         "import os, signal, sys\n"
         "import miner.export as export\n"
         "export.write_card = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)\n"
-        "export.export_dataset(sys.argv[1], sys.argv[2], 'csv', force=True)\n"
+        "from miner.store import open_store\n"
+        "export.export_dataset(open_store(sys.argv[1], create=False), sys.argv[2], 'csv', force=True)\n"
     )
     killed = subprocess.run([sys.executable, "-c", script, str(demo_db), str(out)], capture_output=True, timeout=120)
     assert killed.returncode == -9, killed.stderr
     assert folder_snapshot(out) == before
     partial = [path for path in tmp_path.iterdir() if path.name.startswith(".export.partial-")]
     assert len(partial) == 1 and (partial[0] / "messages.csv").is_file()  # the new files never reached out/
-    export_dataset(demo_db, out, "csv", force=True)  # the next export clears the leftover
+    export_dataset(demo_store, out, "csv", force=True)  # the next export clears the leftover
     assert [path.name for path in tmp_path.iterdir()] == ["export"]
     assert (out / "messages.csv").is_file() and not (out / "messages.jsonl").exists()
 
@@ -427,8 +430,8 @@ def test_pyarrow_dataset_reads_one_partition_and_keeps_the_types(full_parquet, d
                for row in threads.select(["thread_id", "year"]).to_pylist())
 
 
-def test_a_pseudonymized_parquet_export_keeps_the_partitions_and_hides_senders(demo_db, tmp_path):
-    summary = export_dataset(demo_db, tmp_path / "p", "parquet", Selection(label="deadlock"), pseudonymize=True,
+def test_a_pseudonymized_parquet_export_keeps_the_partitions_and_hides_senders(demo_store, tmp_path):
+    summary = export_dataset(demo_store, tmp_path / "p", "parquet", Selection(label="deadlock"), pseudonymize=True,
                              salt="s1")
     messages = read_partitioned(tmp_path / "p" / "messages").to_pylist()
     assert len(messages) == summary.counts["messages"] > 50
@@ -463,7 +466,7 @@ def test_a_thread_cross_posted_to_two_lists_is_filed_once_under_its_earliest_mes
     db = tmp_path / "cross.db"
     with open_store(db) as store:
         assert ingest_paths(store, [tmp_path / "cross.mbox"], progress=False, workers=1).rejected == 0
-    export_dataset(db, tmp_path / "out", "parquet")
+        export_dataset(store, tmp_path / "out", "parquet")
     home = earliest_message_home(sqlite3.connect(db))
     threads = read_partitioned(tmp_path / "out" / "threads").to_pylist()
     assert {t["thread_id"]: (t["list"], t["year"]) for t in threads} == home

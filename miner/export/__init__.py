@@ -19,7 +19,7 @@ from miner.export.pseudonym import Pseudonymizer, new_salt
 from miner.export.writers import TABLE_FORMATS, write_mbox, write_parquet_dataset, write_table
 from miner.reading import list_threads
 from miner.schema import TABLES_BY_NAME
-from miner.store import Store, open_store
+from miner.store import Store
 
 EXPORT_FORMATS = (*TABLE_FORMATS, "mbox")
 EXPORT_TABLES = ("threads", "messages", "labels", "evidence", "bugs")
@@ -147,10 +147,10 @@ def raw_mails(store: Store, thread_ids: list[int]) -> list[bytes]:
     return mails
 
 
-def export_dataset(db_path: str | Path, out_dir: str | Path, fmt: str, selection: Selection = Selection(),
+def export_dataset(store: Store, out_dir: str | Path, fmt: str, selection: Selection = Selection(),
                    pseudonymize: bool = False, salt: str | None = None, command: str | None = None,
                    force: bool = False) -> ExportSummary:
-    """Export the selected threads from ``db_path`` into ``out_dir`` in ``fmt``, with README.md and lineage.json.
+    """Export the selected threads of ``store`` into ``out_dir`` in ``fmt``, with README.md and lineage.json.
 
     ``out_dir`` must be absent or empty unless ``force``, which replaces its whole content. The files
     are written into a hidden sibling folder that is renamed into place at the end, so an export
@@ -162,13 +162,12 @@ def export_dataset(db_path: str | Path, out_dir: str | Path, fmt: str, selection
         raise MinerError("--pseudonymize: not possible with --format mbox (the mbox holds the raw mail"
                          " byte for byte); use csv, jsonl or parquet")
     out = Path(out_dir)
-    check_target(out, Path(db_path), force)
-    with open_store(db_path, create=False) as store:
-        thread_ids = select_threads(store, selection)
-        with staged_folder(out) as staging:
-            summary = ExportSummary(staging, fmt, selection, pseudonymize, thread_ids)
-            _write_files(store, summary, salt)
-            write_card(store, summary, command=command, salt_given=salt is not None)
+    check_target(out, Path(store.path), force)
+    thread_ids = select_threads(store, selection)
+    with staged_folder(out) as staging:
+        summary = ExportSummary(staging, fmt, selection, pseudonymize, thread_ids)
+        _write_files(store, summary, salt)
+        write_card(store, summary, command=command, salt_given=salt is not None)
     summary.out_dir = out
     return summary
 

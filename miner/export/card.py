@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from miner import __version__
 from miner.schema import SCHEMA_VERSION, TABLES_BY_NAME
-from miner.store import Store, utc_now
+from miner.store import Store
+from miner.utc import utc_now
 
 if TYPE_CHECKING:
     from miner.export import ExportSummary

@@ -7,11 +7,11 @@ import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
 
 from miner.schema import TABLES_BY_NAME
+from miner.utc import parse_utc
 
 TABLE_FORMATS = ("csv", "jsonl", "parquet")
 MBOX_SEPARATOR = b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"
@@ -83,10 +83,9 @@ def _parquet_value(value, arrow_type):
         return [str(item) for item in items] if isinstance(items, list) else None
     if pa.types.is_timestamp(arrow_type):
         try:
-            moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+            return parse_utc(value)
         except ValueError:
             return None  # not a date: NULL rather than a wrong one
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     return value
 
 
