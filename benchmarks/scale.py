@@ -133,7 +133,8 @@ def in_process_latency(db: Path) -> tuple[list[float], list[float]]:
             unclassified_threads(store)
         threads.append(time.monotonic() - started)
         started = time.monotonic()
-        run_query(db, "search_messages", {"q": "deadlock"})
+        with open_store(db, create=False) as store:
+            run_query(store, "search_messages", {"q": "deadlock"})
         search.append(time.monotonic() - started)
     return threads, search
 
