@@ -319,13 +319,17 @@ class Store:
 
     def _rebuild_without_rowid(self, table) -> None:
         """An older database's table keyed by a row number, made anew keyed by its natural key."""
+        self._rebuild_table(table, "before_7", "INSERT OR IGNORE")
+
+    def _rebuild_table(self, table, suffix: str, insert: str = "INSERT", where: str = "") -> None:
+        """Make ``table`` anew from its current definition, copying the rows (``where`` selects them)."""
         old_columns = set(self._columns(table.name))
         columns = ", ".join(f'"{column.name}"' for column in table.columns if column.name in old_columns)
-        self.conn.execute(f'ALTER TABLE "{table.name}" RENAME TO "{table.name}_before_7"')
+        self.conn.execute(f'ALTER TABLE "{table.name}" RENAME TO "{table.name}_{suffix}"')
         self.conn.execute(_create_table_sql(table))
-        self.conn.execute(f'INSERT OR IGNORE INTO "{table.name}" ({columns}) SELECT {columns}'
-                          f' FROM "{table.name}_before_7"')
-        self.conn.execute(f'DROP TABLE "{table.name}_before_7"')
+        self.conn.execute(f'{insert} INTO "{table.name}" ({columns}) SELECT {columns}'
+                          f' FROM "{table.name}_{suffix}"{where}')
+        self.conn.execute(f'DROP TABLE "{table.name}_{suffix}"')
         self._create_indexes(table)
 
     def schema_version(self) -> int | None:
@@ -347,14 +351,7 @@ class Store:
 
     def _rebuild_with_cascade(self, table) -> None:
         """An older database's table whose thread foreign key does not cascade, made anew with it."""
-        old_columns = set(self._columns(table.name))
-        columns = ", ".join(f'"{column.name}"' for column in table.columns if column.name in old_columns)
-        self.conn.execute(f'ALTER TABLE "{table.name}" RENAME TO "{table.name}_before_cascade"')
-        self.conn.execute(_create_table_sql(table))
-        self.conn.execute(f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM "{table.name}_before_cascade"'
-                          f' WHERE thread_id IN (SELECT thread_id FROM threads)')
-        self.conn.execute(f'DROP TABLE "{table.name}_before_cascade"')
-        self._create_indexes(table)
+        self._rebuild_table(table, "before_cascade", where=" WHERE thread_id IN (SELECT thread_id FROM threads)")
 
     def _add_missing_columns(self, table) -> None:
         """Columns added to the schema since the database was made are added to it (NULL in old rows)."""
