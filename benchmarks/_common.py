@@ -71,12 +71,13 @@ def tree_memory_kib(pid: int) -> tuple[int, int]:
     return total, largest
 
 
-def run_measured(command: list[str], sample_memory: bool = True,
+def run_measured(command: list[str], sample_memory: bool = True, interval: float = 0.02,
                  **kwargs) -> tuple[subprocess.CompletedProcess, float, tuple[int, int]]:
     """Run ``command``; returns the result, wall seconds and (peak tree PSS, peak process RSS) in KiB.
 
     Sampling memory reads /proc/PID/smaps_rollup of every process of the tree, which walks their
-    page tables and slows them down: runs that measure speed pass ``sample_memory=False``.
+    page tables and slows them down: runs that measure speed pass ``sample_memory=False``, or sample
+    every ``interval`` seconds (a longer one costs less and may miss a short peak).
     """
     peak = largest = 0
     started = time.monotonic()
@@ -88,7 +89,7 @@ def run_measured(command: list[str], sample_memory: bool = True,
         while not done.is_set():
             pss, rss = tree_memory_kib(process.pid)
             peak, largest = max(peak, pss), max(largest, rss)
-            time.sleep(0.02)
+            time.sleep(interval)
 
     sampler = threading.Thread(target=sample, daemon=True)
     if sample_memory:

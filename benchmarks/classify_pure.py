@@ -1,88 +1,50 @@
 """Measure messages/s of classify_message over real linux-btrfs mail (no database involved).
 
-Usage: .venv/bin/python benchmarks/classify_pure.py [--bundle PATH] [--limit N] [--repeat N]
+Usage: .venv/bin/python benchmarks/classify_pure.py [--limit N] [--repeat N]
 
-The bundle is the public-inbox v2 epoch of linux-btrfs (first 20k messages) shipped in
-../shared/corpus/bulk. It is cloned bare into a temporary directory, every commit's blob
-``m`` is read with ``git cat-file --batch`` and the text/plain body decoded with Python's
-``email`` package, then classify_message runs over all bodies on one core.
+The mail is the public-inbox v2 epoch of linux-btrfs (first 20k messages) in
+../shared/corpus/bulk (``_common.BUNDLE``), cloned bare once into benchmarks/.work. It is read
+with the shipped public-inbox reader and parser (``miner.sources.publicinbox``, ``miner.parse``),
+as ``miner ingest`` reads it; then classify_message runs over every body on one core.
 """
 
 from __future__ import annotations
 
 import argparse
-import email
-import email.policy
-import subprocess
+import itertools
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import bulk_epoch  # noqa: E402
+
 from miner.classify import CLASSIFIER_VERSION, LABELS, classify_message  # noqa: E402
-
-DEFAULT_BUNDLE = Path("/work/shared/corpus/bulk/linux-btrfs-0-first20k.bundle")
-
-
-def read_bundle_blobs(bundle: Path, limit: int | None) -> list[bytes]:
-    """Raw bytes of blob ``m`` for each commit in a public-inbox v2 bundle."""
-    with tempfile.TemporaryDirectory(prefix="classify-bench-") as tmp:
-        repo = Path(tmp) / "epoch.git"
-        subprocess.run(
-            ["git", "clone", "--quiet", "--bare", str(bundle), str(repo)], check=True
-        )
-        commits = subprocess.run(
-            ["git", "-C", str(repo), "rev-list", "--all"],
-            check=True, capture_output=True, text=True,
-        ).stdout.split()
-        if limit:
-            commits = commits[:limit]
-        request = "".join(f"{commit}:m\n" for commit in commits).encode()
-        output = subprocess.run(
-            ["git", "-C", str(repo), "cat-file", "--batch"],
-            input=request, check=True, capture_output=True,
-        ).stdout
-    blobs: list[bytes] = []
-    offset = 0
-    while offset < len(output):
-        header_end = output.index(b"\n", offset)
-        header = output[offset:header_end].split()
-        if len(header) < 3 or header[1] != b"blob":
-            offset = header_end + 1
-            continue
-        size = int(header[2])
-        blobs.append(output[header_end + 1 : header_end + 1 + size])
-        offset = header_end + 1 + size + 1
-    return blobs
+from miner.model import RawMail  # noqa: E402
+from miner.parse import parse_message  # noqa: E402
+from miner.sources.publicinbox import read_epoch  # noqa: E402
 
 
-def decode_message(raw: bytes) -> tuple[str, str, str]:
-    """(message_id, subject, text/plain body) of one raw mail."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    body = message.get_body(preferencelist=("plain",))
-    try:
-        text = body.get_content() if body is not None else ""
-    except (LookupError, ValueError):
-        text = ""
-    return (
-        str(message.get("Message-ID", "")).strip("<> "),
-        " ".join(str(message.get("Subject", "")).split()),
-        text,
-    )
+def load_messages(limit: int | None) -> list[tuple[str, str, str]]:
+    """(message_id, subject, body) of the epoch's messages (the first ``limit``), parsed as ingest parses them."""
+    mails = (item for item in read_epoch(bulk_epoch()) if isinstance(item, RawMail))
+    messages = []
+    for mail in itertools.islice(mails, limit):
+        message = parse_message(mail.raw)
+        messages.append((message.message_id, message.subject, message.body))
+    return messages
 
 
 def main() -> None:
     """Load the bodies, classify each, print the rate."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE)
     parser.add_argument("--limit", type=int, default=None, help="only the first N messages")
     parser.add_argument("--repeat", type=int, default=1, help="classify the set N times")
     args = parser.parse_args()
 
     started = time.perf_counter()
-    messages = [decode_message(raw) for raw in read_bundle_blobs(args.bundle, args.limit)]
+    messages = load_messages(args.limit)
     loaded = time.perf_counter() - started
     mean_body = sum(len(text) for _, _, text in messages) / max(1, len(messages))
     print(f"loaded {len(messages)} messages in {loaded:.1f}s, mean body {mean_body / 1000:.1f} kB")

@@ -227,7 +227,7 @@ def main() -> None:
         print(summary)
         tracebacks = result.stderr.count("Traceback")
         numbers = dict((key, int(value)) for value, key in
-                       re.findall(r"(\d+) (read|new|updated|unchanged|rejected)", summary.replace("messages read", "read")))
+                       re.findall(r"(\d+) (read|new|repeated|updated|unchanged|rejected)", summary.replace("messages read", "read")))
         with sqlite3.connect(db) as conn:
             register_text_functions(conn)  # integrity_check computes the virtual columns body and prose
             integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
@@ -236,7 +236,7 @@ def main() -> None:
                                        " (SELECT 1 FROM raw_messages r WHERE r.message_id=m.message_id)").fetchone()[0]
             stored = conn.execute("SELECT count(*) FROM messages WHERE ghost=0").fetchone()[0]
             rejects = conn.execute("SELECT count(*) FROM rejects").fetchone()[0]
-    accounted = sum(numbers.get(key, 0) for key in ("new", "updated", "unchanged", "rejected"))
+    accounted = sum(numbers.get(key, 0) for key in ("new", "repeated", "updated", "unchanged", "rejected"))
     unaccounted = abs(written - numbers.get("read", 0)) + abs(numbers.get("read", 0) - accounted)
     rate = numbers.get("read", 0) / wall if wall else 0
     print(f"exit {result.returncode}; {tracebacks} tracebacks; {unaccounted} unaccounted"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -14,10 +15,43 @@ import click
 
 from miner import __version__
 from miner.errors import MinerError
+from miner.fetch.settings import DEFAULT_MAX_MATCHES, DEFAULT_MAX_PAGES, LORE_BASE_URL, HttpConfig, ScrapeOptions
 from miner.output import FORMATS, render
-from miner.store import DEFAULT_DB, database_error, open_store
+from miner.reading import DEFAULT_QUERY_TIMEOUT
+from miner.serve import DEFAULT_HOST, DEFAULT_PORT
+from miner.store import BATCH_SIZE, DEFAULT_DB, database_error, open_store
+from miner.workers import MAX_DEFAULT_WORKERS
 
-LABEL_CHOICES = ("deadlock", "race", "ordering")
+
+class LibraryChoice(click.Choice):
+    """A choice among names the library keeps (labels, archives), read from it when first needed.
+
+    The modules that keep them are slow to import; the command line starts without them.
+    """
+
+    def __init__(self, load_choices):
+        self._load_choices = load_choices
+        self.case_sensitive = True
+
+    @functools.cached_property
+    def choices(self):
+        return tuple(self._load_choices())
+
+
+def _labels() -> tuple[str, ...]:
+    from miner.classify.patterns import LABELS
+
+    return LABELS
+
+
+def _archive_names() -> tuple[str, ...]:
+    from miner.fetch.archives import ARCHIVE_NAMES
+
+    return ARCHIVE_NAMES
+
+
+LABEL_CHOICE = LibraryChoice(_labels)
+HTTP_DEFAULTS = HttpConfig()
 
 
 class MinerGroup(click.Group):
@@ -58,7 +92,7 @@ db_option = click.option(
 )
 limit_option = click.option("--limit", type=click.IntRange(1, SQLITE_MAX_INTEGER), help="At most this many threads.")
 workers_option = click.option("--workers", type=click.IntRange(1, 64), default=None,
-                              help="Worker processes (default: up to 2).")
+                              help=f"Worker processes (default: up to {MAX_DEFAULT_WORKERS}).")
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 
 
@@ -67,7 +101,7 @@ format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), defa
 @db_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @workers_option
-@click.option("--batch-size", type=click.IntRange(1), default=1000, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1), default=BATCH_SIZE, show_default=True,
               help="Messages stored per transaction (an interrupted run loses at most one batch).")
 def ingest(paths: tuple[Path, ...], db_path: Path, quiet: bool, workers: int | None, batch_size: int) -> None:
     """Ingest mbox/mboxrd (.gz), Maildir, .eml, public-inbox git epochs or archive-page text."""
@@ -93,7 +127,7 @@ THREAD_TABLE_KEEP = ("thread_id", "root_message_id", "last_date", "lore_url")  #
 
 @cli.command()
 @db_option
-@click.option("--label", "labels", type=click.Choice(LABEL_CHOICES), multiple=True,
+@click.option("--label", "labels", type=LABEL_CHOICE, multiple=True,
               help="Only threads with this label; repeat it for threads carrying every label given.")
 @click.option("--list", "list_id", help="Only threads seen on this List-Id (e.g. linux-btrfs.vger.kernel.org).")
 @click.option("--search", metavar="TEXT",
@@ -169,7 +203,7 @@ def show(reference: str, db_path: Path, body: bool, fmt: str) -> None:
 
 
 query_timeout_option = click.option(
-    "--timeout", type=click.FloatRange(0), default=30.0, show_default=True,
+    "--timeout", type=click.FloatRange(0), default=DEFAULT_QUERY_TIMEOUT, show_default=True,
     help="Stop the query after this many seconds (0: no limit).")
 
 
@@ -182,7 +216,8 @@ def sql(query: str, db_path: Path, fmt: str, timeout: float) -> None:
     """Run read-only SQL (writes are refused)."""
     from miner.reading import run_readonly_sql
 
-    columns, rows = run_readonly_sql(db_path, query, timeout=timeout)
+    with open_store(db_path, create=False) as store:
+        columns, rows = run_readonly_sql(store, query, timeout=timeout)
     click.echo(render(columns, rows, fmt))
 
 
@@ -208,27 +243,28 @@ def query(name: str | None, db_path: Path, params: tuple[str, ...], fmt: str, ti
             raise MinerError(f"--param {param!r}: expected KEY=VALUE")
         values[key.strip()] = value
     with open_store(db_path, create=False) as store:
-        path = store.path
-    columns, rows = run_query(path, name, values, timeout=timeout)
+        columns, rows = run_query(store, name, values, timeout=timeout)
     click.echo(render(columns, rows, fmt))
 
 
 @cli.command()
 @db_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True, help="Port to listen on.")
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
+              help="Port to listen on.")
 def serve(db_path: Path, host: str, port: int) -> None:
     """Browse the database in Datasette (read-only), with thread pages at /-/thread/<Message-ID>."""
     from miner.serve import serve as run_server
 
-    run_server(db_path, host=host, port=port,
-               announce=lambda: click.echo(f"Serving {db_path} read-only at http://{host}:{port}/ (Ctrl-C to stop)"))
+    with open_store(db_path, create=False) as store:
+        run_server(store, host=host, port=port, announce=lambda: click.echo(
+            f"Serving {db_path} read-only at http://{host}:{port}/ (Ctrl-C to stop)"))
 
 
 @cli.command()
 @db_option
 @click.option("--format", "fmt", type=click.Choice(("csv", "jsonl", "parquet", "mbox")), required=True)
-@click.option("--label", type=click.Choice(LABEL_CHOICES), help="Only threads with this label.")
+@click.option("--label", type=LABEL_CHOICE, help="Only threads with this label.")
 @click.option("--since", help="Only threads active on or after this date (YYYY-MM-DD or ISO 8601 with offset).")
 @click.option("--until", help="Only threads started before this date (YYYY-MM-DD or ISO 8601 with offset).")
 @click.option("--list", "list_id", help="Only threads seen on this List-Id (e.g. io-uring.vger.kernel.org).")
@@ -239,12 +275,14 @@ def serve(db_path: Path, host: str, port: int) -> None:
 @click.option("--force", is_flag=True, help="Replace the whole content of a non-empty --out folder.")
 def export(db_path: Path, fmt: str, label: str | None, since: str | None, until: str | None,
            list_id: str | None, pseudonymize: bool, salt: str | None, out_dir: Path, force: bool) -> None:
-    """Export threads, messages, labels and evidence (or the raw mail as mbox), with a dataset card."""
+    """Export threads, messages, labels, evidence and bugs (Parquet: Hive list=/year= folders) or raw mail as mbox."""
     from miner.export import Selection, export_dataset
 
     selection = Selection(label, _date(since, "--since"), _date(until, "--until"), list_id)
     command = "miner export " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["export"] else None
-    click.echo(export_dataset(db_path, out_dir, fmt, selection, pseudonymize, salt, command, force=force).line())
+    with open_store(db_path, create=False) as store:
+        summary = export_dataset(store, out_dir, fmt, selection, pseudonymize, salt, command, force=force)
+    click.echo(summary.line())
 
 
 @cli.command()
@@ -255,7 +293,9 @@ def report(db_path: Path, out_dir: Path) -> None:
     """Write an HTML page of charts (labels per year, top subsystems, co-occurrence) with their numbers."""
     from miner.report import write_report
 
-    click.echo(f"report written to {write_report(db_path, out_dir)}")
+    with open_store(db_path, create=False) as store:
+        page = write_report(store, out_dir)
+    click.echo(f"report written to {page}")
 
 
 @cli.command()
@@ -274,7 +314,7 @@ def classify(db_path: Path, quiet: bool, force: bool, workers: int | None) -> No
 
 @cli.command()
 @db_option
-@click.option("--label", type=click.Choice(LABEL_CHOICES), help="Only threads with this label.")
+@click.option("--label", type=LABEL_CHOICE, help="Only threads with this label.")
 @click.option("--since", help="Only bugs first reported on or after this date (YYYY-MM-DD or ISO 8601 with offset).")
 @format_option
 def bugs(db_path: Path, label: str | None, since: str | None, fmt: str) -> None:
@@ -312,7 +352,9 @@ def demo(db_path: Path, quiet: bool) -> None:
     """Build the database from the bundled sample (data/sample/) and say what to try next."""
     from miner.demo import run_demo
 
-    for line in run_demo(db_path, progress=not quiet):
+    with open_store(db_path) as store:  # closed (and its log folded) before the lines are shown
+        lines = run_demo(store, progress=not quiet)
+    for line in lines:
         click.echo(line)
 
 
@@ -366,18 +408,20 @@ def evaluate_command(jsonl_paths: tuple[str, ...], errors: bool, baseline: bool,
         click.echo(format_generalisation(report))
 
 
-def http_options(command):
-    """Options every network command shares: identity, pace, patience, offline."""
+def scrape_options(command):
+    """Options every network command shares (identity, pace, patience, offline, progress, classify), given to
+    the command as one ``options`` (:class:`~miner.fetch.settings.ScrapeOptions`) with its ``db_path``."""
     options = [
-        click.option("--rate", type=float, default=1.0, show_default=True,
+        click.option("--rate", type=float, default=HTTP_DEFAULTS.rate, show_default=True,
                      help="Requests per second per host (0 = no limit)."),
-        click.option("--user-agent", default=None, help="User-Agent header (default: lkml-miner/<version> (+URL))."),
-        click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for a reply."),
-        click.option("--deadline", type=float, default=600.0, show_default=True,
+        click.option("--user-agent", default=HTTP_DEFAULTS.user_agent, show_default=True, help="User-Agent header."),
+        click.option("--timeout", type=float, default=HTTP_DEFAULTS.timeout, show_default=True,
+                     help="Seconds to wait for a reply."),
+        click.option("--deadline", type=float, default=HTTP_DEFAULTS.deadline, show_default=True,
                      help="Seconds one whole response may take, however slowly it trickles in."),
-        click.option("--retries", type=click.IntRange(0), default=5, show_default=True,
+        click.option("--retries", type=click.IntRange(0), default=HTTP_DEFAULTS.retries, show_default=True,
                      help="Retries on errors, 429 and 5xx."),
-        click.option("--max-wait", type=float, default=300.0, show_default=True,
+        click.option("--max-wait", type=float, default=HTTP_DEFAULTS.max_wait, show_default=True,
                      help="Longest wait before a retry; a Retry-After asking for more gives up."),
         click.option("--allow-host", "allow_hosts", multiple=True, metavar="HOST",
                      help="Another host that redirects may lead to (repeatable; default: the same host only)."),
@@ -387,28 +431,43 @@ def http_options(command):
                      help="Leave what was fetched unlabelled (run 'miner classify' later)."),
         db_option,
     ]
+
+    @functools.wraps(command)
+    def run(*args, rate, user_agent, timeout, deadline, retries, max_wait, allow_hosts, offline, quiet, no_classify,
+            **kwargs):
+        http = HttpConfig(user_agent=user_agent, rate=rate, timeout=timeout, deadline=deadline, retries=retries,
+                          max_wait=max_wait, allow_hosts=allow_hosts, offline=offline)
+        return command(*args, options=ScrapeOptions(http, progress=not quiet, classify=not no_classify), **kwargs)
+
     for option in reversed(options):
-        command = option(command)
-    return command
+        run = option(run)
+    return run
 
 
 @contextmanager
-def _session(db_path: Path, user_agent: str | None, allow_hosts: tuple[str, ...], **http):
-    """The store and a polite session configured by the ``http_options``, both closed when the command ends."""
-    from miner.scrape import open_session
-    from miner.sources.http import DEFAULT_USER_AGENT, HttpConfig
+def _session(db_path: Path, options: ScrapeOptions):
+    """The store and a polite session as ``options`` say, both closed when the command ends."""
+    from miner.fetch.scrape import open_session
 
-    config = HttpConfig(user_agent=user_agent or DEFAULT_USER_AGENT, allow_hosts=allow_hosts, **http)
     with open_store(db_path, check=True) as store:
-        session = open_session(store, config)
+        session = open_session(store, options.http)
         try:
             yield store, session
         finally:
             session.close()
 
 
+def _classify_fetched(store, options: ScrapeOptions) -> None:
+    """Label what a scrape or sync stored, unless --no-classify."""
+    from miner.fetch.scrape import classify_fetched
+
+    summary = classify_fetched(store, options)
+    if summary is not None:
+        click.echo(summary.line())
+
+
 max_matches_option = click.option(
-    "--max-matches", type=click.IntRange(0), default=10_000, show_default=True,
+    "--max-matches", type=click.IntRange(0), default=DEFAULT_MAX_MATCHES, show_default=True,
     help="Matches one search follows at most (0 = no cap); the summary says when the cap cut it.")
 
 
@@ -425,85 +484,85 @@ def scrape() -> None:
 @click.option("--limit", type=click.IntRange(1, SQLITE_MAX_INTEGER),
               help="At most this many search results (newest first).")
 @click.option("--msgid", help="Fetch the one thread holding this Message-ID instead of searching.")
-@click.option("--base-url", default="https://lore.kernel.org", show_default=True)
+@click.option("--base-url", default=LORE_BASE_URL, show_default=True)
 @max_matches_option
-@http_options
-def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, max_matches, quiet, no_classify,
-                        db_path, **http) -> None:
+@scrape_options
+def scrape_lore_command(list_name, query, since, until, limit, msgid, base_url, max_matches, db_path,
+                        options: ScrapeOptions) -> None:
     """Search a public-inbox list and store every matching thread (one t.mbox.gz request per thread)."""
-    from miner.scrape import LoreScrape, scrape_lore, scrape_lore_thread
-    from miner.sources.lore import LoreTarget
+    from miner.fetch.scrape import LoreScrape, scrape_lore, scrape_lore_thread
+    from miner.fetch.lore import LoreTarget
 
-    with _session(db_path, **http) as (store, session):
+    with _session(db_path, options) as (store, session):
         if msgid:
-            summary = scrape_lore_thread(store, session, LoreTarget(base_url, list_name), msgid, progress=not quiet)
+            summary = scrape_lore_thread(store, session, LoreTarget(base_url, list_name), msgid,
+                                         progress=options.progress)
         else:
             wanted = LoreScrape(base_url, list_name, query or "", _day(since, "--since") or "",
                                 _day(until, "--until") or "", limit)
-            summary = scrape_lore(store, session, wanted, progress=not quiet, max_matches=max_matches or None)
+            summary = scrape_lore(store, session, wanted, progress=options.progress, max_matches=max_matches or None)
         click.echo(summary.line())
-        _classify_fetched(store, quiet, no_classify)
+        _classify_fetched(store, options)
 
 
 @scrape.command(name="lore-git")
 @click.option("--list", "list_name", required=True, help="Inbox name, e.g. lkml.")
 @click.option("--epoch", type=click.IntRange(0), required=True, help="Epoch number (the N of <list>/N).")
-@click.option("--base-url", default="https://lore.kernel.org", show_default=True)
+@click.option("--base-url", default=LORE_BASE_URL, show_default=True)
 @click.option("--mirrors", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where git mirrors are kept (default: mirrors/ beside the database).")
-@http_options
-def scrape_lore_git_command(list_name, epoch, base_url, mirrors, quiet, no_classify, db_path, **http) -> None:
+@scrape_options
+def scrape_lore_git_command(list_name, epoch, base_url, mirrors, db_path, options: ScrapeOptions) -> None:
     """Clone or fetch a public-inbox epoch repository and ingest its new commits (the bulk path)."""
-    from miner.scrape import scrape_lore_git
-    from miner.sources.lore import LoreTarget
+    from miner.fetch.scrape import scrape_lore_git
+    from miner.fetch.lore import LoreTarget
 
-    with _session(db_path, **http) as (store, session):
+    with _session(db_path, options) as (store, session):
         summary = scrape_lore_git(store, session, LoreTarget(base_url, list_name), epoch,
-                                  mirrors or db_path.parent / "mirrors", progress=not quiet)
+                                  mirrors or db_path.parent / "mirrors", progress=options.progress)
         click.echo(summary.line())
-        _classify_fetched(store, quiet, no_classify)
+        _classify_fetched(store, options)
 
 
 @scrape.command(name="url")
 @click.argument("urls", nargs=-1, required=True)
-@click.option("--max-pages", type=click.IntRange(1), default=50, show_default=True, help="Pages to fetch at most.")
-@click.option("--archive", type=click.Choice(("lkml-iu", "marc", "mail-archive", "lkml-org")), default=None,
+@click.option("--max-pages", type=click.IntRange(1), default=DEFAULT_MAX_PAGES, show_default=True,
+              help="Pages to fetch at most.")
+@click.option("--archive", type=LibraryChoice(_archive_names), default=None,
               help="Page layout, for mirrors on other hosts (default: from the URL's host).")
-@http_options
-def scrape_url_command(urls, max_pages, archive, quiet, no_classify, db_path, **http) -> None:
+@scrape_options
+def scrape_url_command(urls, max_pages, archive, db_path, options: ScrapeOptions) -> None:
     """Store the messages of archive pages (lkml.iu.edu, marc.info, mail-archive.com, lkml.org) and their threads.
 
     A page the parser refuses is kept as a reject (see the rejects table) and the run goes on.
     The mail-archive.com and lkml.org parsers are unverified: no real saved page of either site has
     checked them (they follow the markup other scrapers document); the summary says when they ran.
     """
-    from miner.scrape import scrape_urls
+    from miner.fetch.scrape import scrape_urls
 
-    with _session(db_path, **http) as (store, session):
-        summary = scrape_urls(store, session, list(urls), max_pages, progress=not quiet, archive_name=archive)
+    with _session(db_path, options) as (store, session):
+        summary = scrape_urls(store, session, list(urls), max_pages, progress=options.progress, archive_name=archive)
         click.echo(summary.line())
-        _classify_fetched(store, quiet, no_classify)
+        _classify_fetched(store, options)
 
 
 @cli.command(name="sync")
 @max_matches_option
-@http_options
-def sync_command(max_matches, quiet, no_classify, db_path, **http) -> None:
+@scrape_options
+def sync_command(max_matches, db_path, options: ScrapeOptions) -> None:
     """Re-run every saved scrape, fetching only threads that are new or grew; a failing one does not stop the rest."""
-    from miner.scrape import describe_scrape, sync
+    from miner.fetch.scrape import describe_scrape, sync, sync_line
 
-    with _session(db_path, **http) as (store, session):
+    with _session(db_path, options) as (store, session):
         failures: list = []
-        summaries = sync(store, session, progress=not quiet, max_matches=max_matches or None, failures=failures)
+        summaries = sync(store, session, progress=options.progress, max_matches=max_matches or None,
+                         failures=failures)
         for summary in summaries:
             click.echo(summary.line())
         for scrape, error in failures:
             click.echo(f"miner: sync of {describe_scrape(scrape)} failed: {error}", err=True)
-        _classify_fetched(store, quiet, no_classify)
-    new = sum(summary.messages_new for summary in summaries)
-    threads = sum(summary.threads_fetched for summary in summaries)
-    click.echo(f"sync: {len(summaries) + len(failures)} saved searches, {len(summaries)} done,"
-               f" {len(failures)} failed; {threads:,} threads fetched, {new:,} new messages")
+        _classify_fetched(store, options)
+    click.echo(sync_line(summaries, failures))
     if failures:
         raise MinerError("sync failed for " + ", ".join(f"#{scrape.scrape_id}" for scrape, _ in failures)
                          + " (see above; 'miner scrape list' shows them, 'miner scrape forget N' drops one)")
@@ -514,11 +573,10 @@ def sync_command(max_matches, quiet, no_classify, db_path, **http) -> None:
 @format_option
 def scrape_list_command(db_path: Path, fmt: str) -> None:
     """The saved searches 'miner sync' re-runs: number, list, query, dates, last run, threads fetched."""
-    from miner.scrape import saved_scrapes, scrape_threads_done
+    from miner.fetch.scrape import saved_scrapes, scrape_threads_done
 
     with open_store(db_path, create=False) as store:
-        rows = [(s.scrape_id, s.list_name, s.query, s.since, s.until, s.base_url, s.max_threads,
-                 store.conn.execute("SELECT last_run_at FROM scrapes WHERE scrape_id=?", (s.scrape_id,)).fetchone()[0],
+        rows = [(s.scrape_id, s.list_name, s.query, s.since, s.until, s.base_url, s.max_threads, s.last_run_at,
                  scrape_threads_done(store, s.scrape_id)) for s in saved_scrapes(store)]
     if not rows and fmt == "table":
         click.echo("no saved searches (run 'miner scrape lore' to make one)")
@@ -532,7 +590,7 @@ def scrape_list_command(db_path: Path, fmt: str) -> None:
 @db_option
 def scrape_forget_command(number: int, db_path: Path) -> None:
     """Drop saved search NUMBER (from 'miner scrape list'); the mail it stored stays."""
-    from miner.scrape import describe_scrape, forget_scrape, saved_scrapes
+    from miner.fetch.scrape import describe_scrape, forget_scrape, saved_scrapes
 
     with open_store(db_path, create=False, check=True) as store:
         found = [s for s in saved_scrapes(store) if s.scrape_id == number]
@@ -540,15 +598,6 @@ def scrape_forget_command(number: int, db_path: Path) -> None:
             raise MinerError(f"no saved search #{number} (see 'miner scrape list')")
         forget_scrape(store, number)
     click.echo(f"forgot {describe_scrape(found[0])}")
-
-
-def _classify_fetched(store, quiet: bool, no_classify: bool) -> None:
-    """Label what a scrape or sync stored (only new or changed threads), unless --no-classify."""
-    from miner.classify.store import classify_database
-
-    if no_classify:
-        return
-    click.echo(classify_database(store, progress=not quiet).line())
 
 
 def _date(value: str | None, option: str) -> str | None:

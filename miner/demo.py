@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from miner.errors import MinerError
 from miner.ingest import ingest_paths
 from miner.package_data import packaged_folder
-from miner.store import open_store
+from miner.store import Store
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
 
@@ -18,14 +17,16 @@ def sample_dir() -> Path:
     return packaged_folder("miner.sample", SAMPLE_DIR, "bundled sample")
 
 
-def run_demo(db_path: Path, progress: bool = True) -> Iterator[str]:
-    """Ingest and classify the sample into ``db_path``; yields lines to print."""
+def run_demo(store: Store, progress: bool = True) -> list[str]:
+    """Ingest and classify the sample into ``store``; returns the lines to print."""
     from miner.classify.store import classify_database
 
-    with open_store(db_path) as store:  # closed (and its log folded) before the lines are shown
-        lines = [ingest_paths(store, [sample_dir()], progress=progress).line(),
-                 classify_database(store, progress=progress).line()]
-    yield from lines
+    return [ingest_paths(store, [sample_dir()], progress=progress).line(),
+            classify_database(store, progress=progress).line(), *next_steps(store.path)]
+
+
+def next_steps(db_path: Path) -> Iterator[str]:
+    """What to try on the demo database."""
     db = str(db_path)
     yield ""
     yield f"Database ready: {db}. Try:"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
-import os
 import signal
 import sys
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +21,9 @@ from miner.errors import MinerError
 from miner.model import RawMail, Skipped
 from miner.parse import parse_message
 from miner.sources import publicinbox
-from miner.workers import bounded_imap
-from miner.store import MESSAGE_ROW_COLUMNS, BatchCounts, ParsedMail, Store, rows_for
+from miner.workers import bounded_imap, default_workers
+from miner.store import BATCH_SIZE, MESSAGE_ROW_COLUMNS, BatchCounts, ParsedMail, Store, rows_for
 
-BATCH_SIZE = 1000
 BATCH_BYTES = 8 << 20  # a batch also ends at this much mail: memory follows bytes, not messages
 PARALLEL_THRESHOLD = 2000  # below this many messages a worker pool costs more than it saves
 MAX_IN_FLIGHT = BATCH_SIZE
@@ -45,6 +43,7 @@ class IngestSummary:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    repeated: int = 0  # copies of messages this run stored first (an epoch holding a message twice)
     rejected: int = 0
     skipped: int = 0
     noted: int = 0  # stored with notes: something was cut to the limits or kept with a doubt
@@ -61,7 +60,9 @@ class IngestSummary:
         """The one-line summary printed at the end of a run."""
         rate = self.read / self.seconds if self.seconds > 0 else 0.0
         return (
-            f"{self.read} messages read: {self.new} new, {self.updated} updated, {self.unchanged} unchanged,"
+            f"{self.read} messages read: {self.new} new"
+            f"{f' (+{self.repeated} repeated copies)' if self.repeated else ''},"
+            f" {self.updated} updated, {self.unchanged} unchanged,"
             f" {self.rejected} rejected, {self.skipped} skipped"
             f"{f' ({self.noted} stored with notes: messages.notes)' if self.noted else ''};"
             f" {self.threads} threads in the database"
@@ -104,7 +105,7 @@ class Ingester:
         self.batch_size = batch_size
         self.summary = IngestSummary()
         self.progress = progress
-        self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self.workers = workers if workers is not None else default_workers()
         self.run_id = store.begin_run(command)
         self.started = time.monotonic()
         self.bar: tqdm | None = None
@@ -113,9 +114,14 @@ class Ingester:
         # ingest makes no reference cycles worth collecting; the collector would only cost time
         self._gc_was_enabled = gc.isenabled()
         gc.disable()
-        self.bar = tqdm(unit=" msg", disable=not self.progress, desc="ingest", dynamic_ncols=True,
-                        smoothing=0.1)
         return self
+
+    def _message_bar(self) -> tqdm:
+        """The run's bar in messages (made when the first stream counted in messages begins)."""
+        if self.bar is None:
+            self.bar = tqdm(unit=" msg", disable=not self.progress, desc="ingest", dynamic_ncols=True,
+                            smoothing=0.1)
+        return self.bar
 
     def __exit__(self, kind, value, traceback) -> None:
         if self.bar is not None:
@@ -148,33 +154,48 @@ class Ingester:
         workers read themselves: the messages never pass through this process, which only stores.
         """
         cursor = self.store.get_state(stream.state_key) if stream.state_key else None
-        if stream.format == "public-inbox" and self.bar is not None and not self.bar.disable:
+        mails = stream.read(cursor, self.workers > 1)
+        if stream.size is not None and self.progress:  # a file read in bytes: a bar of its own, in bytes
+            with tqdm(total=stream.size, unit="B", unit_scale=True, unit_divisor=1024, desc=stream.location.name,
+                      dynamic_ncols=True, smoothing=0.1) as bar:
+                self.ingest_mails(mails, state_key=stream.state_key,
+                                  advance=lambda item: bar.update(stream.bytes_read(_position(item)) - bar.n))
+            return cursor is not None
+        if stream.format == "public-inbox" and self.progress:
             # an epoch knows how many commits it brings: what earlier inputs counted, plus those
-            self.bar.total = (self.bar.total or self.bar.n) + len(publicinbox.new_commits(stream.location, cursor))
-            self.bar.refresh()
-        self.ingest_mails(stream.read(cursor, self.workers > 1), state_key=stream.state_key)
+            bar = self._message_bar()
+            bar.total = (bar.total or bar.n) + len(publicinbox.new_commits(stream.location, cursor))
+            bar.refresh()
+        self.ingest_mails(mails, state_key=stream.state_key)
         return cursor is not None
 
-    def ingest_mails(self, mails: Iterable[RawMail | Skipped], state_key: str | None = None) -> None:
-        """Parse and store ``mails`` in batches; ``state_key`` records the last commit per batch."""
+    def ingest_mails(self, mails: Iterable[RawMail | Skipped], state_key: str | None = None,
+                     advance: Callable[[object], object] | None = None) -> None:
+        """Parse and store ``mails`` in batches; ``state_key`` records the last commit per batch.
+
+        ``advance(item)`` moves the progress bar on for each item stored (default: one message on the
+        run's bar).
+        """
+        if advance is None:
+            bar = self._message_bar() if self.progress else None
+            advance = (lambda item: bar.update(1)) if bar is not None else _nothing
         prepared = self._prepared(mails)
         try:
-            self._consume(prepared, state_key)
+            self._consume(prepared, state_key, advance)
         finally:
             prepared.close()  # stops the parser processes now, not when the generator is collected
 
-    def _consume(self, prepared: Iterator, state_key: str | None) -> None:
+    def _consume(self, prepared: Iterator, state_key: str | None, advance: Callable[[object], object]) -> None:
         batch: list[ParsedMail] = []
         batch_bytes = 0
         last_position: str | None = None
         for item in prepared:
-            if isinstance(item, Skipped):
+            advance(item)
+            if isinstance(item, Skipped):  # a commit without a message: counted on an epoch's bar all the same
                 self.summary.skipped += 1
                 last_position = item.commit
                 continue
             self.summary.read += 1
-            if self.bar is not None:
-                self.bar.update(1)
             if isinstance(item, Rejected):
                 self._reject(item)
             else:
@@ -245,12 +266,24 @@ class Ingester:
         self.summary.new += counts.new
         self.summary.updated += counts.updated
         self.summary.unchanged += counts.unchanged
+        self.summary.repeated += counts.repeated
 
     def finish(self) -> IngestSummary:
         """Close the run's numbers and return them."""
         self.summary.seconds = time.monotonic() - self.started
         self.summary.threads = self.store.conn.execute("SELECT count(*) FROM threads").fetchone()[0]
         return self.summary
+
+
+def _nothing(item) -> None:
+    """No progress to show."""
+
+
+def _position(item) -> str | None:
+    """Where a prepared item was in its source (None for a commit without a message)."""
+    if isinstance(item, Rejected):
+        return item.mail.provenance.position
+    return item.provenance.position if isinstance(item, ParsedMail) else None
 
 
 @contextlib.contextmanager

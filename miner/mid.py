@@ -1,14 +1,21 @@
 """Message-IDs as a user gives them and as URLs carry them (public-inbox ``MID.pm``, b4's msgid argument).
 
-One place decides what a pasted reference means: ``<id@host>``, ``id@host``, a thread number
+Extraction from ID headers (what stands between ``<`` and ``>``), cleaning, URL escaping, and
+what a pasted reference means: ``<id@host>``, ``id@host``, a thread number
 printed by ``miner threads``, or a lore / lkml.kernel.org / patch.msgid.link URL.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
+# public-inbox's rule (MID.pm): an ID is what stands between "<" and the next ">", so "<" may be
+# part of it; white space (folding) is no part of an ID, and IDs are cut at 244 characters.
+MSGID = re.compile(r"<([^>]+)>")
+MAX_MSGID = 244
+WHITESPACE = re.compile(r"\s+")
 # public-inbox MID_ESC leaves these unescaped in URLs; everything else (``/``, ``%``, ``#``...) is %-escaped
 MID_SAFE = "-._~!$&'()*+,;=:@"
 LORE_REDIRECT = "https://lore.kernel.org/r/{}"
@@ -19,6 +26,48 @@ _URL_TAILS = {"t", "T", "raw", "t.mbox.gz", "t.atom", "#u", ""}
 def clean_message_id(text: str) -> str:
     """A Message-ID without surrounding space and angle brackets (``<a@b>`` -> ``a@b``)."""
     return text.strip().strip("<>").strip()
+
+
+def _clean_msgid(text: str) -> str | None:
+    if len(text) > MAX_MSGID or not text.isprintable() or " " in text:  # white space is rare: test first
+        text = WHITESPACE.sub("", text)[:MAX_MSGID]
+    return text or None
+
+
+def first_msgid(value: str | None) -> str | None:
+    """The first ``<id>`` in a header value, without angle brackets."""
+    if not value:
+        return None
+    match = MSGID.search(str(value))
+    if match:
+        return _clean_msgid(match.group(1))
+    bare = str(value).strip().split()
+    if len(bare) == 1 and "@" in bare[0]:
+        return _clean_msgid(clean_message_id(bare[0]))
+    return None
+
+
+def all_msgids(values: list[str], bare: bool = False) -> list[str]:
+    """Every ``<id>`` in ID headers, in order, without duplicates.
+
+    ``bare``: a value without any ``<id>`` counts as one ID if it has an ``@`` (public-inbox takes
+    a Message-ID header that way, but never an In-Reply-To or References without brackets).
+    """
+    seen: dict[str, None] = {}
+    for value in values:
+        found = False
+        for match in MSGID.finditer(str(value)):
+            found = True
+            cleaned = _clean_msgid(match.group(1))
+            if cleaned:
+                seen.setdefault(cleaned, None)
+        if bare and not found:
+            words = str(value).strip().split()
+            if len(words) == 1 and "@" in words[0]:
+                cleaned = _clean_msgid(clean_message_id(words[0]))
+                if cleaned:
+                    seen.setdefault(cleaned, None)
+    return list(seen)
 
 
 def escape_message_id(message_id: str) -> str:

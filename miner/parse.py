@@ -17,13 +17,10 @@ from miner.trailers import find_trailers
 from miner.errors import MinerError
 from miner.limits import MAX_HEADER_CHARS, MAX_REFERENCES
 from miner.model import Message
+from miner.mid import all_msgids, first_msgid
+from miner.utc import UTC_FORMAT
 
-# public-inbox's rule (MID.pm): an ID is what stands between "<" and the next ">", so "<" may be
-# part of it; white space (folding) is no part of an ID, and IDs are cut at 244 characters.
-MSGID = re.compile(r"<([^>]+)>")
-MAX_MSGID = 244
 ENCODED_ID_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
-WHITESPACE = re.compile(r"\s+")
 BRACKET = re.compile(r"^\s*\[([^\]]*)\]\s*")
 REPLY_PREFIX = re.compile(r"^\s*(?:re|fwd?|aw|sv|antw|odp)\s*(?:\[\d+\])?\s*:\s*", re.IGNORECASE)
 PATCH_COUNTER = re.compile(r"^(\d+)/(\d+)$")
@@ -243,48 +240,6 @@ def _decoded_words(text: str) -> list:
         return [(text, None)]
 
 
-def _clean_msgid(text: str) -> str | None:
-    if len(text) > MAX_MSGID or not text.isprintable() or " " in text:  # white space is rare: test first
-        text = WHITESPACE.sub("", text)[:MAX_MSGID]
-    return text or None
-
-
-def first_msgid(value: str | None) -> str | None:
-    """The first ``<id>`` in a header value, without angle brackets."""
-    if not value:
-        return None
-    match = MSGID.search(str(value))
-    if match:
-        return _clean_msgid(match.group(1))
-    bare = str(value).strip().split()
-    if len(bare) == 1 and "@" in bare[0]:
-        return _clean_msgid(bare[0].strip("<>"))
-    return None
-
-
-def all_msgids(values: list[str], bare: bool = False) -> list[str]:
-    """Every ``<id>`` in ID headers, in order, without duplicates.
-
-    ``bare``: a value without any ``<id>`` counts as one ID if it has an ``@`` (public-inbox takes
-    a Message-ID header that way, but never an In-Reply-To or References without brackets).
-    """
-    seen: dict[str, None] = {}
-    for value in values:
-        found = False
-        for match in MSGID.finditer(str(value)):
-            found = True
-            cleaned = _clean_msgid(match.group(1))
-            if cleaned:
-                seen.setdefault(cleaned, None)
-        if bare and not found:
-            words = str(value).strip().split()
-            if len(words) == 1 and "@" in words[0]:
-                cleaned = _clean_msgid(words[0].strip("<>"))
-                if cleaned:
-                    seen.setdefault(cleaned, None)
-    return list(seen)
-
-
 # git send-email once asked for In-Reply-To and users answered "y" or "n" (public-inbox MID.pm)
 PROMPT_ANSWERS = frozenset(("y", "n"))
 
@@ -420,7 +375,7 @@ def normalise_date(value: str | None, archive_date: str | None) -> tuple[str | N
     parsed = _parse_date(value) if value else None
     if parsed is not None:
         if EARLIEST_PLAUSIBLE <= parsed <= LATEST_PLAUSIBLE:
-            return parsed.strftime("%Y-%m-%dT%H:%M:%SZ"), False
+            return parsed.strftime(UTC_FORMAT), False  # already in UTC
     return archive_date, True
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from miner.errors import MinerError
 from miner.package_data import packaged_folder
 from miner.reading import run_readonly_sql
+from miner.store import Store
 
 QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
 
@@ -110,15 +111,15 @@ def bind_params(query: CannedQuery, given: dict[str, str]) -> dict[str, str]:
     return values
 
 
-def run_query(db_path: str | Path, name: str, params: dict[str, str] | None = None,
+def run_query(store: Store, name: str, params: dict[str, str] | None = None,
               directory: Path | None = None, timeout: float | None = None) -> tuple[list[str], list[tuple]]:
-    """Run the canned query ``name`` read-only on ``db_path``: its column names and rows.
+    """Run the canned query ``name`` read-only on ``store``: its column names and rows.
 
     ``timeout`` (seconds; None: no limit) stops it when it runs longer (see ``run_readonly_sql``).
     """
     query = get_query(name, directory)
     values = bind_params(query, params or {})
     try:
-        return run_readonly_sql(db_path, query.sql, values, timeout=timeout)
+        return run_readonly_sql(store, query.sql, values, timeout=timeout)
     except MinerError as error:
         raise MinerError(f"{name}: {error}") from error

@@ -8,7 +8,6 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from miner.body import QUOTE, scan
@@ -16,7 +15,8 @@ from miner.errors import MinerError
 from miner.mid import lore_url, parse_reference
 from miner.textstore import register_text_functions
 from miner.search import FTS_CALL, check_search_params, fts_error, fts_query, is_raw, register_functions
-from miner.store import Store, database_error, is_storage_error
+from miner.store import Store, Where, database_error, is_storage_error
+from miner.utc import parse_utc, utc_text
 
 THREAD_KEYS = ("thread_id", "root_message_id", "subject", "messages", "first_date", "last_date", "lists", "labels",
                "lore_url")
@@ -37,42 +37,28 @@ def utc_date_bound(value: str) -> str:
     is read as UTC. Stored dates compare as strings, so a bound must be in their exact form:
     ``2021-03-07T10:00:00+02:00`` compared as given would sort after ``2021-03-07T09:00:00Z``.
     """
-    text = value.strip()
     try:
-        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" and text else text)
+        return utc_text(parse_utc(value))
     except ValueError as error:
         raise MinerError(f"{value!r}: not a date (expected {DATE_FORMS})") from error
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def thread_filter(labels: Sequence[str] = (), since: str | None = None, until: str | None = None,
                   list_id: str | None = None, search: str | None = None, min_messages: int | None = None,
                   raw_search: bool = False) -> tuple[list[str], list]:
     """WHERE terms (on ``threads t``) and their parameters: real messages, every label, the list, the search."""
-    where = ["t.message_count > 0"]
-    params: list = []
+    where = Where("t.message_count > 0")
     for label in dict.fromkeys(labels):  # each --label narrows: a thread carries every one given
-        where.append("EXISTS (SELECT 1 FROM labels l WHERE l.thread_id = t.thread_id AND l.label = ?)")
-        params.append(label)
-    if since:
-        where.append("t.last_date >= ?")
-        params.append(since)
-    if until:
-        where.append("t.first_date < ?")
-        params.append(until)
-    if list_id:
-        where.append("EXISTS (SELECT 1 FROM json_each(t.lists) WHERE json_each.value = ?)")
-        params.append(list_id)
-    if min_messages:
-        where.append("t.message_count >= ?")
-        params.append(int(min_messages))
+        where.add("EXISTS (SELECT 1 FROM labels l WHERE l.thread_id = t.thread_id AND l.label = ?)", label)
+    where.add("t.last_date >= ?", since)
+    where.add("t.first_date < ?", until)
+    where.add("EXISTS (SELECT 1 FROM json_each(t.lists) WHERE json_each.value = ?)", list_id)
+    where.add("t.message_count >= ?", int(min_messages) if min_messages else None)
     if search is not None:
-        where.append("t.thread_id IN (SELECT m.thread_id FROM messages_fts JOIN messages m"
-                     " ON m.rowid = messages_fts.rowid WHERE messages_fts MATCH ?)")
-        params.append(fts_query(search, raw=raw_search))
-    return where, params
+        where.add("t.thread_id IN (SELECT m.thread_id FROM messages_fts JOIN messages m"
+                  " ON m.rowid = messages_fts.rowid WHERE messages_fts MATCH ?)", fts_query(search, raw=raw_search),
+                  given=True)
+    return where.terms, where.params
 
 
 def list_threads(store: Store, label: str | Sequence[str] | None = None, since: str | None = None,
@@ -317,16 +303,6 @@ def tree_as_dict(node: TreeNode) -> dict:
     return {**head, "replies": [tree_as_dict(child) for child in node.children]}
 
 
-def bug_record(store: Store, thread_id: int) -> dict | None:
-    """The ``bugs`` row of a thread, when the database has a bugs table with one (else None)."""
-    columns = [row[1] for row in store.conn.execute("PRAGMA table_info(bugs)")]
-    if "thread_id" not in columns:
-        return None
-    cursor = store.conn.execute("SELECT * FROM bugs WHERE thread_id=? LIMIT 1", (thread_id,))
-    row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row)) if row else None
-
-
 def thread_document(store: Store, thread_id: int, roots: list[TreeNode]) -> dict:
     """The thread as one JSON-ready dict: its row, the reply tree, labels with evidence, the bug record if any."""
     row = store.conn.execute(
@@ -340,6 +316,8 @@ def thread_document(store: Store, thread_id: int, roots: list[TreeNode]) -> dict
         "labels": [{"label": item.label, "score": item.score, "classifier_version": item.classifier_version,
                     "evidence": item.evidence} for item in thread_labels(store, thread_id)],
     }
+    from miner.bugs.store import bug_record
+
     bug = bug_record(store, thread_id)
     if bug is not None:
         document["bug"] = bug
@@ -425,16 +403,15 @@ class _FileGuard:
         return sqlite3.SQLITE_OK
 
 
-def run_readonly_sql(db_path: str | Path, sql: str, params: dict | None = None,
+def run_readonly_sql(store: Store, sql: str, params: dict | None = None,
                      timeout: float | None = None) -> tuple[list[str], list[tuple]]:
-    """Run ``sql`` on a read-only connection; writes are refused by SQLite itself, ATTACH by an authorizer.
+    """Run ``sql`` on a read-only connection to ``store``'s file; writes are refused by SQLite itself, ATTACH by
+    an authorizer.
 
     ``timeout`` (seconds; None or 0: no limit) stops a query that runs longer, through SQLite's
     progress handler, with a one-line error saying how to raise the limit.
     """
-    path = Path(db_path)
-    if not path.exists():
-        raise MinerError(f"{path}: no such database")
+    path = Path(store.path)
     check_query_size(sql, params)
     check_search_params(sql, params)
     conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)

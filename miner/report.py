@@ -15,7 +15,8 @@ from miner.errors import MinerError
 from miner.mid import lore_url
 from miner.queries import run_query
 from miner.reading import run_readonly_sql
-from miner.store import utc_now
+from miner.utc import utc_now
+from miner.store import Store
 
 LABEL_COLORS = {"deadlock": "#b03030", "race": "#2060b0", "ordering": "#7040a0"}
 TOP_SUBSYSTEMS = 8
@@ -178,29 +179,26 @@ def report_html(charts: list[Chart], db_path: Path, totals: dict[str, int]) -> s
     )
 
 
-def _threads_behind(db: Path, thread_ids: set[int]) -> list[tuple]:
+def _threads_behind(store: Store, thread_ids: set[int]) -> list[tuple]:
     """The most recently active of ``thread_ids``: (thread_id, subject, last_date, root_message_id, labels)."""
     if not thread_ids:
         return []
     _, rows = run_readonly_sql(
-        db, "SELECT thread_id, subject, last_date, root_message_id, labels FROM threads"
+        store, "SELECT thread_id, subject, last_date, root_message_id, labels FROM threads"
         " WHERE thread_id IN (SELECT value FROM json_each(:ids)) ORDER BY last_date DESC, thread_id DESC LIMIT :n",
         {"ids": json.dumps(sorted(thread_ids)), "n": THREADS_LISTED})
     return rows
 
 
-def write_report(db_path: str | Path, out_dir: str | Path) -> Path:
-    """Write index.html and one SVG per chart into ``out_dir``; returns the page's path."""
-    db = Path(db_path)
-    if not db.is_file():
-        raise MinerError(f"{db}: no such database (run 'miner ingest' or 'miner demo' first)")
+def write_report(store: Store, out_dir: str | Path) -> Path:
+    """Write index.html and one SVG per chart of ``store`` into ``out_dir``; returns the page's path."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise MinerError(f"{out}: exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     charts = []
     for file_name, title, query_name, params, plot in CHARTS:
-        columns, rows = run_query(db, query_name, params)
+        columns, rows = run_query(store, query_name, params)
         thread_ids: set[int] = set()
         if "thread_ids" in columns:  # the threads behind each row: listed under the chart, not in its table
             at = columns.index("thread_ids")
@@ -208,10 +206,10 @@ def write_report(db_path: str | Path, out_dir: str | Path) -> Path:
             columns = columns[:at] + columns[at + 1:]
             rows = [row[:at] + row[at + 1:] for row in rows]
         plot(rows, out / file_name)
-        charts.append(Chart(file_name, title, query_name, columns, rows, _threads_behind(db, thread_ids),
+        charts.append(Chart(file_name, title, query_name, columns, rows, _threads_behind(store, thread_ids),
                             len(thread_ids)))
-    _, total_rows = run_query(db, "time_to_first_patch_by_label")
+    _, total_rows = run_query(store, "time_to_first_patch_by_label")
     totals = {f"{row[0]} threads": row[1] for row in total_rows}
     page = out / "index.html"
-    page.write_text(report_html(charts, db, totals), encoding="utf-8")
+    page.write_text(report_html(charts, store.path, totals), encoding="utf-8")
     return page

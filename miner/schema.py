@@ -214,7 +214,7 @@ TABLES: tuple[Table, ...] = (
             C("status", "TEXT", "running, done or interrupted"),
             C("messages_read", "INTEGER", "Messages read from the inputs"),
             C("messages_new", "INTEGER", "Messages stored for the first time"),
-            C("messages_updated", "INTEGER", "Known messages seen in a new copy, or ghosts of earlier runs filled in"),
+            C("messages_updated", "INTEGER", "Messages stored before this run seen in a new copy, or ghosts of earlier runs filled in"),
             C("messages_rejected", "INTEGER", "Inputs that could not be parsed"),
             C("skipped", "INTEGER", "Inputs skipped (e.g. git commits without a blob)"),
         ),

@@ -8,7 +8,6 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
-from datetime import datetime, timezone
 from pathlib import Path
 
 import sqlite_utils
@@ -20,8 +19,11 @@ from miner.model import Message, Provenance
 from miner.thread import COPY, FILLED, BatchThreading, Known, Placement
 from miner.schema import CASCADING_PARENT, FTS_COLUMNS, FTS_TABLE, SCHEMA_VERSION, TABLES, VIEWS
 from miner.trailers import ThreadMessage, trailer_targets
+from miner.utc import utc_now
+from miner.mid import clean_message_id
 
 DEFAULT_DB = Path("data/lkml.db")
+BATCH_SIZE = 1000  # messages stored per transaction: an interrupted ingest loses at most one batch
 SQLITE_VARIABLE_CHUNK = 500
 
 
@@ -30,6 +32,24 @@ def in_chunks(values: list) -> Iterator[tuple[list, str]]:
     for start in range(0, len(values), SQLITE_VARIABLE_CHUNK):
         chunk = values[start:start + SQLITE_VARIABLE_CHUNK]
         yield chunk, ",".join("?" * len(chunk))
+
+
+class Where:
+    """The terms of a WHERE clause and their parameters, built one optional filter at a time."""
+
+    def __init__(self, *terms: str):
+        self.terms: list[str] = list(terms)
+        self.params: list = []
+
+    def add(self, term: str, value, given: bool | None = None) -> None:
+        """``term`` (one ``?``) bound to ``value`` when the filter is given (by default: ``value`` is not empty)."""
+        if value if given is None else given:
+            self.terms.append(term)
+            self.params.append(value)
+
+    def sql(self) -> str:
+        """`` WHERE a AND b`` (empty without terms)."""
+        return f" WHERE {' AND '.join(self.terms)}" if self.terms else ""
 
 
 def _merge_people(rows: list[tuple]) -> list[tuple]:
@@ -47,11 +67,6 @@ def _merge_people(rows: list[tuple]) -> list[tuple]:
         if last and (not entry[3] or last > entry[3]):
             entry[3] = last
     return [tuple(entry) for entry in merged.values()]
-
-
-def utc_now() -> str:
-    """Current UTC time as ISO 8601 with a Z."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def subsystem_of(path: str) -> str:
@@ -130,6 +145,7 @@ class BatchCounts:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    repeated: int = 0  # another copy of a message this same run stored first: nothing stored before changed
     touched_threads: set[int] = field(default_factory=set)
     people: list[tuple] = field(default_factory=list)
     trailers: list[tuple] = field(default_factory=list)
@@ -303,13 +319,17 @@ class Store:
 
     def _rebuild_without_rowid(self, table) -> None:
         """An older database's table keyed by a row number, made anew keyed by its natural key."""
+        self._rebuild_table(table, "before_7", "INSERT OR IGNORE")
+
+    def _rebuild_table(self, table, suffix: str, insert: str = "INSERT", where: str = "") -> None:
+        """Make ``table`` anew from its current definition, copying the rows (``where`` selects them)."""
         old_columns = set(self._columns(table.name))
         columns = ", ".join(f'"{column.name}"' for column in table.columns if column.name in old_columns)
-        self.conn.execute(f'ALTER TABLE "{table.name}" RENAME TO "{table.name}_before_7"')
+        self.conn.execute(f'ALTER TABLE "{table.name}" RENAME TO "{table.name}_{suffix}"')
         self.conn.execute(_create_table_sql(table))
-        self.conn.execute(f'INSERT OR IGNORE INTO "{table.name}" ({columns}) SELECT {columns}'
-                          f' FROM "{table.name}_before_7"')
-        self.conn.execute(f'DROP TABLE "{table.name}_before_7"')
+        self.conn.execute(f'{insert} INTO "{table.name}" ({columns}) SELECT {columns}'
+                          f' FROM "{table.name}_{suffix}"{where}')
+        self.conn.execute(f'DROP TABLE "{table.name}_{suffix}"')
         self._create_indexes(table)
 
     def schema_version(self) -> int | None:
@@ -331,14 +351,7 @@ class Store:
 
     def _rebuild_with_cascade(self, table) -> None:
         """An older database's table whose thread foreign key does not cascade, made anew with it."""
-        old_columns = set(self._columns(table.name))
-        columns = ", ".join(f'"{column.name}"' for column in table.columns if column.name in old_columns)
-        self.conn.execute(f'ALTER TABLE "{table.name}" RENAME TO "{table.name}_before_cascade"')
-        self.conn.execute(_create_table_sql(table))
-        self.conn.execute(f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM "{table.name}_before_cascade"'
-                          f' WHERE thread_id IN (SELECT thread_id FROM threads)')
-        self.conn.execute(f'DROP TABLE "{table.name}_before_cascade"')
-        self._create_indexes(table)
+        self._rebuild_table(table, "before_cascade", where=" WHERE thread_id IN (SELECT thread_id FROM threads)")
 
     def _add_missing_columns(self, table) -> None:
         """Columns added to the schema since the database was made are added to it (NULL in old rows)."""
@@ -472,7 +485,10 @@ class Store:
             else:
                 is_new_copy = self._insert_provenance(provenance)
             if is_new_copy:
-                counts.updated += 1
+                if message_id in pending.stored_ids or self._stored_by_run(message_id, run_id):
+                    counts.repeated += 1
+                else:
+                    counts.updated += 1
                 counts.touched_threads.add(placement.thread_id)
             else:
                 counts.unchanged += 1
@@ -486,6 +502,12 @@ class Store:
         pending.add_provenance(provenance)
         self._collect_people_and_trailers(item, counts, replace=placement.outcome == FILLED)
         counts.touched_threads.add(placement.thread_id)
+
+    def _stored_by_run(self, message_id: str, run_id: int | None) -> bool:
+        """True if every stored copy of the message came with run ``run_id`` (it was new in this run)."""
+        return run_id is not None and self.conn.execute(
+            "SELECT 1 FROM provenance WHERE message_id=? AND run_id IS NOT ? LIMIT 1", (message_id, run_id)
+        ).fetchone() is None
 
     def _persist_threading(self, threading: BatchThreading, now: str) -> None:
         """New threads, and threads merged into others: their messages move, their row goes (rows of
@@ -655,13 +677,13 @@ class Store:
     def thread_of(self, message_id: str) -> int | None:
         """Thread id of a message (real or ghost), or None."""
         row = self.conn.execute(
-            "SELECT thread_id FROM messages WHERE message_id=?", (message_id.strip().strip("<>"),)
+            "SELECT thread_id FROM messages WHERE message_id=?", (clean_message_id(message_id),)
         ).fetchone()
         return row[0] if row else None
 
     def raw_message(self, message_id: str) -> bytes | None:
         """The stored raw bytes of a message, byte for byte (see :func:`miner.textstore.raw_bytes`)."""
-        return textstore.raw_bytes(self.conn, message_id.strip().strip("<>"), self.text_reader)
+        return textstore.raw_bytes(self.conn, clean_message_id(message_id), self.text_reader)
 
 
 _PY_TYPES = {"INTEGER": int, "TEXT": str, "REAL": float, "BLOB": bytes}
@@ -746,6 +768,11 @@ def check_integrity(conn: sqlite3.Connection, db_path: Path) -> None:
         raise database_error(db_path, error) from error
     if problems != ["ok"]:
         raise MinerError(f"{db_path}: {_DAMAGED.format('quick_check: ' + problems[0])}")
+
+
+def store_on(conn: sqlite3.Connection) -> Store:
+    """A Store over a connection opened elsewhere (Datasette's read-only one): nothing is created or migrated."""
+    return Store(sqlite_utils.Database(conn), None)
 
 
 def open_store(path: str | Path | None = None, create: bool = True, check: bool = False) -> Store:

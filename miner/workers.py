@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
 FEED_POLL_SECONDS = 0.1
+MAX_DEFAULT_WORKERS = 2  # parser processes when none are asked for: the parent storing keeps a core busy too
+
+
+def default_workers() -> int:
+    """Worker processes when the caller names none: up to MAX_DEFAULT_WORKERS, no more than the cores."""
+    return min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1)
 
 
 def _ignore_sigint() -> None:

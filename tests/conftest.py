@@ -39,3 +39,10 @@ def need_shared(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not here: this test reads the shared corpus beside the project root")
     return path
+
+
+@pytest.fixture(scope="module")
+def demo_store(demo_db):
+    """An open store on the demo database of the test module (its own ``demo_db`` fixture)."""
+    with open_store(demo_db, create=False) as opened:
+        yield opened

@@ -23,13 +23,11 @@ DEADLOCK_ROOT = "000000000000430bf505bcef3b00@google.com"  # "[syzbot] possible 
 
 def build_demo_db(db_path: Path, hostile: bool = True) -> Path:
     """The demo database at ``db_path`` (plus the hostile mail); returns the path."""
-    for _ in run_demo(db_path, progress=False):
-        pass
-    if hostile:
-        store = open_store(db_path)
-        ingest_paths(store, [HOSTILE_MAIL], progress=False, workers=1)
-        classify_database(store, progress=False)
-        store.close()
+    with open_store(db_path) as store:
+        run_demo(store, progress=False)
+        if hostile:
+            ingest_paths(store, [HOSTILE_MAIL], progress=False, workers=1)
+            classify_database(store, progress=False)
     return db_path
 
 
@@ -38,7 +36,8 @@ def datasette_get(db: Path) -> Iterator[Callable[[str], tuple[int, str]]]:
     """GET a path from an in-process Datasette on ``db``: (status, text)."""
     from miner.serve import make_datasette
 
-    datasette = make_datasette(db)
+    with open_store(db, create=False) as store:
+        datasette = make_datasette(store)
     loop = asyncio.new_event_loop()
     loop.run_until_complete(datasette.invoke_startup())
 

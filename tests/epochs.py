@@ -89,3 +89,17 @@ def write_mbox(path: Path, raws: list[bytes]) -> Path:
         for raw in raws:
             handle.write(mboxrd_entry(raw))
     return path
+
+
+def bulk_epoch(directory: Path, commits: int | None = None, name: str = "linux-btrfs-0.git") -> Path:
+    """The real linux-btrfs epoch of ../shared (20,000 commits; its first ``commits`` only, if given) as a bare
+    repository in ``directory``; the calling test skips, saying why, where ../shared is absent."""
+    from conftest import BULK_BUNDLE, need_shared
+
+    epoch = directory / name
+    subprocess.run(["git", "clone", "-q", "--bare", str(need_shared(BULK_BUNDLE)), str(epoch)], check=True)
+    if commits is not None:
+        oldest_first = subprocess.run(["git", f"--git-dir={epoch}", "rev-list", "--reverse", "HEAD"], check=True,
+                                      capture_output=True, text=True).stdout.split()
+        subprocess.run(["git", f"--git-dir={epoch}", "update-ref", "HEAD", oldest_first[commits - 1]], check=True)
+    return epoch

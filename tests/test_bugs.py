@@ -272,19 +272,19 @@ def test_corpus_tip_notices_tie_to_their_own_threads(tmp_path):
 
 # -- canned queries and export -------------------------------------------------------------
 
-def test_bug_queries_on_the_demo_database(demo_db):
+def test_bug_queries_on_the_demo_database(demo_db, demo_store):
     from miner.queries import run_query
 
-    columns, rows = run_query(demo_db, "syzbot_never_fixed")
+    columns, rows = run_query(demo_store, "syzbot_never_fixed")
     never = {row[columns.index("syzbot_id")] for row in rows}
     assert {"ac39856cb1b332dbbdda", "73554e2258b7b8bf0bbf"} <= never
-    columns, rows = run_query(demo_db, "kcsan_pairs_fix_status")
+    columns, rows = run_query(demo_store, "kcsan_pairs_fix_status")
     pairs = {(row[0], row[1]): row for row in rows}
     assert pairs[("__io_uring_cancel", "io_uring_try_cancel_requests")][columns.index("with_patch")] == 1
-    columns, rows = run_query(demo_db, "lock_order_inversion_pairs")
+    columns, rows = run_query(demo_store, "lock_order_inversion_pairs")
     assert ("&delayed_node->mutex", "fs_reclaim") in {(row[0], row[1]) for row in rows}
     assert not any("&sqd->lock" in (row[0], row[1]) for row in rows)  # an AA report is no inversion pair
-    columns, rows = run_query(demo_db, "bugs_time_to_fix", {"by": "label", "label": "deadlock"})
+    columns, rows = run_query(demo_store, "bugs_time_to_fix", {"by": "label", "label": "deadlock"})
     by_year = {row[columns.index("year")]: row for row in rows}
     merged_2022 = by_year[2022]
     assert merged_2022[columns.index("merged")] == 1 and merged_2022[columns.index("avg_days_to_merge")] > 0
@@ -296,11 +296,11 @@ def test_bug_queries_on_the_demo_database(demo_db):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
-def test_export_writes_bugs_and_the_card_describes_them(demo_db, tmp_path, fmt):
+def test_export_writes_bugs_and_the_card_describes_them(demo_db, demo_store, tmp_path, fmt):
     from miner.export import export_dataset
 
-    summary = export_dataset(demo_db, tmp_path / fmt, fmt)
-    assert (tmp_path / fmt / f"bugs.{fmt}").exists()
+    summary = export_dataset(demo_store, tmp_path / fmt, fmt)
+    assert (tmp_path / fmt / ("bugs" if fmt == "parquet" else f"bugs.{fmt}")).exists()  # Parquet: a Hive folder
     with open_store(demo_db, create=False) as store:
         assert summary.counts["bugs"] == store.conn.execute("SELECT count(*) FROM bugs").fetchone()[0] > 0
     card = (tmp_path / fmt / "README.md").read_text()

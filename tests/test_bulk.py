@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-
 from miner.ingest import ingest_paths
 
-from conftest import BULK_BUNDLE, need_shared
+from epochs import bulk_epoch
 
 
 def test_every_message_of_the_bulk_epoch_is_stored(tmp_path, store):
-    bundle = need_shared(BULK_BUNDLE)
-    epoch = tmp_path / "linux-btrfs-0.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(bundle), str(epoch)], check=True)
+    epoch = bulk_epoch(tmp_path)
     summary = ingest_paths(store, [epoch], progress=False)
     assert summary.read == 20000 and summary.rejected == 0 and summary.skipped == 0
     distinct = store.conn.execute("SELECT count(*) FROM messages WHERE ghost = 0").fetchone()[0]

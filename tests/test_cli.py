@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BULK_BUNDLE, SAMPLE, SHARED, need_shared
+from conftest import SAMPLE, SHARED, need_shared
+from epochs import bulk_epoch
 
 MINER = [sys.executable, "-m", "miner"]
 SAMPLE_MAIL = SAMPLE / "mail" / "cgroups" / "patch-fix-AA-deadlock-cgroup_bpf_release.mbox"
@@ -21,17 +22,6 @@ PARALLEL_COMMITS = 2500  # above the ingest's PARALLEL_THRESHOLD (2,000): the fo
 def run_miner(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the console command in its own process (as a user would); text output."""
     return subprocess.run([*MINER, *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def bulk_epoch(directory: Path, commits: int) -> Path:
-    """The first ``commits`` commits of the real linux-btrfs epoch (../shared bundle) as a bare repository."""
-    bundle = need_shared(BULK_BUNDLE)
-    epoch = directory / "linux-btrfs-0.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(bundle), str(epoch)], check=True)
-    oldest_first = subprocess.run(["git", f"--git-dir={epoch}", "rev-list", "--reverse", "HEAD"], check=True,
-                                  capture_output=True, text=True).stdout.split()
-    subprocess.run(["git", f"--git-dir={epoch}", "update-ref", "HEAD", oldest_first[commits - 1]], check=True)
-    return epoch
 
 
 def test_a_parallel_ingest_leaves_no_write_ahead_log_and_the_db_file_alone_is_whole(tmp_path):
@@ -60,15 +50,14 @@ def test_a_parallel_ingest_leaves_no_write_ahead_log_and_the_db_file_alone_is_wh
 def test_ctrl_c_during_an_ingest_still_folds_the_log_into_the_db_file(tmp_path):
     import signal
 
-    from interrupt import wait_for_first_batch
+    from interrupt import default_sigint, signal_after_rows
 
     epoch = bulk_epoch(tmp_path, 20000)
     db = tmp_path / "lkml.db"
     # one process: Ctrl-C on the parallel path waits in the ingest's worker pool (see miner/ingest.py)
     ingest = subprocess.Popen([*MINER, "ingest", "--quiet", "--workers", "1", "--db", str(db), str(epoch)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_first_batch(ingest, db)
-    ingest.send_signal(signal.SIGINT)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    signal_after_rows(ingest, db, sig=signal.SIGINT)
     _, stderr = ingest.communicate(timeout=120)
     assert ingest.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
     wal = db.with_name("lkml.db-wal")
@@ -295,6 +284,7 @@ def test_a_reply_cycle_shows_every_message_once_in_show_and_the_thread_page(tmp_
 
     from miner.cli import cli
     from miner.serve.thread_page import load_thread_page
+    from miner.store import store_on
 
     db = tmp_path / "cycle.db"
     runner = CliRunner()
@@ -311,6 +301,6 @@ def test_a_reply_cycle_shows_every_message_once_in_show_and_the_thread_page(tmp_
         assert len(tree) == 2, shown.output
         assert f"<{CYCLE_REPORT}>" in tree[0] and "[syzbot]" in tree[0]  # the earlier message is the root
         assert tree[1].startswith(("     ", "->   ")) and f"<{CYCLE_REPLY}>" in tree[1]  # its reply, indented
-        page = load_thread_page(conn, asked)
+        page = load_thread_page(store_on(conn), asked)
         assert [(m.message_id, m.depth) for m in page.messages] == [(CYCLE_REPORT, 0), (CYCLE_REPLY, 1)]
     conn.close()

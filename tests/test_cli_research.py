@@ -100,7 +100,13 @@ def test_show_json_is_the_tree_with_labels_and_evidence_and_a_bug_record_only_wh
     deadlock = next(label for label in document["labels"] if label["label"] == "deadlock")
     assert any("DEADLOCK" in evidence["text"] for evidence in deadlock["evidence"])
     # the bug record of this labelled thread (miner classify builds it), with its lock
-    assert document["bug"]["thread_id"] == document["thread_id"] and "&sqd->lock" in document["bug"]["locks"]
+    bug = document["bug"]
+    assert bug["thread_id"] == document["thread_id"] and "&sqd->lock" in bug["locks"]
+    # its list columns are JSON lists, as 'miner bugs --format json' gives them, not JSON text in strings
+    assert isinstance(bug["locks"], list) and isinstance(bug["applied"], list) and bug["labels"] == ["deadlock"]
+    listed_bugs = json.loads(run_miner("bugs", "--db", demo_db, "--format", "json").stdout)
+    assert next(record for record in listed_bugs if record["thread_id"] == bug["thread_id"]) == \
+        {key: bug[key] for key in listed_bugs[0]}
 
     with sqlite3.connect(demo_db) as conn:
         (quiet,) = conn.execute("SELECT root_message_id FROM threads t WHERE labels = '[]' AND message_count > 0"
@@ -154,7 +160,7 @@ def test_jsonl_csv_lists_as_json_and_the_default_table_limit(demo_db, tmp_path):
 
 def test_a_table_stops_at_the_default_limit_and_says_how_many_more(tmp_path):
     from conftest import BULK_BUNDLE, need_shared
-    from test_cli import bulk_epoch
+    from epochs import bulk_epoch
 
     need_shared(BULK_BUNDLE)
     db = tmp_path / "btrfs.db"

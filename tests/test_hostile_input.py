@@ -216,21 +216,20 @@ def test_reject_lines_go_to_stderr(tmp_path):
 
 
 def test_ctrl_c_during_a_parallel_classify_is_one_line_and_no_worker_tracebacks(tmp_path):
-    import os
     import signal
     import subprocess
     import sys
     from epochs import replicated_sample, write_mbox
-    from interrupt import wait_for_rows
+    from interrupt import default_sigint, signal_after_rows
 
     db = tmp_path / "c.db"
     source = write_mbox(tmp_path / "big.mbox", replicated_sample(60))  # 9,780 real messages
     subprocess.run([sys.executable, "-m", "miner", "ingest", "--quiet", "--db", str(db), str(source)],
                    check=True, capture_output=True)
     process = subprocess.Popen([sys.executable, "-m", "miner", "classify", "--force", "--db", str(db)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    wait_for_rows(process, db, "SELECT count(*) FROM classify_state")
-    os.killpg(process.pid, signal.SIGINT)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=default_sigint)
+    signal_after_rows(process, db, "SELECT count(*) FROM classify_state", sig=signal.SIGINT, group=True)
     _, stderr = process.communicate(timeout=10)
     assert process.returncode == 130, "classify finished before the interrupt" if process.returncode == 0 else stderr
     assert "Traceback" not in stderr

@@ -10,9 +10,9 @@ import pytest
 from werkzeug import Request, Response
 
 from miner.errors import MinerError
-from miner.sources.cache import ResponseCache
-from miner.sources.http import (DEFAULT_USER_AGENT, ChallengePage, HttpConfig, PoliteSession, is_challenge_page,
-                                retry_after_seconds)
+from miner.fetch.cache import ResponseCache
+from miner.fetch.settings import DEFAULT_USER_AGENT, HttpConfig
+from miner.fetch.http import ChallengePage, PoliteSession, is_challenge_page, retry_after_seconds
 from miner.store import open_store
 
 HERE = Path(__file__).parent

@@ -18,7 +18,7 @@ from miner.textstore import register_text_functions
 
 from conftest import FIXTURES, SAMPLE, SHARED, need_shared
 from epochs import make_epoch, replicated_sample, write_mbox
-from interrupt import wait_for_first_batch
+from interrupt import FIRST_BATCH_SECONDS, default_sigint, signal_after_rows, wait_for_rows
 from miner.parse import parse_message
 
 MANIFEST_ROW = re.compile(r"^\| `mail/(linux-mailinglist-archives\.[\w-]+)/([\w.-]+)/` \| .*? \| (\d+) \| (yes|no) \|")
@@ -185,8 +185,7 @@ def test_interrupted_ingest_resumes_to_the_same_result(tmp_path, kind):
     killed = tmp_path / "killed.db"
     process = subprocess.Popen([*command, "--db", str(killed), str(source)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_first_batch(process, killed)
-    process.kill()
+    signal_after_rows(process, killed)
     assert process.wait() == -9, "the ingest finished before it could be interrupted"
     with sqlite3.connect(killed) as conn:
         stored = conn.execute("SELECT count(*) FROM messages WHERE ghost = 0").fetchone()[0]
@@ -227,9 +226,8 @@ def test_ctrl_c_to_the_process_group_stops_workers_and_a_second_run_finishes(tmp
     command = [sys.executable, "-m", "miner", "ingest", "--quiet", "--batch-size", "100", "--db", str(db),
                str(source)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    wait_for_first_batch(process, db)
-    os.killpg(process.pid, signal.SIGINT)
+                               start_new_session=True, preexec_fn=default_sigint)
+    signal_after_rows(process, db, sig=signal.SIGINT, group=True)
     _, stderr = process.communicate(timeout=10)
     assert process.returncode == 130, stderr
     assert stderr.strip() == "miner: interrupted; run the same command again to resume"
@@ -259,8 +257,9 @@ def test_ctrl_c_at_any_moment_is_one_line_or_a_clean_finish(tmp_path):
         db = tmp_path / f"run{attempt}.db"
         process = subprocess.Popen(
             [sys.executable, "-m", "miner", "ingest", "--quiet", "--batch-size", "50", "--db", str(db), str(source)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        wait_for_first_batch(process, db)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            preexec_fn=default_sigint)
+        wait_for_rows(process, db, seconds=FIRST_BATCH_SECONDS)  # its first batch is committed
         time.sleep(attempt * 0.08)
         try:
             os.killpg(process.pid, signal.SIGINT)
@@ -322,3 +321,65 @@ def test_a_folder_holding_a_public_inbox_epoch_and_an_mbox_reads_both(tmp_path, 
     summary = ingest(folder)
     assert (summary.read, summary.new) == (15, 15)
     assert ingest(folder).read == 5  # the epoch resumes after its last commit; the mbox is read again
+
+
+# -- progress: totals where they are known, one unit per bar --------------------------------------
+
+BAR_FRAME = re.compile(r"(\d+)%\|")
+
+
+def progress_frames(*args: str) -> tuple[list[str], str]:
+    """The progress-bar frames ``miner ingest`` (with its bar) writes to stderr, in order, and its summary."""
+    result = subprocess.run([sys.executable, "-m", "miner", "ingest", *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return [frame for frame in result.stderr.replace("\r", "\n").splitlines() if frame.strip()], result.stdout
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_an_mbox_bar_counts_the_bytes_of_the_file_as_it_reads_them(tmp_path, compressed):
+    import gzip
+
+    from tqdm import tqdm
+
+    raws = replicated_sample(12)  # 1,956 real messages, 15 MB
+    mbox = write_mbox(tmp_path / "big.mbox", raws)
+    if compressed:
+        packed = tmp_path / "big.mbox.gz"
+        packed.write_bytes(gzip.compress(mbox.read_bytes()))
+        mbox.unlink()
+        mbox = packed
+    size = tqdm.format_sizeof(mbox.stat().st_size, divisor=1024)
+    frames, summary = progress_frames("--db", str(tmp_path / "lkml.db"), "--workers", "1", str(mbox))
+    bars = [frame for frame in frames if frame.startswith(mbox.name)]
+    assert bars[-1].startswith(f"{mbox.name}: 100%") and f"| {size}/{size} [" in bars[-1] and "B/s" in bars[-1]
+    percents = [int(BAR_FRAME.search(frame).group(1)) for frame in bars]
+    assert any(0 < percent < 100 for percent in percents), bars  # it advanced while reading, not at the end
+    assert percents == sorted(percents)
+    assert not any(" msg" in frame for frame in frames)  # one unit per bar: no message bar beside it
+    assert summary.startswith(f"{len(raws)} messages read: {len(raws)} new, 0 updated")
+
+
+def test_an_epoch_bar_counts_its_commits(tmp_path):
+    epoch = tmp_path / "0.git"
+    commits = make_epoch(epoch, replicated_sample(1))
+    frames, summary = progress_frames("--db", str(tmp_path / "lkml.db"), str(epoch))
+    total = len(commits)
+    assert f"{total}/{total}" in [frame for frame in frames if frame.startswith("ingest: 100%")][-1]
+    assert not any("B/s" in frame for frame in frames) and summary.startswith(f"{total} messages read: {total} new")
+
+
+def test_a_first_run_over_an_epoch_holding_a_message_twice_reports_no_update(tmp_path):
+    # the btrfs epoch holds 21 messages in two commits each: on an empty database nothing was updated
+    raws = replicated_sample(1)
+    epoch = tmp_path / "0.git"
+    make_epoch(epoch, raws + raws[:3])
+    db = str(tmp_path / "lkml.db")
+    first = subprocess.run([sys.executable, "-m", "miner", "ingest", "--quiet", "--db", db, str(epoch)],
+                           capture_output=True, text=True)
+    assert first.stdout.startswith(f"{len(raws) + 3} messages read: {len(raws)} new (+3 repeated copies),"
+                                   " 0 updated, 0 unchanged"), first.stdout
+    again = tmp_path / "again.mbox"
+    write_mbox(again, raws[:2])  # the same messages from another file: stored before this run, now updated
+    second = subprocess.run([sys.executable, "-m", "miner", "ingest", "--quiet", "--db", db, str(again)],
+                            capture_output=True, text=True)
+    assert second.stdout.startswith("2 messages read: 0 new, 2 updated, 0 unchanged"), second.stdout

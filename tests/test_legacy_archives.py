@@ -15,10 +15,10 @@ from werkzeug import Request, Response
 
 from miner.errors import MinerError
 from miner.parse import parse_message
-from miner.scrape import open_session, scrape_urls
-from miner.sources import lkml_iu, lkml_org, mail_archive, marc
-from miner.sources.http import HttpConfig
-from miner.sources.webpage import archive_for
+from miner.fetch.scrape import open_session, scrape_urls
+from miner.fetch.archives import lkml_iu, lkml_org, mail_archive, marc
+from miner.fetch.settings import HttpConfig
+from miner.fetch.archives import archive_for
 from miner.store import open_store
 
 PAGES = Path(__file__).parent / "fixtures" / "html"
@@ -103,8 +103,8 @@ def test_pages_of_one_archive_are_refused_by_the_others():
     for module in (mail_archive, lkml_org):
         with pytest.raises(MinerError, match="message page"):
             module.parse_page(iu_page, "https://lkml.org/lkml/2016/9/30/1")
-    assert archive_for("https://lkml.iu.edu/hypermail/linux/kernel/1609.3/03505.html") is lkml_iu
-    assert archive_for("https://www.mail-archive.com/linux-kernel@vger.kernel.org/msg1.html") is mail_archive
+    assert archive_for("https://lkml.iu.edu/hypermail/linux/kernel/1609.3/03505.html") is lkml_iu.ARCHIVE
+    assert archive_for("https://www.mail-archive.com/linux-kernel@vger.kernel.org/msg1.html") is mail_archive.ARCHIVE
     with pytest.raises(MinerError, match="not a page of a supported archive"):
         archive_for("https://example.org/page.html")
 
@@ -172,12 +172,12 @@ def test_scrape_url_prefers_marc_raw_message_and_falls_back_to_page_text(httpser
 
 def test_scrape_url_killed_midway_then_rerun_fetches_no_page_twice(mirror, tmp_path):
     """kill -9 a `miner scrape url` run after a few pages, run it again: same messages, no page twice."""
-    import os
     import signal
     import sqlite3
     import subprocess
     import sys
-    import time
+
+    from interrupt import signal_after_rows
 
     urls = [mirror.url_for(urlsplit(expected(IU, page_id)["url"]).path) for page_id in iu_pages()]
     command = [sys.executable, "-m", "miner", "scrape", "url", "--archive", "lkml-iu", "--max-pages", "17",
@@ -189,16 +189,8 @@ def test_scrape_url_killed_midway_then_rerun_fetches_no_page_twice(mirror, tmp_p
     killed = tmp_path / "killed.db"
     process = subprocess.Popen([*command, "--rate", "4", "--db", str(killed)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with sqlite3.connect(killed, timeout=0.1) as conn:
-                if conn.execute("SELECT count(*) FROM http_responses WHERE url LIKE '%/hypermail/%'").fetchone()[0] >= 3:
-                    os.kill(process.pid, signal.SIGKILL)
-                    break
-        except sqlite3.OperationalError:
-            pass  # not created yet
-        time.sleep(0.01)
+    signal_after_rows(process, killed, "SELECT count(*) FROM http_responses WHERE url LIKE '%/hypermail/%'",
+                      at_least=3, seconds=30)
     assert process.wait() == -signal.SIGKILL, "the scrape finished before it could be killed"
     with sqlite3.connect(killed) as conn:
         stored_before = {urlsplit(row[0]).path for row in conn.execute("SELECT url FROM http_responses")}

@@ -13,9 +13,10 @@ import pytest
 from werkzeug import Request, Response
 
 from miner.errors import MinerError
-from miner.scrape import LoreScrape, open_session, saved_scrapes, scrape_lore, scrape_lore_git, scrape_lore_thread, sync
-from miner.sources import lore
-from miner.sources.http import ChallengePage, HttpConfig
+from miner.fetch.scrape import LoreScrape, open_session, saved_scrapes, scrape_lore, scrape_lore_git, scrape_lore_thread, sync
+from miner.fetch import lore
+from miner.fetch.http import ChallengePage
+from miner.fetch.settings import HttpConfig
 from miner.store import open_store
 from pi_server import fixture_messages, make_server
 

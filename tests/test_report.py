@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,7 +15,6 @@ from click.testing import CliRunner
 from demo_db import build_demo_db
 
 from miner.cli import cli
-from miner.errors import MinerError
 from miner.report import write_report
 from miner.store import open_store
 
@@ -66,6 +67,22 @@ def svg_texts(path: Path) -> list[str]:
     return [element.text or "" for element in ElementTree.parse(path).iter(SVG_TEXT)]
 
 
+def bar_labels(path: Path) -> list[int]:
+    """The numbers written on a chart's bars: texts of its axes outside the tick labels and the legend
+    (matplotlib groups those as ``xtick_N``, ``ytick_N``, ``legend_N``)."""
+    found = []
+
+    def walk(element, inside_axis_part: bool) -> None:
+        for child in element:
+            part = inside_axis_part or (child.get("id") or "").startswith(("xtick", "ytick", "legend"))
+            if child.tag == SVG_TEXT and not part and (child.text or "").isdigit():
+                found.append(int(child.text))
+            walk(child, part)
+
+    walk(ElementTree.parse(path).getroot(), False)
+    return found
+
+
 def test_page_links_three_charts_that_exist(report_dir):
     page = Tables()
     page.feed((report_dir / "index.html").read_text())
@@ -111,9 +128,8 @@ def test_labels_per_year_numbers_are_the_demo_numbers(report_dir, demo_db):
     texts = svg_texts(report_dir / "labels_per_year.svg")
     for year in {year for _, year, _ in expected}:
         assert str(year) in texts
-    # every bar carries its count: the bar labels add up to the table
-    bar_labels = [int(text) for text in texts if text.isdigit() and not 1990 < int(text) < 2100]
-    assert sum(n for *_, n in expected) <= sum(bar_labels)
+    # every bar carries its count, and nothing else is a bar label: one label per (label, year) row
+    assert sorted(bar_labels(report_dir / "labels_per_year.svg")) == sorted(n for *_, n in expected)
 
 
 def test_cooccurrence_chart_shows_each_pair_count(report_dir, demo_db):
@@ -143,13 +159,17 @@ def test_top_subsystems_chart_names_the_subsystems_of_the_table(report_dir):
 
 
 def test_a_database_without_labels_still_gets_a_page(tmp_path):
-    open_store(tmp_path / "empty.db").close()
-    page = write_report(tmp_path / "empty.db", tmp_path / "out")
+    with open_store(tmp_path / "empty.db") as store:
+        page = write_report(store, tmp_path / "out")
     assert page.read_text().count("No rows.") == 3
     assert all((tmp_path / "out" / name).stat().st_size > 0
                for name in ("labels_per_year.svg", "top_subsystems.svg", "label_cooccurrence.svg"))
 
 
-def test_missing_database_is_a_miner_error(tmp_path):
-    with pytest.raises(MinerError, match="no such database"):
-        write_report(tmp_path / "absent.db", tmp_path / "out")
+def test_missing_database_is_one_line_error_and_no_report(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "miner", "report", "--db", str(tmp_path / "absent.db"), "--out",
+                             str(tmp_path / "out")], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr == (f"miner: error: {tmp_path / 'absent.db'}: no such database"
+                             " (run 'miner ingest' or 'miner demo' first)\n")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "absent.db").exists()

@@ -110,3 +110,48 @@ def test_sync_runs_every_saved_search_and_names_the_ones_that_failed(cgroups, tm
     again = run_miner("sync", "--rate", "0", "--quiet", "--db", db, timeout=180)
     assert again.returncode == 0 and "sync: 2 saved searches, 2 done, 0 failed;" in again.stdout
     assert run_miner("scrape", "forget", "9", "--db", db).stderr.startswith("miner: error: no saved search #9")
+
+
+# -- progress: a search's bar counts its matches, to the total the server reports -----------------
+
+def search_bar(server, db, list_name, *query) -> tuple[list[str], str]:
+    """The frames of the search's progress bar (stderr) and the summary line of ``miner scrape lore``."""
+    result = run_miner("scrape", "lore", "--base-url", server.base_url, "--list", list_name, *query, "--rate", "0",
+                       "--no-classify", "--db", db, timeout=300)
+    assert result.returncode == 0, result.stderr
+    frames = [frame for frame in result.stderr.replace("\r", "\n").splitlines() if frame.startswith("lore ")]
+    return frames, result.stdout.splitlines()[0]
+
+
+@pytest.fixture(scope="module")
+def big_inbox(tmp_path_factory):
+    from epochs import replicated_sample
+
+    require_public_inbox()
+    server = make_server(tmp_path_factory.mktemp("pi-big"), "sample", replicated_sample(2))  # 326 real messages
+    yield server
+    server.stop()
+
+
+def test_a_search_bar_counts_to_the_match_count_the_server_reports(big_inbox, cgroups, tmp_path):
+    # more than one page (200) of matches: the count comes from the server's result page ("Results 1-1 of N")
+    from miner.fetch import lore
+    from miner.fetch.scrape import open_session
+    from miner.store import open_store
+
+    with open_store(tmp_path / "probe.db") as store:
+        session = open_session(store)
+        target = lore.LoreTarget(big_inbox.base_url, "sample")
+        assert lore.search_match_count(session, target, "d:19900101..") == 326
+        assert len(list(lore.search_message_ids(session, target, "d:19900101.."))) == 326
+    frames, summary = search_bar(big_inbox, tmp_path / "big.db", "sample", "--since", "1990-01-01")
+    assert "| 326/326 [" in frames[-1] and "match/s" in frames[-1], frames[-1]
+    assert any(re.search(r"\| (\d+)/326 \[", frame) and "| 326/326" not in frame for frame in frames)
+    assert summary.startswith("lore sample 'd:19900101..': ") and "326 matches" in summary, summary
+    # one page: the page itself says how many match, no more requests than without the bar
+    frames, summary = search_bar(cgroups, tmp_path / "small.db", "cgroups", "--query", "s:deadlock")
+    matches = int(re.search(r"(\d+) matches", summary).group(1))
+    assert f"| {matches}/{matches} [" in frames[-1], frames[-1]
+    quiet = run_miner("scrape", "lore", "--base-url", cgroups.base_url, "--list", "cgroups", "--query", "s:deadlock",
+                      "--rate", "0", "--quiet", "--no-classify", "--db", tmp_path / "quiet.db", timeout=120)
+    assert quiet.stdout.split(" requests")[0] == summary.split(" requests")[0]

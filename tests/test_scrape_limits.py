@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from werkzeug import Request, Response
 
-from miner.errors import MinerError
-from miner.scrape import LoreScrape, open_session, scrape_lore, scrape_lore_thread
-from miner.sources import lore
-from miner.sources.http import HttpConfig
+from miner.fetch.scrape import LoreScrape, open_session, scrape_lore, scrape_lore_thread
+from miner.fetch import lore, settings
+from miner.fetch.settings import HttpConfig
 from miner.store import open_store
 
 HERE = Path(__file__).parent
@@ -173,7 +172,7 @@ def test_a_search_within_the_cap_says_nothing_about_it(httpserver, tmp_path):
     summary = scrape_lore(store, open_session(store, config()),
                           LoreScrape(httpserver.url_for("/").rstrip("/"), "lkml", "s:x"), progress=False)
     assert (summary.matches, summary.capped_at) == (30, None) and "cap" not in summary.line()
-    assert inspect.signature(scrape_lore).parameters["max_matches"].default == lore.DEFAULT_MAX_MATCHES == 10_000
+    assert inspect.signature(scrape_lore).parameters["max_matches"].default == settings.DEFAULT_MAX_MATCHES == 10_000
 
 
 def test_the_cli_cap_is_an_option_and_the_summary_states_it(httpserver, tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import re
 import signal
 import sqlite3
@@ -17,7 +16,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from interrupt import wait_for_rows
+from interrupt import signal_after_rows
 from pi_server import fixture_messages, make_server
 
 LIST = "linux-btrfs"  # used by no other test
@@ -90,9 +89,8 @@ def test_kill_9_midway_then_rerun_gives_the_same_messages(server, tmp_path):
     process = subprocess.Popen([*MINER, "scrape", "lore", "--db", str(db), "--base-url", server.base_url, "--list",
                                 LIST, "--query", QUERY, "--quiet", "--rate", "3"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    killed_after = wait_for_rows(process, db, "SELECT count(*) FROM scrape_threads WHERE status='done'", seconds=30)
-    if killed_after >= 1:
-        os.kill(process.pid, signal.SIGKILL)
+    killed_after = signal_after_rows(process, db, "SELECT count(*) FROM scrape_threads WHERE status='done'",
+                                     seconds=30)
     process.wait()
     assert killed_after == 1, "the scrape should have been killed after its first thread"
     assert process.returncode == -signal.SIGKILL

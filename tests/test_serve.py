@@ -17,6 +17,7 @@ from miner.schema import TABLES
 from miner.serve import make_datasette
 from miner.serve.metadata import build_metadata
 from miner.serve.thread_page import load_thread_page, lore_url, split_blocks
+from miner.store import open_store, store_on
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +45,8 @@ def test_metadata_describes_every_table_and_column_from_the_schema(demo_db):
     assert set(database["queries"]) == set(load_queries())
 
 
-def test_database_is_served_read_only_but_not_immutable(get, demo_db):
-    database = make_datasette(demo_db).get_database("demo")
+def test_database_is_served_read_only_but_not_immutable(get, demo_db, demo_store):
+    database = make_datasette(demo_store).get_database("demo")
     assert database.is_mutable  # it may change while served: read with mode=ro, not immutable=1
     conn = database.connect()
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
@@ -126,10 +127,10 @@ def test_split_blocks_folds_quotes_and_marks_evidence():
 
 
 def test_load_thread_page_rejects_unknown_ids(demo_db):
-    conn = sqlite3.connect(demo_db)
+    store = store_on(sqlite3.connect(demo_db))
     with pytest.raises(MinerError, match="no such Message-ID"):
-        load_thread_page(conn, "nobody@example.com")
-    page = load_thread_page(conn, HOSTILE_MESSAGE_ID)
+        load_thread_page(store, "nobody@example.com")
+    page = load_thread_page(store, HOSTILE_MESSAGE_ID)
     assert "deadlock" in [label.label for label in page.labels]
     assert all(e.anchor for label in page.labels for e in label.evidence if e.message_id)
 
@@ -140,7 +141,7 @@ def test_every_request_answers_200_while_another_process_ingests_into_the_databa
     import sys
     import time
 
-    from test_cli import bulk_epoch
+    from epochs import bulk_epoch
 
     epoch = bulk_epoch(tmp_path, 6000)
     commits = subprocess.run(["git", f"--git-dir={epoch}", "rev-list", "--reverse", "HEAD"], check=True,
@@ -151,7 +152,8 @@ def test_every_request_answers_200_while_another_process_ingests_into_the_databa
     subprocess.run(miner, check=True, capture_output=True)  # the first 500 messages: a database to serve
     first = sqlite3.connect(db).execute("SELECT root_message_id FROM threads WHERE message_count > 1"
                                         " ORDER BY thread_id LIMIT 1").fetchone()[0]
-    datasette = make_datasette(db)
+    with open_store(db, create=False) as store:
+        datasette = make_datasette(store)
     loop = asyncio.new_event_loop()
     loop.run_until_complete(datasette.invoke_startup())
     paths = ["/lkml/threads.json?_size=5&_sort_desc=last_date", "/lkml/messages.json?_size=3&_col=subject",
@@ -203,11 +205,18 @@ def test_front_page_counts_labels_searches_and_links_to_threads_years_and_querie
 
 
 def test_front_page_links_the_bugs_table_only_when_there_is_one(demo_db, tmp_path):
+    # `datasette old.db` with the plugin installed: a database made before bug records, served as it is
+    # (miner serve would open it as a store first, which adds the table)
+    from datasette.app import Datasette
+
+    from miner.serve import SETTINGS, register_plugin
+
     with_bugs = tmp_path / "demo.db"
     with_bugs.write_bytes(demo_db.read_bytes())
     with sqlite3.connect(with_bugs) as conn:
-        conn.execute("DROP TABLE bugs")  # a database made before bug records
-    datasette = make_datasette(with_bugs)
+        conn.execute("DROP TABLE bugs")
+    register_plugin()
+    datasette = Datasette(files=[str(with_bugs)], metadata=build_metadata(with_bugs), settings=SETTINGS)
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(datasette.invoke_startup())
@@ -235,8 +244,8 @@ def test_table_pages_fold_column_descriptions_and_leave_long_columns_out(get):
     assert 'class="lkml-tag lkml-tag-deadlock"' in threads
 
 
-def test_a_plain_search_of_messages_opens_the_search_query_with_snippets(demo_db):
-    datasette = make_datasette(demo_db)
+def test_a_plain_search_of_messages_opens_the_search_query_with_snippets(demo_store):
+    datasette = make_datasette(demo_store)
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(datasette.invoke_startup())
@@ -271,7 +280,7 @@ def test_thread_page_has_an_overview_coloured_diffs_evidence_once_per_line_and_r
     assert text.index('<nav class="lkml-overview">') < text.index("<h2>Labels</h2>")
     assert overview.count('href="#m') == 12
     assert 'lkml-diff-add' in text and 'lkml-diff-del' in text and 'lkml-diff-hunk' in text
-    page = load_thread_page(sqlite3.connect(demo_db), AA_DEADLOCK_ROOT)
+    page = load_thread_page(store_on(sqlite3.connect(demo_db)), AA_DEADLOCK_ROOT)
     for label in page.labels:
         places = [(e.message_id, e.line) for e in label.evidence]
         assert len(places) == len(set(places)), label.label
@@ -283,8 +292,8 @@ def test_thread_page_has_an_overview_coloured_diffs_evidence_once_per_line_and_r
     assert status == 200 and '<nav class="lkml-overview">' not in short  # one message: no overview
 
 
-def test_raw_mail_is_served_as_plain_text_never_sniffed(demo_db):
-    datasette = make_datasette(demo_db)
+def test_raw_mail_is_served_as_plain_text_never_sniffed(demo_store):
+    datasette = make_datasette(demo_store)
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(datasette.invoke_startup())

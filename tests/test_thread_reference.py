@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 
 from miner.parse import parse_message
 from miner.sources.mbox import read_mbox
 
-from conftest import BULK_BUNDLE, FIXTURES, SAMPLE, need_shared
-from epochs import make_epoch
+from conftest import FIXTURES, SAMPLE
+from epochs import bulk_epoch, make_epoch
 from pi_index import miner_threads, partition_differences, public_inbox_threads, require_public_inbox
 
 MAIL = SAMPLE / "mail"
@@ -107,10 +106,8 @@ def test_protonmail_references_in_encoded_words_are_decoded_not_junk_ghosts(tmp_
 
 def test_threading_equals_public_inbox_on_the_btrfs_epoch(tmp_path):
     """19,979 real messages: every pair public-inbox threads together miner does too, and no other."""
-    need_shared(BULK_BUNDLE)
     require_public_inbox()
-    epoch = tmp_path / "0.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(BULK_BUNDLE), str(epoch)], check=True)
+    epoch = bulk_epoch(tmp_path, name="0.git")
     from miner.ingest import ingest_paths
     from miner.store import open_store
     with open_store(tmp_path / "m.db") as store:

@@ -16,7 +16,7 @@ import pytest
 
 from b4_reference import (Agreement, b4_followup_trailers, b4_message, b4_patch_trailers, compare_message,
                           miner_trailers)
-from conftest import BULK_BUNDLE, FIXTURES
+from conftest import FIXTURES
 from miner.ingest import ingest_paths
 from miner.parse import parse_message
 from miner.sources.mbox import split_mbox
@@ -159,16 +159,15 @@ def test_fixture_patch_mails_agree_with_b4_but_for_the_cases_shown():
     assert differing == EXPLAINED, total.report()
 
 
-@pytest.mark.skipif(not BULK_BUNDLE.exists(), reason="needs ../shared (the btrfs epoch bundle)")
 def test_btrfs_epoch_patch_mails_agree_with_b4(tmp_path):
-    import subprocess
     import sys
 
+    from epochs import bulk_epoch
+
+    repo = bulk_epoch(tmp_path, name="btrfs.git")
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
     from trailers_vs_b4 import epoch_messages
 
-    repo = tmp_path / "btrfs.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(BULK_BUNDLE), str(repo)], check=True)
     total = Agreement()
     for commit, data in epoch_messages(repo, 2500):
         result = compare_message(data)

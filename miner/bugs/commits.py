@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from miner.bugs.timeline import LINK_TRAILER, message_id_of_link
+from miner.utc import parse_utc, utc_text
 
 RECORD = "\x1e"
 FIELD = "\x1f"
@@ -44,12 +45,9 @@ class GitCommit:
 def utc_iso(value: str) -> str:
     """``2021-03-07T10:49:21+01:00`` -> ``2021-03-07T09:49:21Z`` (the stored form of dates)."""
     try:
-        moment = datetime.fromisoformat(value.strip())
+        return utc_text(parse_utc(value))
     except ValueError:
         return value.strip()
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_git_log(chunks: Iterable[str]) -> Iterator[GitCommit]:
@@ -112,7 +110,7 @@ def _moment(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_utc(value)
     except ValueError:
         return None
 

@@ -17,7 +17,8 @@ from miner.bugs.commits import GIT_LOG_FORMAT, GitCommit, PatchIndex, PostedPatc
     parse_git_log, release_of, subject_key
 from miner.bugs.store import rebuild_bugs
 from miner.errors import MinerError
-from miner.store import Store, utc_now
+from miner.store import Store
+from miner.utc import utc_now
 
 STATE_PREFIX = "git-commits:"
 NAME_REV_CHUNK = 200  # commits per `git name-rev` call when git is too old for --annotate-stdin

@@ -7,34 +7,15 @@ points into it, commits matched by ``miner link-commits``); it returns a :class:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from miner.bugs import reports
+from miner.classify.patterns import SUBTYPE_NAMES
 from miner.bugs.timeline import (
     Applied, ThreadMessage, applied_in_reply, commit_notice, files_and_subsystems, first_patch, fixes_targets,
     last_patch_version, reviews,
 )
 
-# Readable subtype names, from the subtype table of ../shared/taxonomy.md (one mapping, kept here
-# until the classifier names its subtypes itself).
-SUBTYPE_NAMES = {
-    "D1": "lock-order inversion (ABBA)",
-    "D2": "self-deadlock / recursive locking (AA)",
-    "D3": "IRQ/softirq safety inversion",
-    "D4": "blocking in atomic context",
-    "D5": "hang / blocked task / lost wakeup",
-    "R1": "data race on plain accesses",
-    "R2": "atomicity violation / check-then-act",
-    "R3": "race-induced use-after-free or NULL deref",
-    "R4": "missing locking or RCU/refcount protection",
-    "R5": "lost wakeup / missed event",
-    "O1": "missing or wrong memory barrier",
-    "O2": "publish before initialise",
-    "O3": "teardown order across contexts",
-    "O4": "CPU-device / DMA / MMIO ordering",
-    "O5": "memory-model discussion",
-}
 FIX_STATUSES = ("applied", "reviewed", "patch posted", "no patch")
 SYZBOT_TEST_RESULT = "syzbot has tested the proposed patch"
 SYZBOT_TEST_FAILED = "syzbot tried to test the proposed patch"
@@ -42,7 +23,8 @@ MAX_LINES_PER_MESSAGE = 4000  # a splat is near the top; whole logs pasted below
 
 
 def subtype_name(code: str) -> str:
-    """``D2`` -> ``D2 self-deadlock / recursive locking (AA)``; unknown codes stay as they are."""
+    """A subtype as the classifier names it (``D1`` -> ``D1 lock-order inversion (ABBA)``); evidence already
+    carries named subtypes, and those and unknown codes stay as they are."""
     name = SUBTYPE_NAMES.get(code)
     return f"{code} {name}" if name else code
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 
 from miner.body import QUOTE_PREFIX
+from miner.classify import kinds
 
 # -- lock classes ----------------------------------------------------------------------------
 
@@ -266,8 +267,6 @@ TITLE_DETECTORS: tuple[tuple[str, re.Pattern], ...] = (
 SYZBOT_ADDRESS = re.compile(r"\bsyzbot\+(?P<id>[0-9a-f]{8,40})@", re.IGNORECASE)
 SYZBOT_DASHBOARD = re.compile(r"syzkaller\.appspot\.com/bug\?(?:extid|id)=(?P<id>[0-9a-f]{8,40})")
 TEST_ROBOT = re.compile(r"\b(?:kernel test robot|lkp@intel\.com)\b", re.IGNORECASE)
-BOT_ADDRESS = re.compile(r"(?:syzkaller\.appspotmail\.com|syzbot|lkp@intel\.com|tip-bot|patchwork-bot|"
-                         r"noreply|no-reply|bot@|robot)", re.IGNORECASE)
 TOOL_ORDER = ("lockdep", "KCSAN", "KASAN", "hung task", "sleep-in-atomic", "RCU", "syzbot", "kernel test robot",
               "human")
 
@@ -297,8 +296,11 @@ def syzbot_id(text: str) -> str | None:
 
 
 def is_bot(address: str | None, name: str | None = None) -> bool:
-    """True for the addresses of report and notice bots (syzbot, kernel test robot, tip-bot...)."""
-    return bool(BOT_ADDRESS.search(address or "") or TEST_ROBOT.search(name or ""))
+    """True for the senders the classifier's message kinds take for robots (syzbot, build and CI robots,
+    tip-bot), and for the kernel test robot by name."""
+    sender = (address or "").lower()
+    return bool(kinds.SYZBOT_SENDER.search(sender) or kinds.ROBOT_SENDER.search(sender) or "tip-bot" in sender
+                or TEST_ROBOT.search(name or ""))
 
 
 def order_tools(tools: Iterable[str]) -> list[str]:

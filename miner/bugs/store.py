@@ -7,17 +7,16 @@ patch files, labels, evidence and the ``commits``/``commit_links`` tables that
 
 from __future__ import annotations
 
-import itertools
 import json
-import operator
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 
 from miner.bugs.record import BugRecord, build_record
 from miner.bugs.timeline import Applied, ThreadMessage, commit_notice
 from miner.schema import TABLES_BY_NAME
-from miner.store import Store, in_chunks, utc_now
+from miner.store import Store, Where, in_chunks
 from miner.textstore import BODY_ARGUMENTS, TextReader
+from miner.utc import utc_now
 
 BUG_COLUMNS = tuple(column.name for column in TABLES_BY_NAME["bugs"].columns)
 JSON_COLUMNS = ("labels", "subtypes", "locks", "functions", "tools", "files", "subsystems", "reviewers", "fixes",
@@ -141,30 +140,17 @@ def build_thread_record(store: Store, thread_id: int, root: str | None, subject:
                         outside.get(thread_id, []))
 
 
-def in_block_order(store: Store, threads: list[tuple]) -> list[tuple]:
-    """``threads`` (thread_id first) ordered by the raw-mail block of each one's first stored message.
-
-    Bodies are decompressed from blocks of raw mail (``miner.textstore``), which a process caches a
-    few at a time: read in thread_id order, the threads whose messages lie in several blocks made
-    the parent decompress each block about twice; in block order, about once.
-    """
-    first_block = dict(store.conn.execute(
-        "SELECT thread_id, min(raw_block) FROM messages WHERE ghost=0 AND raw_block IS NOT NULL GROUP BY thread_id"))
-    return sorted(threads, key=lambda row: (first_block.get(row[0], -1), row[0]))
-
-
 def rebuild_bugs(store: Store) -> RebuildSummary:
     """Rebuild the whole ``bugs`` table from what is stored (one transaction)."""
     summary = RebuildSummary()
     outside = outside_evidence(store)
     now = utc_now()
     rows = []
-    for thread_id, root, subject in in_block_order(store, labelled_threads(store)):
+    for thread_id, root, subject in labelled_threads(store):
         record = build_thread_record(store, thread_id, root, subject, outside)
         rows.append(_row(record, now))
         summary.records += 1
         summary.applied += bool(record.applied)
-    rows.sort(key=lambda row: row[0])  # written in thread_id order, as before
     columns = ", ".join(f'"{name}"' for name in BUG_COLUMNS)
     with store.conn:
         store.conn.execute("DELETE FROM bugs")
@@ -190,31 +176,26 @@ def ensure_bugs(store: Store) -> None:
 def list_bugs(store: Store, label: str | None = None, since: str | None = None) -> list[dict]:
     """Bug records as dicts (JSON columns decoded), oldest first; ``since`` bounds ``first_report``."""
     ensure_bugs(store)
-    conditions, params = [], []
-    if label:
-        conditions.append("EXISTS (SELECT 1 FROM json_each(b.labels) WHERE value = ?)")
-        params.append(label)
-    if since:
-        conditions.append("b.first_report >= ?")
-        params.append(since)
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    where = Where()
+    where.add("EXISTS (SELECT 1 FROM json_each(b.labels) WHERE value = ?)", label)
+    where.add("b.first_report >= ?", since)
     columns = ", ".join(f'b."{name}"' for name in BUG_COLUMNS)
-    records = []
-    for row in store.conn.execute(f"SELECT {columns} FROM bugs b{where} ORDER BY b.first_report, b.thread_id",
-                                  params):
-        record = dict(zip(BUG_COLUMNS, row))
-        for name in JSON_COLUMNS:
-            record[name] = json.loads(record[name] or "[]")
-        records.append(record)
-    return records
+    return [_record(row) for row in store.conn.execute(
+        f"SELECT {columns} FROM bugs b{where.sql()} ORDER BY b.first_report, b.thread_id", where.params)]
 
 
-def bug_record(conn, thread_id: int) -> dict | None:
-    """The stored record of one thread (JSON columns decoded), or None if it has none."""
-    columns = ", ".join(f'"{name}"' for name in BUG_COLUMNS)
-    row = conn.execute(f"SELECT {columns} FROM bugs WHERE thread_id=?", (thread_id,)).fetchone()
-    if row is None:
+def bug_record(store: Store, thread_id: int) -> dict | None:
+    """The stored record of one thread (JSON columns decoded), or None if it has none (or the database has
+    no bugs table: one served as it is, made before bug records)."""
+    if store.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='bugs'").fetchone() is None:
         return None
+    columns = ", ".join(f'"{name}"' for name in BUG_COLUMNS)
+    row = store.conn.execute(f"SELECT {columns} FROM bugs WHERE thread_id=?", (thread_id,)).fetchone()
+    return _record(row) if row is not None else None
+
+
+def _record(row: tuple) -> dict:
+    """A ``bugs`` row as a dict, its JSON columns decoded into lists."""
     record = dict(zip(BUG_COLUMNS, row))
     for name in JSON_COLUMNS:
         record[name] = json.loads(record[name] or "[]")

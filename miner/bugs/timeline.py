@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from miner.bugs.reports import unquoted
+from miner.classify.kinds import REPLY_SUBJECT
+from miner.mid import clean_message_id
 
 REVIEW_TRAILERS = ("Reviewed-by", "Acked-by", "Tested-by")
-REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|sv|antw|odp)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 SHA = r"[0-9a-f]{7,40}"
 FIXES_VALUE = re.compile(rf"^(?:commit\s+)?(?P<sha>{SHA})\b\s*(?:\(\s*\"?(?P<subject>.*?)\"?\s*\)?)?\s*$",
                          re.IGNORECASE)
@@ -75,7 +76,7 @@ class ThreadMessage:
 
     @property
     def is_reply(self) -> bool:
-        """True if the subject says Re: (b4's ``reply``)."""
+        """True if the subject says Re: (b4's ``reply``), as the classifier's message kinds read it."""
         return bool(REPLY_SUBJECT.match(self.subject or ""))
 
     @property
@@ -275,11 +276,11 @@ def message_id_of_link(value: str) -> str | None:
     """The Message-ID a ``Link:`` or ``Message-ID:`` trailer points at, or None for other links."""
     from urllib.parse import unquote
 
-    value = value.strip().strip("<>")
+    value = clean_message_id(value)
     if "://" not in value and "/" not in value and "@" in value:
         return value  # Message-ID: <id> / Link: <id>
     match = MSGID_URL.match(value)
-    return unquote(match.group("msgid")).strip("<>") if match else None
+    return clean_message_id(unquote(match.group("msgid"))) if match else None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ so the exported message count equals the sum of that command's ``messages`` colu
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -15,10 +16,10 @@ from miner.errors import MinerError
 from miner.export.card import write_card
 from miner.export.folder import check_target, staged_folder
 from miner.export.pseudonym import Pseudonymizer, new_salt
-from miner.export.writers import TABLE_FORMATS, write_mbox, write_table
+from miner.export.writers import TABLE_FORMATS, write_mbox, write_parquet_dataset, write_table
 from miner.reading import list_threads
 from miner.schema import TABLES_BY_NAME
-from miner.store import Store, open_store
+from miner.store import Store
 
 EXPORT_FORMATS = (*TABLE_FORMATS, "mbox")
 EXPORT_TABLES = ("threads", "messages", "labels", "evidence", "bugs")
@@ -86,7 +87,7 @@ def select_threads(store: Store, selection: Selection) -> list[int]:
     return sorted(ids)
 
 
-def table_rows(store: Store, table: str, thread_ids: list[int]) -> tuple[list[str], list[tuple]]:
+def table_rows(store: Store, table: str, thread_ids: list[int]) -> tuple[list[str], Iterator[tuple]]:
     """Columns (from the schema) and rows of ``table`` for the given threads; real messages only."""
     columns = [column.name for column in TABLES_BY_NAME[table].columns if not column.internal]
     quoted = ", ".join(f'"{name}"' for name in columns)
@@ -95,8 +96,39 @@ def table_rows(store: Store, table: str, thread_ids: list[int]) -> tuple[list[st
         f"SELECT {quoted} FROM {table} WHERE thread_id IN (SELECT value FROM json_each(?)){ghost_filter}"
         f" ORDER BY {ROW_ORDER[table]}",
         (json.dumps(thread_ids),),
-    ).fetchall()
+    )
     return columns, rows
+
+
+# The partition of a thread (and of its labels, evidence and bug record): the list and UTC year of its
+# earliest real message, the one threads.first_date and threads.year come from. A thread that spans
+# lists or years is filed once, there; threads.lists still names every list it reached.
+THREAD_HOME = (
+    "SELECT t.thread_id, t.year,"
+    " (SELECT m.list_id FROM messages m WHERE m.thread_id = t.thread_id AND m.ghost = 0"
+    "  ORDER BY m.date, m.rowid LIMIT 1) AS list"
+    " FROM threads t WHERE t.thread_id IN (SELECT value FROM json_each(?))"
+)
+
+
+def partitioned_rows(store: Store, table: str, thread_ids: list[int]) -> tuple[list[str], Iterator[tuple]]:
+    """Columns and rows of ``table`` as :func:`table_rows`, each row led by its Hive partition (list, year).
+
+    Rows come partition by partition (then in the table's usual order). A message is filed under its
+    own list (``list_id``) and the UTC year of its ``date``; every other table under its thread's
+    partition (:data:`THREAD_HOME`), so a thread's labels, evidence and bug record sit beside it.
+    """
+    columns = [column.name for column in TABLES_BY_NAME[table].columns if not column.internal]
+    quoted = ", ".join(f'x."{name}"' for name in columns)
+    order = ", ".join(f"x.{name.strip()}" for name in ROW_ORDER[table].split(","))
+    if table == "messages":
+        sql = (f"SELECT x.list_id, CAST(substr(x.date, 1, 4) AS INTEGER) AS year, {quoted} FROM messages x"
+               " WHERE x.thread_id IN (SELECT value FROM json_each(?)) AND x.ghost = 0"
+               f" ORDER BY x.list_id, year, {order}")
+    else:
+        sql = (f"WITH home AS ({THREAD_HOME}) SELECT home.list, home.year, {quoted} FROM {table} x"
+               f" JOIN home ON home.thread_id = x.thread_id ORDER BY home.list, home.year, {order}")
+    return columns, store.conn.execute(sql, (json.dumps(thread_ids),))
 
 
 def raw_mails(store: Store, thread_ids: list[int]) -> list[bytes]:
@@ -115,10 +147,10 @@ def raw_mails(store: Store, thread_ids: list[int]) -> list[bytes]:
     return mails
 
 
-def export_dataset(db_path: str | Path, out_dir: str | Path, fmt: str, selection: Selection = Selection(),
+def export_dataset(store: Store, out_dir: str | Path, fmt: str, selection: Selection = Selection(),
                    pseudonymize: bool = False, salt: str | None = None, command: str | None = None,
                    force: bool = False) -> ExportSummary:
-    """Export the selected threads from ``db_path`` into ``out_dir`` in ``fmt``, with README.md and lineage.json.
+    """Export the selected threads of ``store`` into ``out_dir`` in ``fmt``, with README.md and lineage.json.
 
     ``out_dir`` must be absent or empty unless ``force``, which replaces its whole content. The files
     are written into a hidden sibling folder that is renamed into place at the end, so an export
@@ -130,13 +162,12 @@ def export_dataset(db_path: str | Path, out_dir: str | Path, fmt: str, selection
         raise MinerError("--pseudonymize: not possible with --format mbox (the mbox holds the raw mail"
                          " byte for byte); use csv, jsonl or parquet")
     out = Path(out_dir)
-    check_target(out, Path(db_path), force)
-    with open_store(db_path, create=False) as store:
-        thread_ids = select_threads(store, selection)
-        with staged_folder(out) as staging:
-            summary = ExportSummary(staging, fmt, selection, pseudonymize, thread_ids)
-            _write_files(store, summary, salt)
-            write_card(store, summary, command=command, salt_given=salt is not None)
+    check_target(out, Path(store.path), force)
+    thread_ids = select_threads(store, selection)
+    with staged_folder(out) as staging:
+        summary = ExportSummary(staging, fmt, selection, pseudonymize, thread_ids)
+        _write_files(store, summary, salt)
+        write_card(store, summary, command=command, salt_given=salt is not None)
     summary.out_dir = out
     return summary
 
@@ -151,10 +182,18 @@ def _write_files(store: Store, summary: ExportSummary, salt: str | None) -> None
         return
     pseudonymizer = Pseudonymizer.from_database(store.conn, salt or new_salt()) if summary.pseudonymized else None
     for table in EXPORT_TABLES:
+        if summary.fmt == "parquet":
+            columns, rows = partitioned_rows(store, table, thread_ids)
+            if pseudonymizer:
+                rows = ((*row[:2], *pseudonymizer.row(table, columns, row[2:])) for row in rows)
+            parts = write_parquet_dataset(out / table, columns, rows, table)
+            summary.files += [ExportedFile(name, table, count) for name, count in parts]
+            summary.counts[table] = sum(count for _, count in parts)
+            continue
         columns, rows = table_rows(store, table, thread_ids)
         if pseudonymizer:
-            rows = [pseudonymizer.row(table, columns, row) for row in rows]
+            rows = (pseudonymizer.row(table, columns, row) for row in rows)
         name = f"{table}.{summary.fmt}"
-        count = write_table(summary.fmt, out / name, columns, rows, table)
+        count = write_table(summary.fmt, out / name, columns, rows)
         summary.files.append(ExportedFile(name, table, count))
         summary.counts[table] = count

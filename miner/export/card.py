@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from miner import __version__
 from miner.schema import SCHEMA_VERSION, TABLES_BY_NAME
-from miner.store import Store, utc_now
+from miner.store import Store
+from miner.utc import utc_now
 
 if TYPE_CHECKING:
     from miner.export import ExportSummary
@@ -101,6 +102,36 @@ def _schema_section(tables: list[str], fmt: str = "") -> list[str]:
     return lines
 
 
+PARTITION_RULES = [
+    "Each table is a folder of Parquet files in Hive layout, `TABLE/list=<list-id>/year=<yyyy>/part-<i>.parquet`,",
+    "so DuckDB, Spark, Dask or pyarrow read a whole dataset in parallel and skip the lists and years a query",
+    "does not ask for. `list` and `year` are read back from the path as columns (`year` an integer); list ids",
+    "are URI-escaped in the path, and a missing value is `__HIVE_DEFAULT_PARTITION__`, read back as NULL.", "",
+    "- `messages`: the message's own list (`list_id`, the list of the first copy stored) and the UTC year of",
+    "  its `date`.",
+    "- `threads`, `labels`, `evidence`, `bugs`: the list and UTC year of the thread's earliest real message",
+    "  (the one `first_date` and `year` come from), so a thread's labels, evidence and bug record sit in its",
+    "  folder. A thread that spans lists or years is filed once, there: `threads.lists` names every list it",
+    "  reached, and its later messages are filed under their own list and year (join on `thread_id`, not on",
+    "  the folder). `threads.year` is the partition key itself: it is read from the path.",
+    "- A table without rows has no folder.", "",
+]
+
+
+def _layout_section(files: list[dict]) -> list[str]:
+    """The Hive layout of a Parquet export: the partition rules and, per table, its partitions and rows."""
+    lines = ["## Layout", ""] + PARTITION_RULES
+    lines += ["| table | partitions (list, year) | files | rows | bytes |", "|---|---|---|---|---|"]
+    for table in dict.fromkeys(f["table"] for f in files):
+        mine = [f for f in files if f["table"] == table]
+        partitions = {f["name"].rsplit("/", 1)[0] for f in mine}
+        lines.append(f"| `{table}/` | {len(partitions)} | {len(mine)} | {sum(f['rows'] for f in mine)} |"
+                     f" {sum(f['bytes'] for f in mine)} |")
+    lines += ["", "`lineage.json` lists every file with its rows, bytes and SHA-256, with the ingest runs and sources.",
+              ""]
+    return lines
+
+
 def _reload_section(fmt: str) -> list[str]:
     if fmt == "mbox":
         return ["```python", "import mailbox", "for message in mailbox.mbox('messages.mbox'):",
@@ -109,9 +140,14 @@ def _reload_section(fmt: str) -> list[str]:
                 "`t.mbox`: `b4 am -m messages.mbox <Message-ID>` applies a series from it, and",
                 "`miner ingest messages.mbox` rebuilds a database.", ""]
     if fmt == "parquet":
-        return ["```python", "import pyarrow.parquet as pq", "threads = pq.read_table('threads.parquet')",
-                "```", "", "```sql", "-- DuckDB", "SELECT label, count(*) FROM 'labels.parquet' GROUP BY label;",
-                "```", ""]
+        return ["```python", "import pyarrow.dataset as ds",
+                "threads = ds.dataset('threads', format='parquet', partitioning='hive').to_table()",
+                "```", "", "```sql", "-- DuckDB",
+                "SELECT list, year, count(*) FROM read_parquet('messages/*/*/*.parquet', hive_partitioning = true)",
+                "GROUP BY list, year ORDER BY list, year;",
+                "SELECT label, count(*) FROM read_parquet('labels/*/*/*.parquet', hive_partitioning = true)"
+                " GROUP BY label;", "```", "",
+                "Spark: `spark.read.parquet('messages')`; Dask: `dask.dataframe.read_parquet('messages')`.", ""]
     if fmt == "jsonl":
         return ["```python", "import json", "threads = [json.loads(line) for line in open('threads.jsonl')]",
                 "```", "", "`sqlite-utils insert data.db threads threads.jsonl --nl` loads it into SQLite.", ""]
@@ -146,9 +182,12 @@ def card_markdown(facts: dict) -> str:
         ]
     lines += ["## Counts", "", "| what | count |", "|---|---|"]
     lines += [f"| {name} | {count} |" for name, count in facts["counts"].items()]
-    lines += ["", "## Files", "", "| file | rows | bytes | sha256 |", "|---|---|---|---|"]
-    lines += [f"| `{f['name']}` | {f['rows']} | {f['bytes']} | `{f['sha256'][:16]}…` |" for f in facts["files"]]
-    lines += ["", "`lineage.json` holds the same facts for programs (full hashes, ingest runs, sources).", ""]
+    if facts["format"] == "parquet":
+        lines += [""] + _layout_section(facts["files"])
+    else:
+        lines += ["", "## Files", "", "| file | rows | bytes | sha256 |", "|---|---|---|---|"]
+        lines += [f"| `{f['name']}` | {f['rows']} | {f['bytes']} | `{f['sha256'][:16]}…` |" for f in facts["files"]]
+        lines += ["", "`lineage.json` holds the same facts for programs (full hashes, ingest runs, sources).", ""]
     lines += ["## Schema", ""]
     lines += _schema_section(sorted({f["table"] for f in facts["files"]}, key=list(TABLES_BY_NAME).index),
                              facts["format"])

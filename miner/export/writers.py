@@ -1,15 +1,17 @@
-"""Writers of exported tables (CSV, JSON Lines, Parquet) and of the mbox of raw mail (mboxrd)."""
+"""Writers of exported tables (CSV, JSON Lines, Hive-partitioned Parquet) and of the mbox of raw mail (mboxrd)."""
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 from miner.schema import TABLES_BY_NAME
+from miner.utc import parse_utc
 
 TABLE_FORMATS = ("csv", "jsonl", "parquet")
 MBOX_SEPARATOR = b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"
@@ -81,37 +83,98 @@ def _parquet_value(value, arrow_type):
         return [str(item) for item in items] if isinstance(items, list) else None
     if pa.types.is_timestamp(arrow_type):
         try:
-            moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+            return parse_utc(value)
         except ValueError:
             return None  # not a date: NULL rather than a wrong one
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     return value
 
 
-def write_parquet(path: Path, columns: list[str], rows: Iterable[tuple], table_name: str) -> int:
-    """Rows as a Parquet file typed from the schema: lists as list<string>, dates as UTC timestamps, counts int64."""
+def parquet_schema(table_name: str, columns: list[str]):
+    """The Arrow schema of ``columns`` of ``table_name`` in a Parquet export, with the schema's descriptions."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     by_name = {column.name: column for column in TABLES_BY_NAME[table_name].columns}
-    schema = pa.schema([
+    return pa.schema([
         pa.field(name, parquet_type(table_name, name), metadata={"description": by_name[name].description})
         for name in columns
     ], metadata={"description": TABLES_BY_NAME[table_name].description})
-    data = list(rows)
-    arrays = [pa.array([_parquet_value(row[index], field.type) for row in data], type=field.type)
+
+
+def _record_batch(schema, rows: list[tuple]):
+    import pyarrow as pa
+
+    arrays = [pa.array([_parquet_value(row[index], field.type) for row in rows], type=field.type)
               for index, field in enumerate(schema)]
-    pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path)
-    return len(data)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def write_table(fmt: str, path: Path, columns: list[str], rows: Iterable[tuple], table_name: str) -> int:
-    """Write rows of ``table_name`` in ``fmt`` (one of TABLE_FORMATS); returns the row count."""
-    if fmt == "csv":
-        return write_csv(path, columns, rows)
-    if fmt == "jsonl":
-        return write_jsonl(path, columns, rows)
-    return write_parquet(path, columns, rows, table_name)
+# Hive partition keys of the Parquet export: the list a row belongs to and the UTC year (see docs/outputs.md).
+PARTITION_FIELDS = (("list", "string"), ("year", "int64"))
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # Hive's name for a NULL key; DuckDB, Spark and pyarrow read it as NULL
+PARQUET_BATCH_ROWS = 2_000  # rows converted and written at a time (one row group): memory stays flat
+PARQUET_FILE_ROWS = 500_000  # a partition with more rows gets part-1, part-2, ... (files readers can split)
+
+
+def partition_schema():
+    """The Arrow schema of the Hive partition keys (``list=<list-id>/year=<yyyy>``)."""
+    import pyarrow as pa
+
+    return pa.schema([(name, getattr(pa, kind)()) for name, kind in PARTITION_FIELDS])
+
+
+def hive_folder(keys: tuple) -> str:
+    """``list=<list-id>/year=<yyyy>`` for partition key values, escaped as pyarrow's hive partitioning does."""
+    return "/".join(f"{name}={HIVE_NULL if value is None else quote(str(value), safe='')}"
+                    for (name, _), value in zip(PARTITION_FIELDS, keys))
+
+
+def write_parquet_dataset(folder: Path, columns: list[str], rows: Iterable[tuple],
+                          table_name: str) -> list[tuple[str, int]]:
+    """Rows of ``table_name``, each led by its partition keys (list, year), as a Hive-partitioned Parquet dataset.
+
+    Writes ``folder/list=<list-id>/year=<yyyy>/part-<i>.parquet``, the layout of
+    ``pyarrow.dataset.write_dataset(..., partitioning_flavor="hive")``: the keys live in the path,
+    not in the files. Rows must come sorted by partition; they are written in batches as they come,
+    so memory stays flat however large the table (write_dataset itself would pull the rows from
+    its own threads, which an SQLite cursor refuses). A table column named like a key
+    (``threads.year``) is that key, read back from the path. Returns (path relative to
+    ``folder.parent``, rows) of every file written.
+    """
+    import pyarrow.parquet as pq
+
+    keys = len(PARTITION_FIELDS)
+    schema = parquet_schema(table_name, [name for name in columns if name not in dict(PARTITION_FIELDS)])
+    kept = [index for index, name in enumerate(columns) if name not in dict(PARTITION_FIELDS)]
+    written: list[tuple[str, int]] = []
+    writer, current, in_file = None, None, 0
+    next_part: dict[tuple, int] = {}  # a partition met again (rows not sorted) gets a new file, never overwrites
+    iterator = iter(rows)
+    try:
+        while chunk := list(itertools.islice(iterator, PARQUET_BATCH_ROWS)):
+            for partition, group in itertools.groupby(chunk, key=lambda row: row[:keys]):
+                group = [tuple(row[keys + index] for index in kept) for row in group]
+                if partition != current or in_file >= PARQUET_FILE_ROWS:
+                    part = next_part.get(partition, 0)
+                    next_part[partition] = part + 1
+                    if writer:
+                        writer.close()
+                    current, in_file = partition, 0
+                    path = folder / hive_folder(partition) / f"part-{part}.parquet"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    writer = pq.ParquetWriter(path, schema)
+                    written.append([str(path.relative_to(folder.parent)), 0])
+                writer.write_batch(_record_batch(schema, group))
+                in_file += len(group)
+                written[-1][1] += len(group)
+    finally:
+        if writer:
+            writer.close()
+    return [(name, count) for name, count in written]
+
+
+def write_table(fmt: str, path: Path, columns: list[str], rows: Iterable[tuple]) -> int:
+    """Write rows in ``fmt`` (csv or jsonl: one file; Parquet is a partitioned dataset); returns the row count."""
+    return write_csv(path, columns, rows) if fmt == "csv" else write_jsonl(path, columns, rows)
 
 
 def mboxrd_entry(raw: bytes) -> bytes:

@@ -6,6 +6,10 @@ from pathlib import Path
 
 from miner.errors import MinerError
 from miner.serve.metadata import build_metadata
+from miner.store import Store
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8001
 
 
 # Suggested facets ran a GROUP BY per column on every table page: 90% of the 2.6 s of the messages page at
@@ -24,8 +28,8 @@ def register_plugin() -> None:
         pm.register(plugin, name="lkml_miner")
 
 
-def make_datasette(db_path: str | Path):
-    """A Datasette instance on ``db_path`` opened read-only (``mode=ro``), with generated metadata.
+def make_datasette(store: Store):
+    """A Datasette instance on ``store``'s file opened read-only (``mode=ro``), with generated metadata.
 
     Not immutable: an ingest, classify or scrape may write to the file while it is served, and an
     immutable reader (``immutable=1``) trusts the file never to change. It ignores the write-ahead
@@ -34,36 +38,26 @@ def make_datasette(db_path: str | Path):
     """
     from datasette.app import Datasette
 
-    path = Path(db_path)
-    if not path.is_file():
-        raise MinerError(f"{path}: no such database (run 'miner ingest' or 'miner demo' first)")
+    path = Path(store.path)
     register_plugin()
     return Datasette(files=[str(path)], metadata=build_metadata(path),
                      settings=SETTINGS)
 
 
-def check_database(db_path: str | Path) -> None:
-    """MinerError unless ``db_path`` is an lkml-miner database that opens read-only."""
+def check_readable(store: Store) -> None:
+    """MinerError unless ``store``'s file opens read-only, as Datasette will open it."""
     import sqlite3
 
     from miner.store import database_error
 
-    path = Path(db_path)
-    if not path.is_file():
-        raise MinerError(f"{path}: no such database (run 'miner ingest' or 'miner demo' first)")
-    if path.stat().st_size == 0:
-        raise MinerError(f"{path}: empty file, not a database (run 'miner ingest' or 'miner demo' first)")
     try:
-        conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{Path(store.path).resolve()}?mode=ro", uri=True)
         try:
-            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'threads'").fetchone():
-                raise MinerError(f"{path}: an SQLite file without lkml-miner's tables (run 'miner ingest' or"
-                                 " 'miner demo' to build a database)")
             conn.execute("SELECT count(*) FROM threads").fetchone()
         finally:
             conn.close()
     except sqlite3.DatabaseError as error:
-        raise database_error(path, error) from error
+        raise database_error(store.path, error) from error
 
 
 def listen(host: str, port: int):
@@ -82,14 +76,14 @@ def listen(host: str, port: int):
     return sock
 
 
-def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001, announce=None) -> None:
-    """Run Datasette on ``db_path`` until interrupted; the database and the port are checked before ``announce()``."""
+def serve(store: Store, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, announce=None) -> None:
+    """Run Datasette on ``store`` until interrupted; the database and the port are checked before ``announce()``."""
     import asyncio
 
     import uvicorn
 
-    check_database(db_path)
-    datasette = make_datasette(db_path)
+    check_readable(store)
+    datasette = make_datasette(store)
     asyncio.run(datasette.invoke_startup())
     sock = listen(host, port)
     if announce is not None:

@@ -6,10 +6,10 @@ messages to lore.kernel.org, a syzbot id to its dashboard page.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 
 from miner.bugs.store import bug_record
+from miner.store import Store
 
 GIT_KERNEL_COMMIT = "https://git.kernel.org/linus/{}"  # redirects to the commit in Linus' tree
 GIT_KERNEL_TIP_COMMIT = "https://git.kernel.org/tip/{}"
@@ -48,11 +48,11 @@ def commit_url(commit: str, branch: str | None = None) -> str:
     return template.format(commit)
 
 
-def load_bug_view(conn: sqlite3.Connection, thread_id: int) -> BugView | None:
+def load_bug_view(store: Store, thread_id: int) -> BugView | None:
     """The bug record of ``thread_id`` ready for the page, or None if the thread has none."""
     from miner.serve.thread_page import lore_url
 
-    record = bug_record(conn, thread_id)
+    record = bug_record(store, thread_id)
     if record is None:
         return None
     applied = [

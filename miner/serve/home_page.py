@@ -6,14 +6,15 @@ Pure data from a SQLite connection; templates/lkml_home.html lays it out.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 
+from miner.classify.patterns import LABELS
 from miner.queries import load_queries
+from miner.store import Store
 from miner.serve.thread_page import thread_page_url
 
 RECENT_THREADS = 15
-LABEL_ORDER = ("deadlock", "race", "ordering")
+LABEL_ORDER = LABELS  # the classifier's order
 
 
 @dataclass
@@ -49,8 +50,9 @@ def _ordered_labels(names) -> list[str]:
     return sorted(set(names), key=lambda name: (LABEL_ORDER.index(name) if name in LABEL_ORDER else 99, name))
 
 
-def load_home_page(conn: sqlite3.Connection) -> HomePage:
-    """The front page data for the database on ``conn``."""
+def load_home_page(store: Store) -> HomePage:
+    """The front page data of ``store``."""
+    conn = store.conn
     present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
     thread_count = conn.execute("SELECT count(*) FROM threads WHERE message_count > 0").fetchone()[0]
     # threads.message_count counts real messages: summing it spares a scan of every message row

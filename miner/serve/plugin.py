@@ -19,6 +19,7 @@ from miner.search import register_functions
 from miner.serve.home_page import load_home_page
 from miner.serve.metadata import DEFAULT_HIDDEN_COLUMNS
 from miner.serve.thread_page import load_thread_page, thread_page_url
+from miner.store import store_on
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -190,7 +191,7 @@ async def thread_view(datasette, request):
     message_id = unquote(request.url_vars["message_id"])
     database = datasette.get_database()
     try:
-        page = await database.execute_fn(lambda conn: load_thread_page(conn, message_id))
+        page = await database.execute_fn(lambda conn: load_thread_page(store_on(conn), message_id))
     except MinerError as error:
         return Response.html(await datasette.render_template(
             "error.html", {"error": str(error), "title": "Unknown Message-ID", "status": 404}, request=request,
@@ -204,7 +205,7 @@ async def thread_view(datasette, request):
 async def home_view(datasette, request):
     """The front page: label counts, a search box, recent labelled threads, threads per year, links."""
     database = datasette.get_database()
-    home = await database.execute_fn(load_home_page)
+    home = await database.execute_fn(lambda conn: load_home_page(store_on(conn)))
     html = await datasette.render_template("lkml_home.html", {"home": home, "database": database.name},
                                            request=request)
     return Response.html(html)

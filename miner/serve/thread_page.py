@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 import re
 from html import escape as escape_html
-import sqlite3
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-import sqlite_utils
 from markupsafe import Markup
 
 from miner.body import DIFF, QUOTE, scan
 from miner.body import body_lines as body_lines_of
-from miner.mid import escape_message_id, lore_url
+from miner.mid import clean_message_id, escape_message_id, lore_url
 from miner.reading import thread_tree, walk_tree
 from miner.serve.bug_record import BugView, load_bug_view
 from miner.store import Store
@@ -207,10 +205,10 @@ def _evidence_line_number(evidence: EvidenceLine, body_lines: list[str]) -> int 
     return None
 
 
-def load_thread_page(conn: sqlite3.Connection, message_id: str) -> ThreadPage:
+def load_thread_page(store: Store, message_id: str) -> ThreadPage:
     """The thread page of the thread holding ``message_id`` (MinerError if it is unknown)."""
-    store = Store(sqlite_utils.Database(conn), None)
-    message_id = message_id.strip().strip("<>")
+    conn = store.conn
+    message_id = clean_message_id(message_id)
     thread_id, roots = thread_tree(store, message_id)
     subject, first_date, last_date, lists = conn.execute(
         "SELECT subject, first_date, last_date, lists FROM threads WHERE thread_id=?", (thread_id,)
@@ -265,4 +263,4 @@ def load_thread_page(conn: sqlite3.Connection, message_id: str) -> ThreadPage:
             bool(marks), "" if _base(node.subject) == thread_base else (node.subject or ""),
         ))
     return ThreadPage(thread_id, message_id, subject, first_date, last_date, json.loads(lists or "[]"),
-                      labels, messages, load_bug_view(conn, thread_id))
+                      labels, messages, load_bug_view(store, thread_id))

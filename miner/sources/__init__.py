@@ -1,10 +1,10 @@
-"""Sources of local archives: each format finds its mail under a path and yields it as streams.
+"""Readers of local archives: each format finds its mail under a path and yields it as streams.
 
 One table (FORMATS) says what each format is and how it is read; one walker (:func:`streams`)
 goes through folders. A stream is what ingest reads: :class:`~miner.model.RawMail` items (or
 ``Skipped`` ones, counted), from a resume cursor where the format has one (a public-inbox
-epoch's last commit). The network side (polite HTTP, the raw cache, lore, legacy web archives)
-builds on the same RawMail and stores through the same ingest.
+epoch's last commit). The network side (polite HTTP, the raw cache, lore, legacy web archives,
+scrape runs) is :mod:`miner.fetch`: it builds on the same RawMail and stores through the same ingest.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ class MailStream:
     location: Path
     read: Callable[[str | None, bool], Iterable]
     state_key: str | None = None
+    size: int | None = None  # bytes the stream holds, when its progress is told in bytes (an mbox)
+    bytes_read: Callable[[str | None], int] | None = None  # (a message's position) -> bytes read up to it
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,13 @@ class Format:
 
 def _file_stream(name: str, reader: Callable[[Path], Iterator[RawMail]]) -> Callable[[Path], list[MailStream]]:
     return lambda path: [MailStream(name, path, lambda cursor, deferred: reader(path))]
+
+
+def mbox_stream(path: Path) -> MailStream:
+    """An mbox file: its progress is the bytes of the file read so far."""
+    mbox_file = mbox.MboxFile(path)
+    return MailStream("mbox", path, lambda cursor, deferred: mbox_file.messages(), size=mbox_file.size,
+                      bytes_read=mbox_file.bytes_read)
 
 
 def epoch_stream(epoch: Path, list_id: str | None = None) -> MailStream:
@@ -66,7 +75,7 @@ FORMATS: tuple[Format, ...] = (
            lambda path: [epoch_stream(epoch) for epoch in publicinbox.epochs(path)]),
     Format("maildir", True, lambda path, head: maildir.is_maildir(path), _file_stream("maildir", maildir.read_maildir)),
     Format("mbox", False, lambda path, head: path.name.lower().endswith(MBOX_NAMES) or mbox.looks_like_mbox(head),
-           _file_stream("mbox", mbox.read_mbox)),
+           lambda path: [mbox_stream(path)]),
     Format("archive-page", False, lambda path, head: archive_text.looks_like_archive_page(head),
            _file_stream("archive-page", archive_text.read_archive_page)),
     Format("eml", False, lambda path, head: path.name.lower().endswith(".eml") or eml.looks_like_message(head),

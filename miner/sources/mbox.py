@@ -62,6 +62,10 @@ class _BoundedGzip:
     def close(self) -> None:
         self.handle.close()
 
+    def raw_position(self) -> int:
+        """Bytes of the compressed file read so far."""
+        return self.handle.fileobj.tell() if self.handle.fileobj is not None else 0
+
 
 def _open(path: Path):
     with open(path, "rb") as probe:
@@ -76,18 +80,43 @@ def bounded_lines(handle) -> Iterator[bytes]:
 
 def read_mbox(path: Path) -> Iterator[RawMail]:
     """Yield each message of an mbox, with mboxrd ``>From`` quoting undone."""
-    handle = None
-    try:
-        handle = _open(path)
-        yield from split_mbox(bounded_lines(handle), str(path))
-        problem = getattr(handle, "problem", None)
-        if problem:
-            yield RawMail(b"", Provenance("mbox", str(path), f"after {MAX_DECOMPRESSED_BYTES}"), problem=problem)
-    except (OSError, EOFError, zlib.error) as error:
-        raise MinerError(f"{path}: cannot read mbox ({error})") from error
-    finally:
-        if handle is not None:
-            handle.close()
+    return MboxFile(path).messages()
+
+
+class MboxFile:
+    """One mbox file: its size, its messages, and how far into the file each message ends (bytes of the file as
+    stored: a .gz counts compressed bytes), so a progress bar in bytes follows the messages as they are stored."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.size = path.stat().st_size
+        self._ends: dict[str | None, int] = {}  # position of a message read -> bytes of the file read by then
+        self._last = 0
+
+    def bytes_read(self, position: str | None) -> int:
+        """Bytes of the file read up to the message at ``position`` (asked once per message, in order)."""
+        self._last = max(self._last, self._ends.pop(position, self._last))
+        return self._last
+
+    def messages(self) -> Iterator[RawMail]:
+        """Each message of the file, with mboxrd ``>From`` quoting undone."""
+        path = self.path
+        handle = None
+        try:
+            handle = _open(path)
+            where = handle.raw_position if isinstance(handle, _BoundedGzip) else handle.tell
+            for mail in split_mbox(bounded_lines(handle), str(path)):
+                self._ends[mail.provenance.position] = min(where(), self.size)
+                yield mail
+            problem = getattr(handle, "problem", None)
+            if problem:
+                yield RawMail(b"", Provenance("mbox", str(path), f"after {MAX_DECOMPRESSED_BYTES}"), problem=problem)
+            self._ends[None] = self.size  # the end of the file: what an item without a position stands for
+        except (OSError, EOFError, zlib.error) as error:
+            raise MinerError(f"{path}: cannot read mbox ({error})") from error
+        finally:
+            if handle is not None:
+                handle.close()
 
 
 def split_mbox(lines: Iterable[bytes], location: str, source_type: str = "mbox") -> Iterator[RawMail]:

@@ -11,11 +11,11 @@ import itertools
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from miner.errors import MinerError
 from miner.model import Provenance, RawMail, Skipped
+from miner.utc import utc_from_timestamp
 
 
 def is_epoch(path: Path) -> bool:
@@ -72,8 +72,7 @@ def new_commits(epoch: Path, after: str | None) -> list[tuple[str, str]]:
     commits = []
     for line in result.stdout.decode().splitlines():
         commit, _, stamp = line.partition(" ")
-        when = datetime.fromtimestamp(int(stamp), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        commits.append((commit, when))
+        commits.append((commit, utc_from_timestamp(int(stamp))))
     return commits
 
 

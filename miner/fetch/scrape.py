@@ -19,11 +19,15 @@ from miner.errors import MinerError
 from miner.ingest import Ingester
 from miner.model import Provenance, RawMail
 from miner import sources
-from miner.sources import eml, lore
-from miner.sources.cache import ResponseCache
-from miner.sources.http import HttpConfig, PoliteSession
-from miner.sources.webpage import archive_for
-from miner.store import Store, utc_now
+from miner.fetch import lore
+from miner.sources import eml
+from miner.fetch.cache import ResponseCache
+from miner.fetch.http import PoliteSession
+from miner.fetch.settings import DEFAULT_MAX_MATCHES, DEFAULT_MAX_PAGES, HttpConfig, ScrapeOptions
+from miner.fetch.archives import archive_for
+from miner.store import Store
+from miner.utc import utc_now
+from miner.mid import clean_message_id
 
 SYNC_OVERLAP_SECONDS = 2 * 24 * 3600  # like lei: re-ask a margin before the last run for late arrivals
 
@@ -40,6 +44,7 @@ class LoreScrape:
     max_threads: int | None = None
     scrape_id: int | None = None
     received_mark: int | None = None
+    last_run_at: str | None = None  # when it last ran (UTC), None before its first run
 
 
 @dataclass
@@ -92,7 +97,7 @@ class ScrapeSummary:
         return "; ".join(parts)
 
 
-def open_session(store: Store, config: HttpConfig) -> PoliteSession:
+def open_session(store: Store, config: HttpConfig | None = None) -> PoliteSession:
     """A polite HTTP session whose raw cache lives in ``store``."""
     return PoliteSession(config, ResponseCache(store.conn))
 
@@ -101,15 +106,20 @@ class _Progress:
     """A terminal progress bar for a scrape: requests made, threads fetched, messages new, and long waits."""
 
     def __init__(self, summary: ScrapeSummary, session: PoliteSession, ingester: Ingester, enabled: bool,
-                 unit: str = " thread"):
+                 unit: str = " thread", total: int | None = None):
         self.summary, self.session, self.ingester = summary, session, ingester
-        self.bar = tqdm(desc=summary.label, unit=unit, disable=not enabled, dynamic_ncols=True)
+        self.bar = tqdm(desc=summary.label, unit=unit, total=total, disable=not enabled, dynamic_ncols=True)
         session.on_wait = self.waiting
 
-    def update(self, threads: int = 0) -> None:
-        """Advance by ``threads`` and refresh the counters shown."""
-        self.bar.update(threads)
+    def update(self, steps: int = 0) -> None:
+        """Advance by ``steps`` (of the bar's unit) and refresh the counters shown."""
+        self.bar.update(steps)
         self.bar.set_postfix(requests=self.session.stats.requests, new=self.ingester.summary.new, refresh=False)
+
+    def set_total(self, total: int) -> None:
+        """What the bar counts to, once it is known (a search's match count)."""
+        self.bar.total = total
+        self.bar.refresh()
 
     def waiting(self, notice: str) -> None:
         """Show why the scrape is standing still (a Retry-After, a backoff, a Crawl-delay)."""
@@ -121,14 +131,53 @@ class _Progress:
         self.bar.close()
 
 
-def _finish_summary(summary: ScrapeSummary, session: PoliteSession, ingester: Ingester, started: float,
-                    requests_before: int, hits_before: int) -> ScrapeSummary:
-    summary.requests = session.stats.requests - requests_before
-    summary.cache_hits = session.stats.cache_hits - hits_before
-    summary.messages_read = ingester.summary.read
-    summary.messages_new = ingester.summary.new
-    summary.seconds = time.monotonic() - started
-    return summary
+class ScrapeRun:
+    """One scrape run: its summary, the ingest run that stores what it fetches, its progress bar and its clock.
+
+    The clock and the session's counters start when the run is made (before a mirror is cloned,
+    say); the ingest run and the bar open with ``with`` and close with it. A run counted in
+    ``unit`` (threads, matches, pages) has a bar of its own, ``bar``, and stores quietly; without
+    one the ingest's bar shows (a git mirror's commits). :meth:`finish` fills in the summary's counts.
+    """
+
+    def __init__(self, store: Store, session: PoliteSession, summary: ScrapeSummary, command: str,
+                 progress: bool = False, unit: str | None = None, total: int | None = None):
+        self.store, self.session, self.summary = store, session, summary
+        self.command, self.progress, self.unit, self.total = command, progress, unit, total
+        self.started = time.monotonic()
+        self.requests_before, self.hits_before = session.stats.requests, session.stats.cache_hits
+        self.ingester: Ingester | None = None
+        self.bar: _Progress | None = None
+
+    def __enter__(self) -> "ScrapeRun":
+        self.ingester = Ingester(self.store, self.command, progress=self.progress and self.unit is None).__enter__()
+        if self.unit is not None:
+            self.bar = _Progress(self.summary, self.session, self.ingester, self.progress, self.unit, self.total)
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        try:
+            if self.bar is not None:
+                self.bar.close()
+        finally:
+            self.ingester.__exit__(kind, value, traceback)
+
+    def finish(self) -> ScrapeSummary:
+        """The summary with the requests, cache hits, messages and seconds of the run."""
+        counts = self.ingester.finish()
+        self.summary.requests = self.session.stats.requests - self.requests_before
+        self.summary.cache_hits = self.session.stats.cache_hits - self.hits_before
+        self.summary.messages_read = counts.read
+        self.summary.messages_new = counts.new
+        self.summary.seconds = time.monotonic() - self.started
+        return self.summary
+
+
+def classify_fetched(store: Store, options: ScrapeOptions):
+    """Label what a scrape or sync stored (only new or changed threads); None when ``options`` say not to."""
+    from miner.classify.store import classify_database
+
+    return classify_database(store, progress=options.progress) if options.classify else None
 
 
 # -- saved lore scrapes ------------------------------------------------------------------------
@@ -171,15 +220,15 @@ def forget_scrape(store: Store, scrape_id: int) -> None:
 def saved_scrapes(store: Store) -> list[LoreScrape]:
     """Every saved lore scrape, oldest first."""
     rows = store.conn.execute(
-        "SELECT base_url, list_name, query, since, until, max_threads, scrape_id, received_mark FROM scrapes"
-        " WHERE source='lore' ORDER BY scrape_id"
+        "SELECT base_url, list_name, query, since, until, max_threads, scrape_id, received_mark, last_run_at"
+        " FROM scrapes WHERE source='lore' ORDER BY scrape_id"
     ).fetchall()
     return [LoreScrape(*row) for row in rows]
 
 
 def scrape_lore(store: Store, session: PoliteSession, scrape: LoreScrape, progress: bool = True,
                 received_after: int | None = None,
-                max_matches: int | None = lore.DEFAULT_MAX_MATCHES) -> ScrapeSummary:
+                max_matches: int | None = DEFAULT_MAX_MATCHES) -> ScrapeSummary:
     """Run a lore search and store every thread it matches that is not stored yet.
 
     At most ``max_matches`` matches are followed (None: no cap), fewer if the scrape has its own
@@ -205,66 +254,57 @@ def _run_lore_scrape(store: Store, session: PoliteSession, scrape: LoreScrape, s
     run_started = int(time.time())
     run_began = utc_now()
     summary = ScrapeSummary(label, searched=True)
-    started = time.monotonic()
-    before = (session.stats.requests, session.stats.cache_hits)
     limits = [n for n in (scrape.max_threads, max_matches) if n]
     limit = min(limits) if limits else None
     outcome = lore.SearchOutcome()
-    with Ingester(store, f"scrape {label}", progress=False) as ingester:
-        bar = _Progress(summary, session, ingester, progress)
-        try:
-            for message_id in _pending_threads(store, scrape.scrape_id):
-                _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
-                              prefer_cache=True)
+    # the bar counts matches: fetched, or already stored
+    with ScrapeRun(store, session, summary, f"scrape {label}", progress, unit=" match") as run:
+        ingester, bar = run.ingester, run.bar
+        for message_id in _pending_threads(store, scrape.scrape_id):  # an interrupted run's threads, first
+            _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
+                          prefer_cache=True)
+            bar.update(0)
+        for message_id in lore.search_message_ids(session, target, search, limit, outcome,
+                                                  on_total=bar.set_total if progress else None):
+            summary.matches += 1
+            if not session.config.offline and _already_covered(store, scrape.scrape_id, message_id):
+                if _stored_since(store, message_id, run_began):
+                    summary.matches_in_fetched += 1  # its thread came with an earlier match of this run
+                else:
+                    summary.threads_skipped += 1
                 bar.update(1)
-            for message_id in lore.search_message_ids(session, target, search, limit, outcome):
-                summary.matches += 1
-                if not session.config.offline and _already_covered(store, scrape.scrape_id, message_id):
-                    if _stored_since(store, message_id, run_began):
-                        summary.matches_in_fetched += 1  # its thread came with an earlier match of this run
-                    else:
-                        summary.threads_skipped += 1
-                    bar.update(0)
-                    continue
-                _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
-                              prefer_cache=session.config.offline)
-                bar.update(1)
-        finally:
-            bar.close()
+                continue
+            _store_thread(store, session, ingester, summary, scrape.scrape_id, target, message_id,
+                          prefer_cache=session.config.offline)
+            bar.update(1)
         if outcome.cut_at is not None and outcome.cut_at == max_matches:
             summary.capped_at = max_matches
         summary.repeated_page = outcome.repeated_page
         with store.conn:
             store.conn.execute("UPDATE scrapes SET last_run_at=?, received_mark=? WHERE scrape_id=?",
                                (utc_now(), run_started, scrape.scrape_id))
-        ingester.finish()
-        return _finish_summary(summary, session, ingester, started, *before)
+        return run.finish()
 
 
 def scrape_lore_thread(store: Store, session: PoliteSession, target: lore.LoreTarget, message_id: str,
                        progress: bool = True) -> ScrapeSummary:
     """Fetch and store the one thread holding ``message_id``."""
-    message_id = message_id.strip().strip("<>")
+    message_id = clean_message_id(message_id)
     summary = ScrapeSummary(f"lore {target.list_name} thread <{message_id}>")
-    started = time.monotonic()
-    before = (session.stats.requests, session.stats.cache_hits)
-    with Ingester(store, f"scrape lore --msgid {message_id}", progress=False) as ingester:
-        bar = _Progress(summary, session, ingester, progress)
-        try:
-            url, mails = lore.fetch_thread(session, target, message_id, prefer_cache=session.config.offline)
-            if not mails:
-                raise MinerError(f"{url}: no such thread on {target.base_url} (HTTP 404)")
-            ingester.ingest_mails(mails)
-            summary.threads_fetched = 1
-            bar.update(1)
-        finally:
-            bar.close()
-        ingester.finish()
-        return _finish_summary(summary, session, ingester, started, *before)
+    with ScrapeRun(store, session, summary, f"scrape lore --msgid {message_id}", progress, unit=" thread",
+                   total=1) as run:
+        ingester, bar = run.ingester, run.bar
+        url, mails = lore.fetch_thread(session, target, message_id, prefer_cache=session.config.offline)
+        if not mails:
+            raise MinerError(f"{url}: no such thread on {target.base_url} (HTTP 404)")
+        ingester.ingest_mails(mails)
+        summary.threads_fetched = 1
+        bar.update(1)
+        return run.finish()
 
 
 def sync(store: Store, session: PoliteSession, progress: bool = True, overlap: int = SYNC_OVERLAP_SECONDS,
-         max_matches: int | None = lore.DEFAULT_MAX_MATCHES,
+         max_matches: int | None = DEFAULT_MAX_MATCHES,
          failures: list[tuple[LoreScrape, MinerError]] | None = None) -> list[ScrapeSummary]:
     """Re-run every saved scrape, asking only for messages received since its last run (minus ``overlap``).
 
@@ -285,6 +325,14 @@ def sync(store: Store, session: PoliteSession, progress: bool = True, overlap: i
                 raise
             failures.append((scrape, error))
     return summaries
+
+
+def sync_line(summaries: list[ScrapeSummary], failures: list[tuple[LoreScrape, MinerError]]) -> str:
+    """The one total line of a sync: saved searches run, done and failed, threads fetched, new messages."""
+    new = sum(summary.messages_new for summary in summaries)
+    threads = sum(summary.threads_fetched for summary in summaries)
+    return (f"sync: {len(summaries) + len(failures)} saved searches, {len(summaries)} done, {len(failures)} failed;"
+            f" {threads:,} threads fetched, {new:,} new messages")
 
 
 def scrape_threads_done(store: Store, scrape_id: int) -> int:
@@ -351,74 +399,66 @@ def _store_thread(store: Store, session: PoliteSession, ingester: Ingester, summ
 def scrape_lore_git(store: Store, session: PoliteSession, target: lore.LoreTarget, epoch: int, mirrors: Path,
                     progress: bool = True) -> ScrapeSummary:
     """Clone or fetch one epoch repository and ingest the commits not ingested yet."""
-    summary = ScrapeSummary(f"lore-git {target.list_name}/{epoch}")
-    started = time.monotonic()
-    before = (session.stats.requests, session.stats.cache_hits)
-    repository = lore.mirror_epoch(session, target, epoch, mirrors)
-    with Ingester(store, f"scrape lore-git {target.inbox_url}{epoch}", progress=progress) as ingester:
-        ingester.ingest_stream(sources.epoch_stream(repository))
-        ingester.finish()
-        summary.notes.append(f"mirror in {repository}")
-        return _finish_summary(summary, session, ingester, started, *before)
+    run = ScrapeRun(store, session, ScrapeSummary(f"lore-git {target.list_name}/{epoch}"),
+                    f"scrape lore-git {target.inbox_url}{epoch}", progress=progress)
+    repository = lore.mirror_epoch(session, target, epoch, mirrors)  # the run's clock is already running
+    with run:
+        run.ingester.ingest_stream(sources.epoch_stream(repository))
+        run.summary.notes.append(f"mirror in {repository}")
+        return run.finish()
 
 
 # -- legacy archive pages ------------------------------------------------------------------------
 
-def scrape_urls(store: Store, session: PoliteSession, urls: list[str], max_pages: int = 50,
+def scrape_urls(store: Store, session: PoliteSession, urls: list[str], max_pages: int = DEFAULT_MAX_PAGES,
                 progress: bool = True, archive_name: str | None = None) -> ScrapeSummary:
     """Fetch archive pages and follow their thread links (at most ``max_pages`` pages), storing each message."""
     for url in urls:
         archive_for(url, archive_name)  # unknown archives fail before anything is fetched
     summary = ScrapeSummary("url")
-    started = time.monotonic()
-    before = (session.stats.requests, session.stats.cache_hits)
     queue = deque(urls)
     seen: set[str] = set()
     page_ids: dict[str, list] = {}  # page URL -> Message-IDs of its messages
     waiting: list[tuple] = []  # (archive, page mails, parent pages): mails whose parent is named by its page
-    with Ingester(store, "scrape url " + " ".join(urls), progress=False) as ingester:
-        bar = _Progress(summary, session, ingester, progress, unit=" page")
-        try:
-            while queue and summary.pages < max_pages:
-                url = queue.popleft()
-                archive = archive_for(url, archive_name)
-                page_url = archive.page_url(url)
-                if page_url in seen:
-                    continue
-                seen.add(page_url)
-                response = session.fetch(page_url, prefer_cache=True)
-                summary.pages += 1
-                if response.status != 200:
-                    summary.notes.append(f"{page_url}: HTTP {response.status}")
-                    bar.update(1)
-                    continue
-                try:
-                    result = archive.parse_page(response.body, page_url)
-                except MinerError as error:  # one page the parser refuses: kept as a reject, the rest goes on
-                    if store.add_reject(ingester.run_id, page_url, None, str(error), response.body):
-                        ingester.summary.rejected += 1
-                    summary.rejected_pages.append(str(error))
-                    bar.update(1)
-                    continue
-                if not getattr(archive, "VERIFIED", True) and archive.NAME not in summary.unverified:
-                    summary.unverified.append(archive.NAME)
-                mails = _raw_messages(session, result.raw_urls)
-                if len(mails) < len(result.messages):  # raw form not served: the page text will do
-                    mails = _with_fetch_time(result.messages, response.fetched_at)
-                    page_ids[page_url] = [_message_id(mail) for mail in mails]
-                    if any(result.parent_pages):  # parents named by page: stored once their page is read
-                        waiting.append((archive, mails, result.parent_pages))
-                        mails = []
-                else:
-                    page_ids[page_url] = [_message_id(mail) for mail in mails]
-                ingester.ingest_mails(mails)
-                queue.extend(link for link in result.links if archive.page_url(link) not in seen)
+    with ScrapeRun(store, session, summary, "scrape url " + " ".join(urls), progress, unit=" page") as run:
+        ingester, bar = run.ingester, run.bar
+        while queue and summary.pages < max_pages:
+            url = queue.popleft()
+            archive = archive_for(url, archive_name)
+            page_url = archive.page_url(url)
+            if page_url in seen:
+                continue
+            seen.add(page_url)
+            response = session.fetch(page_url, prefer_cache=True)
+            summary.pages += 1
+            if response.status != 200:
+                summary.notes.append(f"{page_url}: HTTP {response.status}")
                 bar.update(1)
-        finally:
-            bar.close()
+                continue
+            try:
+                result = archive.parse_page(response.body, page_url)
+            except MinerError as error:  # one page the parser refuses: kept as a reject, the rest goes on
+                if store.add_reject(ingester.run_id, page_url, None, str(error), response.body):
+                    ingester.summary.rejected += 1
+                summary.rejected_pages.append(str(error))
+                bar.update(1)
+                continue
+            if not archive.verified and archive.name not in summary.unverified:
+                summary.unverified.append(archive.name)
+            mails = _raw_messages(session, result.raw_urls)
+            if len(mails) < len(result.messages):  # raw form not served: the page text will do
+                mails = _with_fetch_time(result.messages, response.fetched_at)
+                page_ids[page_url] = [_message_id(mail) for mail in mails]
+                if any(result.parent_pages):  # parents named by page: stored once their page is read
+                    waiting.append((archive, mails, result.parent_pages))
+                    mails = []
+            else:
+                page_ids[page_url] = [_message_id(mail) for mail in mails]
+            ingester.ingest_mails(mails)
+            queue.extend(link for link in result.links if archive.page_url(link) not in seen)
+            bar.update(1)
         ingester.ingest_mails(_with_parents(waiting, page_ids))
-        ingester.finish()
-        return _finish_summary(summary, session, ingester, started, *before)
+        return run.finish()
 
 
 def _message_id(mail: RawMail) -> str | None:
@@ -432,7 +472,7 @@ def _message_id(mail: RawMail) -> str | None:
 
 def _with_parents(waiting: list, page_ids: dict[str, list]) -> list[RawMail]:
     """The held-back page mails, each naming the Message-ID found on its parent's page (if that page was read)."""
-    from miner.sources.webpage import with_parent
+    from miner.fetch.archives.base import with_parent
 
     mails = []
     for archive, page_mails, parent_pages in waiting:

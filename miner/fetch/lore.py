@@ -3,14 +3,17 @@
 URL shapes follow public-inbox's own code (``SearchView.pm``, ``SearchQuery.pm``,
 ``WwwAtomStream.pm``): ``/<list>/?q=<query>&x=A&o=<offset>`` gives up to 200 matches per page
 as Atom entries whose ``<link href>`` is ``<base>/<list>/<escaped Message-ID>/``; an empty result
-is HTTP 404. ``/<list>/<Message-ID>/t.mbox.gz`` is the whole thread as gzip mboxrd.
+is HTTP 404. The feed does not say how many messages match; the HTML result page does, at its foot
+(``search_nav_bot``: "Results 1-1 of ~1234", ``~`` when Xapian estimated it). ``/<list>/<Message-ID>/t.mbox.gz`` is the whole thread as gzip mboxrd.
 Query prefixes: ``d:YYYYMMDD..YYYYMMDD`` (date) and ``rt:<epoch>..`` (received time).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
+from collections.abc import Callable
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -19,14 +22,14 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 from lxml import etree
 
 from miner.errors import MinerError
-from miner.mid import MID_SAFE  # public-inbox MID_ESC (MID.pm): what it leaves unescaped in URLs
+from miner import mid
 from miner.model import RawMail
-from miner.sources.http import PoliteSession
+from miner.fetch.http import PoliteSession
 from miner.sources.mbox import split_mbox
 
 PAGE_SIZE = 200  # public-inbox's SearchQuery $LIM: the most results one page returns
-DEFAULT_MAX_MATCHES = 10_000  # matches one search follows unless raised: a runaway search stops here
 ATOM = "{http://www.w3.org/2005/Atom}"
+RESULTS_LINE = re.compile(r"Results \d+-\d+ of ~?(\d+)|No more results, only (\d+)")
 DOT_SEGMENTS = ("", ".", "..")  # path segments that would move the URL out of /<list>/<id>/
 
 
@@ -39,6 +42,7 @@ class SearchOutcome:
     """How a search ended: pages asked for, and what stopped it early."""
 
     pages: int = 0
+    total: int | None = None  # how many messages the server says match (None: it did not say)
     cut_at: int | None = None  # the limit that stopped it while the server had more matches
     repeated_page: bool = False  # a full page brought no new Message-ID: pagination that never ends
 
@@ -94,6 +98,20 @@ def search_page_url(target: LoreTarget, search: str, offset: int) -> str:
     return target.inbox_url + "?" + urlencode(params, quote_via=quote)
 
 
+def search_count_url(target: LoreTarget, search: str) -> str:
+    """URL of the HTML result page of a search with one result on it: its foot says how many match."""
+    return target.inbox_url + "?" + urlencode({"q": search, "l": "1"}, quote_via=quote)
+
+
+def search_match_count(session: PoliteSession, target: LoreTarget, search: str) -> int | None:
+    """How many messages the server says ``search`` matches (0 for its 404 of no results; None if it does not say)."""
+    response = session.fetch(search_count_url(target, search))
+    if response.status == 404:
+        return 0
+    match = RESULTS_LINE.search(response.body.decode("utf-8", "replace")) if response.status == 200 else None
+    return int(match.group(1) or match.group(2)) if match else None
+
+
 def escape_message_id(message_id: str) -> str:
     """``message_id`` as one URL path segment, escaped as public-inbox's ``mid_escape`` does.
 
@@ -102,7 +120,7 @@ def escape_message_id(message_id: str) -> str:
     as they are (as public-inbox does), so an ID that is ``.`` or ``..`` (or empty) would still move
     the URL (``/lkml/../t.mbox.gz`` is ``/t.mbox.gz``): those raise UnsafeMessageId.
     """
-    escaped = quote(message_id, safe=MID_SAFE)
+    escaped = mid.escape_message_id(message_id)
     if escaped in DOT_SEGMENTS:
         raise UnsafeMessageId(f"Message-ID {message_id!r}: would be the URL path segment {escaped!r}, which leaves"
                               f" the thread's URL; not requested")
@@ -142,11 +160,14 @@ def check_inbox(session: PoliteSession, target: LoreTarget) -> None:
 
 
 def search_message_ids(session: PoliteSession, target: LoreTarget, search: str, limit: int | None = None,
-                       outcome: SearchOutcome | None = None) -> Iterator[str]:
+                       outcome: SearchOutcome | None = None,
+                       on_total: Callable[[int], object] | None = None) -> Iterator[str]:
     """Each Message-ID the server's search returns, once, newest first, page by page, at most ``limit``.
 
     ``outcome`` (if given) learns how the search ended: cut at ``limit`` while the server had more,
-    or stopped because a full page repeated only Message-IDs already seen.
+    or stopped because a full page repeated only Message-IDs already seen. ``on_total`` (if given)
+    is told how many messages match once the first page is in: a first page that is not full holds
+    them all; after a full one the server is asked (one more request, :func:`search_match_count`).
     """
     outcome = outcome if outcome is not None else SearchOutcome()
     offset = 0
@@ -162,6 +183,10 @@ def search_message_ids(session: PoliteSession, target: LoreTarget, search: str, 
         if response.status != 200:
             raise MinerError(f"{url}: search failed with HTTP {response.status}")
         ids = parse_atom_message_ids(response.body, url)
+        if offset == 0 and on_total is not None:
+            outcome.total = len(set(ids)) if len(ids) < PAGE_SIZE else search_match_count(session, target, search)
+            if outcome.total is not None:
+                on_total(min(outcome.total, limit) if limit is not None else outcome.total)
         new = [message_id for message_id in dict.fromkeys(ids) if message_id not in seen]
         for message_id in new:
             if limit is not None and len(seen) >= limit:

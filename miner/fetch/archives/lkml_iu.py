@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import re
 from email.utils import formataddr, parseaddr
-from urllib.parse import urldefrag
-
-from bs4 import BeautifulSoup, Comment
 
 from miner.errors import MinerError
-from miner.sources.webpage import PageFields, PageResult, clean_text, page_mail, resolve_links
+from miner.fetch.archives.base import PageFields, PageResult, WebArchive, clean_text, page_mail, resolve_links, soup_of
 
-HOSTS = ("lkml.iu.edu",)
-NAME = "lkml-iu"
-VERIFIED = True  # checked against real saved pages (tests/fixtures/html)
 HYPERMAIL_COMMENT = re.compile(r'^\s*(\w+)="(.*)"\s*$', re.DOTALL)
 MHONARC_COMMENT = re.compile(r"^X-([\w-]+): ?(.*?)\s*$", re.DOTALL)
 THREAD_LINK_LABELS = ("in reply to", "maybe in reply to", "next in thread", "reply")
@@ -34,14 +28,11 @@ def decode_r13(value: str) -> str:
     return value.translate(R13_DECODE)
 
 
-def page_url(url: str) -> str:
-    """The URL to fetch for a page (without its #fragment)."""
-    return urldefrag(url)[0]
-
-
 def parse_page(html: bytes, url: str) -> PageResult:
     """The message on an lkml.iu.edu page and its in-reply-to / next-in-thread / reply links."""
-    soup = BeautifulSoup(html, "lxml")
+    from bs4 import Comment
+
+    soup = soup_of(html)
     comments = [str(c) for c in soup.find_all(string=lambda s: isinstance(s, Comment))]
     text = html.decode(soup.original_encoding or "utf-8", errors="replace")
     if any(c.startswith("X-Message-Id:") for c in comments):
@@ -53,7 +44,7 @@ def parse_page(html: bytes, url: str) -> PageResult:
     return PageResult([page_mail(fields, url)], thread_links(soup, url))
 
 
-def thread_links(soup: BeautifulSoup, url: str) -> list[str]:
+def thread_links(soup, url: str) -> list[str]:
     """Absolute URLs of the thread neighbours named in the page's navigation lists."""
     hrefs = []
     for item in soup.find_all("li"):
@@ -62,7 +53,7 @@ def thread_links(soup: BeautifulSoup, url: str) -> list[str]:
         if label is not None and anchor is not None:
             if label.get_text().strip().rstrip(":").strip().lower() in THREAD_LINK_LABELS:
                 hrefs.append(anchor["href"])
-    return resolve_links(hrefs, url, page_url)
+    return resolve_links(hrefs, url)
 
 
 def _body_between(text: str, start: str, end: str) -> str:
@@ -70,7 +61,7 @@ def _body_between(text: str, start: str, end: str) -> str:
     finish = text.find(end, begin + len(start))
     if begin < 0 or finish < 0:
         return ""
-    fragment = BeautifulSoup(text[begin + len(start):finish], "lxml")
+    fragment = soup_of(text[begin + len(start):finish])
     return fragment.get_text().strip("\n") + "\n"
 
 
@@ -114,3 +105,6 @@ def _mhonarc_fields(comments: list[str], text: str) -> PageFields:
         in_reply_to=references[-1] if references else None,
         references=references,
     )
+
+
+ARCHIVE = WebArchive("lkml-iu", ("lkml.iu.edu",), parse_page, verified=True)  # checked on tests/fixtures/html

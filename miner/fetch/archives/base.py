@@ -1,17 +1,18 @@
-"""What every legacy web-archive module shares: the page interface and page-to-mail conversion.
+"""What every legacy web archive shares: the page interface (:class:`WebArchive`) and page-to-mail conversion.
 
-Each archive (lkml.iu.edu, marc.info, mail-archive.com, lkml.org) is one module with
-``HOSTS``, ``page_url(url)`` (the URL worth fetching for a page) and
-``parse_page(html, url) -> PageResult``. :func:`archive_for` picks the module for a URL.
+Each archive (lkml.iu.edu, marc.info, mail-archive.com, lkml.org) is one module that reads its
+own pages (``parse_page(html, url) -> PageResult``) and describes itself as one ``ARCHIVE``; what
+all of them do alike (the URL worth fetching, links made absolute, microdata, page text to RFC
+5322 mail) is here.
 """
 
 from __future__ import annotations
 
 import html as html_lib
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from types import ModuleType
-from urllib.parse import urlsplit
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 from miner.errors import MinerError
 from miner.model import Provenance, RawMail
@@ -42,6 +43,37 @@ class PageFields:
     message_id: str | None = None
     in_reply_to: str | None = None
     references: list[str] = field(default_factory=list)  # oldest first, ending with in_reply_to
+
+
+def without_fragment(url: str) -> str:
+    """The URL to fetch for a page: ``url`` without its #fragment."""
+    return urldefrag(url)[0]
+
+
+@dataclass(frozen=True)
+class WebArchive:
+    """One legacy web archive: its name, its hosts, how it reads a page and which URL a page is fetched by."""
+
+    name: str  # what ``miner scrape url --archive`` takes
+    hosts: tuple[str, ...]  # a URL on one of these (or a subdomain) is this archive's page
+    parse_page: Callable[[bytes, str], PageResult]  # (html, url) -> the page's messages and links
+    # A real saved page has checked the parser. An unverified one (no saved page was available offline:
+    # the shared corpus MANIFEST, section 4e) refuses pages without the markup it relies on, and
+    # ``miner scrape url`` says in its summary that it ran.
+    verified: bool
+    page_url: Callable[[str], str] = without_fragment  # the URL worth fetching for a page's URL
+
+    def serves(self, url: str) -> bool:
+        """True if ``url`` is on one of this archive's hosts."""
+        host = (urlsplit(url).hostname or "").lower()
+        return any(host == known or host.endswith("." + known) for known in self.hosts)
+
+
+def soup_of(html: bytes | str):
+    """The parsed HTML of a page (BeautifulSoup with lxml; imported here, when a page is read)."""
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(html, "lxml")
 
 
 def page_mail(fields: PageFields, url: str) -> RawMail:
@@ -94,9 +126,6 @@ def message_scopes(soup) -> list:
     return leaves if len(leaves) > 1 else [soup]
 
 
-ARCHIVE_NAMES = ("lkml-iu", "marc", "mail-archive", "lkml-org")
-
-
 def microdata_fields(soup, url: str, archive: str) -> PageFields:
     """Subject, author, date and body from schema.org microdata (name, author, datePublished, articleBody)."""
     body = itemprop_text(soup, "articleBody")
@@ -107,10 +136,9 @@ def microdata_fields(soup, url: str, archive: str) -> PageFields:
                       date=clean_text(itemprop_text(soup, "datePublished")), body=body.strip("\n") + "\n")
 
 
-def resolve_links(hrefs, url: str, page_url, accept=lambda link: True) -> list[str]:
+def resolve_links(hrefs: Iterable[str], url: str, page_url: Callable[[str], str] = without_fragment,
+                  accept: Callable[[str], bool] = lambda link: True) -> list[str]:
     """Absolute page URLs of ``hrefs`` (relative to ``url``), in order, without repeats or the page itself."""
-    from urllib.parse import urljoin
-
     here = page_url(url)
     links = []
     for href in hrefs:
@@ -118,19 +146,3 @@ def resolve_links(hrefs, url: str, page_url, accept=lambda link: True) -> list[s
         if link != here and link not in links and accept(link):
             links.append(link)
     return links
-
-
-def archive_for(url: str, name: str | None = None) -> ModuleType:
-    """The archive module that reads pages of ``url``'s host (or the one ``name``d, for mirrors)."""
-    from miner.sources import lkml_iu, lkml_org, mail_archive, marc
-
-    modules = dict(zip(ARCHIVE_NAMES, (lkml_iu, marc, mail_archive, lkml_org)))
-    if name is not None:
-        if name not in modules:
-            raise MinerError(f"{name!r}: unknown archive (one of {', '.join(ARCHIVE_NAMES)})")
-        return modules[name]
-    host = (urlsplit(url).hostname or "").lower()
-    for module in modules.values():
-        if any(host == known or host.endswith("." + known) for known in module.HOSTS):
-            return module
-    raise MinerError(f"{url}: not a page of a supported archive (lkml.iu.edu, marc.info, mail-archive.com, lkml.org)")

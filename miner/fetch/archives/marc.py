@@ -14,16 +14,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from email.utils import format_datetime, formataddr, parseaddr
-from urllib.parse import parse_qs, urldefrag, urlsplit
-
-from bs4 import BeautifulSoup
+from urllib.parse import parse_qs, urlsplit
 
 from miner.errors import MinerError
-from miner.sources.webpage import PageFields, PageResult, page_mail, resolve_links
+from miner.fetch.archives.base import PageFields, PageResult, WebArchive, page_mail, resolve_links, soup_of
 
-HOSTS = ("marc.info", "marc.theaimsgroup.com")
-NAME = "marc"
-VERIFIED = True  # checked against real saved pages (tests/fixtures/html)
 HEADER = re.compile(r"^(List|Subject|From|Date|Message-ID):\s+(.*)$")
 THREAD_LINKS = ("prev in thread", "next in thread")
 
@@ -33,14 +28,9 @@ def deobfuscate(value: str) -> str:
     return value.replace(" () ", "@").replace(" ! ", ".")
 
 
-def page_url(url: str) -> str:
-    """The URL to fetch for a page (without its #fragment)."""
-    return urldefrag(url)[0]
-
-
 def parse_page(html: bytes, url: str) -> PageResult:
     """The message on a marc.info page, the URL of its raw form and its thread neighbours."""
-    soup = BeautifulSoup(html, "lxml")
+    soup = soup_of(html)
     block = soup.find("pre")
     if block is None or "Message-ID:" not in block.get_text():
         raise MinerError(f"{url}: not a marc.info message page (no header block with a Message-ID)")
@@ -66,9 +56,9 @@ def parse_page(html: bytes, url: str) -> PageResult:
         message_id=deobfuscate(headers.get("Message-ID", "")) or None,
     )
     anchors = [(a.get_text().strip().lower(), a["href"]) for a in soup.find_all("a", href=True)]
-    links = resolve_links([href for label, href in anchors if label in THREAD_LINKS], url, page_url)
-    raw_urls = resolve_links([href for label, href in anchors if "download message raw" in label], url, page_url)
-    previous = resolve_links([href for label, href in anchors if label == "prev in thread"], url, page_url)
+    links = resolve_links([href for label, href in anchors if label in THREAD_LINKS], url)
+    raw_urls = resolve_links([href for label, href in anchors if "download message raw" in label], url)
+    previous = resolve_links([href for label, href in anchors if label == "prev in thread"], url)
     return PageResult([page_mail(fields, url)], links, raw_urls, [previous[0] if previous else None])
 
 
@@ -85,3 +75,6 @@ def _rfc2822(shown: str) -> str:
     except ValueError:
         return shown
     return format_datetime(when).replace("-0000", "+0000")
+
+
+ARCHIVE = WebArchive("marc", ("marc.info", "marc.theaimsgroup.com"), parse_page, verified=True)  # tests/fixtures/html

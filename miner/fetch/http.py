@@ -5,7 +5,7 @@ jitter (connection errors, 429, 5xx; ``Retry-After`` honoured up to a maximum wa
 overall deadline per response, a maximum response size, bounded gzip decompression, redirects
 followed only within the same scheme and host (or hosts the user allowed), each hop checked against
 robots.txt and paced, and detection of anti-bot challenge pages (Anubis on lore.kernel.org).
-Every final response goes to the raw cache (:mod:`miner.sources.cache`), so ``--offline`` re-parses
+Every final response goes to the raw cache (:mod:`miner.fetch.cache`), so ``--offline`` re-parses
 without the network and refreshes use conditional requests.
 """
 
@@ -25,11 +25,11 @@ import requests
 import urllib3
 from urllib3.util import Retry
 
-from miner import PROJECT_URL, __version__
 from miner.errors import MinerError
-from miner.sources.cache import CachedResponse, ResponseCache
+from miner.fetch.cache import CachedResponse, ResponseCache
+from miner.fetch.settings import HttpConfig
+from miner.utc import utc_now
 
-DEFAULT_USER_AGENT = f"lkml-miner/{__version__} (+{PROJECT_URL})"
 ROBOTS_AGENT = "lkml-miner"
 CHUNK = 64 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -46,25 +46,6 @@ class ChallengePage(MinerError):
 
 class TransferError(Exception):
     """A response that arrived incomplete (cut connection, truncated gzip): worth retrying."""
-
-
-@dataclass
-class HttpConfig:
-    """How politely to fetch: identity, pace, patience and limits."""
-
-    user_agent: str = DEFAULT_USER_AGENT
-    rate: float = 1.0  # requests per second per host; 0 means no limit
-    timeout: float = 60.0  # seconds to connect and between bytes
-    deadline: float = 600.0  # seconds for one whole response, however steadily its bytes trickle in
-    max_bytes: int = 256 * 1024 * 1024  # largest body accepted, as received
-    max_decompressed: int = 1024 * 1024 * 1024  # largest body accepted after gunzip
-    retries: int = 5
-    backoff: float = 1.0  # first retry delay in seconds, doubled each time, plus jitter
-    max_wait: float = 300.0  # longest wait before a retry; a Retry-After asking for more gives up
-    max_redirects: int = 5  # hops followed for one request
-    allow_hosts: tuple[str, ...] = ()  # other hosts (name or name:port) that redirects may lead to
-    robots: bool = True
-    offline: bool = False
 
 
 @dataclass
@@ -289,7 +270,7 @@ class PoliteSession:
     def _send_one(self, method: str, url: str, request_body: bytes | None, headers: dict[str, str]) -> Response:
         self._wait_turn(urlsplit(url).netloc)
         self.stats.requests += 1
-        fetched_at = _utc_now()
+        fetched_at = utc_now()
         started = time.monotonic()
         with self.session.request(method, url, data=request_body, headers=headers, stream=True,
                                   allow_redirects=False,
@@ -395,9 +376,3 @@ def _describe(error: Exception) -> str:
     if isinstance(error, (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError)):
         return "connection broken mid-response"
     return f"connection failed ({type(error).__name__})"
-
-
-def _utc_now() -> str:
-    from miner.store import utc_now
-
-    return utc_now()
