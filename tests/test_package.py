@@ -88,15 +88,21 @@ def test_an_installed_wheel_runs_demo_every_canned_query_and_serve(installed_whe
         server.wait(timeout=10)
 
 
-def test_a_database_of_schema_version_1_is_migrated_on_open(tmp_path):
-    """A database made by the code of schema version 1 (built here from the git history)."""
+def old_code(tmp_path: Path, commit: str) -> Path:
+    """The package and sample of an earlier commit, extracted with git archive (skips if not in history)."""
     old_tree = tmp_path / "old"
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", SCHEMA_1_COMMIT, "miner", "data/sample"],
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "miner", "data/sample"],
                              capture_output=True)
     if archive.returncode != 0:
-        pytest.skip(f"commit {SCHEMA_1_COMMIT} is not in this clone's history (a shallow clone?)")
+        pytest.skip(f"commit {commit} is not in this clone's history (a shallow clone?)")
     old_tree.mkdir()
     subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
+    return old_tree
+
+
+def test_a_database_of_schema_version_1_is_migrated_on_open(tmp_path):
+    """A database made by the code of schema version 1 (built here from the git history)."""
+    old_tree = old_code(tmp_path, SCHEMA_1_COMMIT)
     db = tmp_path / "v1.db"
     run(sys.executable, "-c", "import miner.store, sys; assert miner.store.__file__.startswith(sys.argv[1]);"
         " from miner.schema import SCHEMA_VERSION; assert SCHEMA_VERSION == 1", str(old_tree),
@@ -136,13 +142,7 @@ def test_a_database_of_schema_version_6_gets_each_text_once_unchanged(tmp_path):
 
     from miner.compress import decompress
 
-    old_tree = tmp_path / "old"
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", SCHEMA_6_COMMIT, "miner", "data/sample"],
-                             capture_output=True)
-    if archive.returncode != 0:
-        pytest.skip(f"commit {SCHEMA_6_COMMIT} is not in this clone's history (a shallow clone?)")
-    old_tree.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
+    old_tree = old_code(tmp_path, SCHEMA_6_COMMIT)
     db = tmp_path / "v6.db"
     old_env = {**os.environ, "PYTHONPATH": str(old_tree)}
     run(sys.executable, "-c", "import miner.store, sys; assert miner.store.__file__.startswith(sys.argv[1]);"
