@@ -419,6 +419,11 @@ def _in_documentation(scanned: body.ScannedBody, index: int) -> bool:
                for start, end, path in scanned.path_runs)
 
 
+def _names_other_work(text: str) -> bool:
+    """A robot report's field or a listed patch title: the name of other work, quoted or not (D2)."""
+    return bool(REPORT_FIELD_LINE.match(text) or LISTED_PATCH_LINE.match(text))
+
+
 # A line that is only a file name: "queue-4.14/net-annotate-data-race-around-sk_ll_usec.patch"
 # in a stable notice names a patch, it says nothing of its own.
 FILE_NAME_LINE = re.compile(r"^[\s>]*[\w.+-]*/[\w./+-]*[\w-]\.(?:patch|diff|c|h|txt|rst|sh)\s*$")
@@ -446,7 +451,7 @@ def line_context(
             return 0.0, True, True, content, QUOTE  # an old code comment in a quoted hunk (D2)
         if LISTING_COMMENT.match(content):
             return 0.0, True, True, content, QUOTE  # a comment in a quoted code listing (D2)
-        if REPORT_FIELD_LINE.match(content) or LISTED_PATCH_LINE.match(content):
+        if _names_other_work(content):
             return factor * TRAILER_FACTOR, True, False, content, ASIDE
         code = in_diff or bool(CODE_LINE.search(content))
         return factor, True, code, content, QUOTE  # quoted: the thread's topic, not this author's claim
@@ -456,8 +461,7 @@ def line_context(
         return 0.0, False, True, line, CODE
     if role in SILENT_ROLES or FILE_NAME_LINE.match(line):
         return 0.0, False, False, line, ASIDE
-    if role in ASIDE_ROLES or PULL_REQUEST_LINE.search(line) or TRAILER_LINE.match(line) or \
-            LISTED_PATCH_LINE.match(line) or REPORT_FIELD_LINE.match(line):
+    if role in ASIDE_ROLES or PULL_REQUEST_LINE.search(line) or TRAILER_LINE.match(line) or _names_other_work(line):
         return TRAILER_FACTOR, False, False, line, ASIDE
     if LISTING_COMMENT.match(line):
         return 0.0, False, True, line, CODE  # a comment in a pasted code listing (D2)

@@ -18,7 +18,7 @@ from miner.classify.kinds import (
 )
 from miner.classify.calibrate import Weights, features, load_weights, noisy_or, probability
 from miner.classify.patterns import LABELS, PATTERNS, SUBTYPE_NAMES
-from miner.classify.scan import SCANNER, Match
+from miner.classify.scan import SCANNER, SUBJECT_LINE, Match
 
 THRESHOLD = 0.55  # better than even odds on held-out lists: natural traffic has far fewer positives than the dev sets
 # A thread label (what `miner threads --label` lists) asks a little more than a message tag:
@@ -110,6 +110,7 @@ def strengthen(evidence: list[Evidence], labels: set[str]) -> list[Evidence]:
 D3_CONCRETE = frozenset(("missing_barrier",))
 D3_IN_CODE = frozenset(("barrier_primitive", "acquire_release_primitive"))
 D3_NOT = frozenset(("redundant_barrier",))
+D3_NOT_IN_SUBJECT = frozenset(("barrier_rework",))  # "Replace smp_read_barrier_depends() with smp_rmb()"
 # D4: the hang words that state a race's consequence ("... hang forever", "lost wakeup").
 D4_HANG = frozenset(("hang_word", "blocked_forever", "lost_wakeup", "livelock", "d_state"))
 
@@ -124,7 +125,7 @@ def co_label(evidence: list[Evidence], scores: dict[str, float]) -> list[Evidenc
         barrier = [e for e in evidence if e.label == "ordering" and e.zone != "aside" and (
             e.pattern in D3_CONCRETE or (e.pattern in D3_IN_CODE and e.in_diff and e.zone == "code"
                                           and not e.text.rstrip().endswith("\\")))]
-        if barrier and not any(e.pattern in D3_NOT or (e.pattern == "barrier_rework" and e.line == 0)
+        if barrier and not any(e.pattern in D3_NOT or (e.pattern in D3_NOT_IN_SUBJECT and e.line == SUBJECT_LINE)
                                for e in evidence):
             scores["race"] = scores["ordering"]
             evidence = evidence + [replace(e, label="race", subtype=subtype_name("R1")) for e in barrier]
@@ -273,8 +274,10 @@ def classify_thread(messages: Iterable[tuple]) -> Result:
             if label not in best or weighed > best[label][0]:
                 best[label] = (weighed, result.evidence)
         # a patch titled "fix ... hangs" states its purpose: the fix is the diagnosis
-        diagnosed = diagnosed or any(e.label == "deadlock" and e.zone != "aside" and (
-            e.pattern not in SYMPTOM_WORDS or (e.zone == "subject" and kind in FIX_KINDS and e.message_id == message_id))
+        diagnosed = diagnosed or any(
+            e.label == "deadlock" and e.zone != "aside" and (
+                e.pattern not in SYMPTOM_WORDS
+                or (e.zone == "subject" and kind in FIX_KINDS and e.message_id == message_id))
             for e in result.evidence)
     if not best:
         return score_evidence([])
@@ -333,15 +336,16 @@ def _own_analysis(evidence: list[Evidence], label: str, is_root: bool = True,
     return len(lines) >= 2 and strongest >= STRONG_LINE and not (splat and len(patterns) < 2 and not is_root)
 
 
-# Patterns that say the same thing in other words: "a race" and "racing", "deadlock" and "AA
-# deadlock", "hang" and "lockup".  Two of them are one signal, not two.
 # A line that names the code it speaks of (btrfs_read_dev_one_super, lock_page(), ->flags,
 # BTRFS_IOC_DEVICES_READY) makes a claim about this code, not about bugs in general.
 CODE_NAME = re.compile(r"\b[A-Za-z][A-Za-z0-9]*_\w+|\w\(\)|\w\(\w+\)|->\w")
 # Words that say things run at once, not that they race: "concurrent fsyncs", "in parallel",
 # "other tasks accessing".  Alone they describe a workload or a benchmark.
 WORKLOAD_WORDS = frozenset(("concurrent_access", "simultaneous", "other_context"))
+# Words of a symptom ("mount hangs", "lockup"): a deadlock only where the thread ties them to a wait.
 SYMPTOM_WORDS = frozenset(("hang_word", "lockup_word"))
+# Patterns that say the same thing in other words: "a race" and "racing", "deadlock" and "AA
+# deadlock", "hang" and "lockup".  Two of them are one signal, not two.
 SAME_SIGNAL = {"race_word": "race_condition", "lock_inversion": "deadlock_word", "lockup_word": "hang_word"}
 
 

@@ -8,7 +8,6 @@ classifier version differs. Work is spread over processes that read the database
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -16,12 +15,13 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from miner.workers import bounded_imap
+from miner.workers import bounded_imap, default_workers
 
 from miner.bugs.store import rebuild_bugs
 from miner.classify import CLASSIFIER_VERSION, LABELS, classify_thread
 from miner.classify.score import Result
-from miner.store import Store, utc_now
+from miner.store import Store
+from miner.utc import utc_now
 from miner.textstore import register_text_functions
 
 CHUNK_THREADS = 200
@@ -80,7 +80,7 @@ def classify_database(store: Store, progress: bool = True, force: bool = False,
     total_threads = store.conn.execute("SELECT count(*) FROM threads WHERE message_count > 0").fetchone()[0]
     summary = ClassifySummary(skipped_unchanged=total_threads - len(todo), labelled={label: 0 for label in LABELS})
     total_messages = sum(row[2] for row in todo)
-    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    workers = workers if workers is not None else default_workers()
     chunks = [todo[i:i + CHUNK_THREADS] for i in range(0, len(todo), CHUNK_THREADS)]
     bar = tqdm(total=total_messages, unit=" msg", desc="classify", disable=not progress, dynamic_ncols=True)
     try:
