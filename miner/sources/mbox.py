@@ -13,7 +13,7 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from miner.errors import MinerError
@@ -39,43 +39,11 @@ def looks_like_mbox(head: bytes) -> bool:
     return head.startswith(b"\x1f\x8b") or bool(FROM_LINE.match(head.split(b"\n", 1)[0]))
 
 
-class _BoundedGzip:
-    """A gzip file that ends after MAX_DECOMPRESSED_BYTES (a bomb stops there), saying so in ``problem``."""
-
-    def __init__(self, path: Path):
-        self.handle = gzip.open(path, "rb")
-        self.path = path
-        self.total = 0
-        self.problem: str | None = None
-
-    def readline(self, limit: int) -> bytes:
-        if self.problem:
-            return b""
-        line = self.handle.readline(limit)
-        self.total += len(line)
-        if self.total > MAX_DECOMPRESSED_BYTES:
-            self.problem = (f"{self.path}: decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes;"
-                            " the rest is not read")
-            return b""
-        return line
-
-    def close(self) -> None:
-        self.handle.close()
-
-    def raw_position(self) -> int:
-        """Bytes of the compressed file read so far."""
-        return self.handle.fileobj.tell() if self.handle.fileobj is not None else 0
-
-
 def _open(path: Path):
+    """The file, or its content when it is gzip data."""
     with open(path, "rb") as probe:
         magic = probe.read(2)
-    return _BoundedGzip(path) if magic == b"\x1f\x8b" else open(path, "rb")
-
-
-def bounded_lines(handle) -> Iterator[bytes]:
-    """Lines of a binary file, a line longer than MAX_LINE_BYTES coming in pieces."""
-    return iter(lambda: handle.readline(MAX_LINE_BYTES), b"")
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
 def read_mbox(path: Path) -> Iterator[RawMail]:
@@ -104,13 +72,19 @@ class MboxFile:
         handle = None
         try:
             handle = _open(path)
-            where = handle.raw_position if isinstance(handle, _BoundedGzip) else handle.tell
-            for mail in split_mbox(bounded_lines(handle), str(path)):
-                self._ends[mail.provenance.position] = min(where(), self.size)
+            compressed = isinstance(handle, gzip.GzipFile)
+            # a bomb stops after MAX_DECOMPRESSED_BYTES
+            splitter = _Splitter(str(path), "mbox", limit=MAX_DECOMPRESSED_BYTES if compressed else None)
+            # read1: data as soon as there is some, so a truncated .gz gives what it holds before its error
+            for mail in splitter.split_chunks(handle.read1):
+                # plain: the end of the line that ended the message (what a file read line by line tells)
+                read = handle.fileobj.tell() if compressed else splitter.read
+                self._ends[mail.provenance.position] = min(read, self.size)
                 yield mail
-            problem = getattr(handle, "problem", None)
-            if problem:
-                yield RawMail(b"", Provenance("mbox", str(path), f"after {MAX_DECOMPRESSED_BYTES}"), problem=problem)
+            if splitter.limited:
+                yield RawMail(b"", Provenance("mbox", str(path), f"after {MAX_DECOMPRESSED_BYTES}"),
+                              problem=f"{path}: decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes;"
+                                      " the rest is not read")
             self._ends[None] = self.size  # the end of the file: what an item without a position stands for
         except (OSError, EOFError, zlib.error) as error:
             raise MinerError(f"{path}: cannot read mbox ({error})") from error
@@ -125,35 +99,147 @@ def split_mbox(lines: Iterable[bytes], location: str, source_type: str = "mbox")
     A message over MAX_MESSAGE_BYTES is yielded with its first bytes and a ``problem`` (the ingest
     rejects it with that reason); the rest of it is read past, never held.
     """
-    message = _Builder(location, source_type, 0, separated=False)
-    offset = 0
-    previous_blank = True
-    pending: tuple[bytes, int] | None = None  # a separator-shaped line after a non-blank line
+    splitter = _Splitter(location, source_type)
     for line in lines:
-        if pending is not None:
+        mail = splitter.line(line)
+        if mail is not None:
+            yield mail
+    mail = splitter.end()
+    if mail is not None:
+        yield mail
+
+
+CHUNK_BYTES = 1 << 20  # what a file is read in
+# Where a line may start a message or need unquoting: at a newline, "From " or ">...>From " (the
+# first line of a chunk is looked at on its own). Every other line only goes into the message.
+CANDIDATE = re.compile(rb"\n>*From ")
+
+
+class _Splitter:
+    """The separator rules of the module docstring, fed one line at a time (:meth:`line`) or a file's chunks.
+
+    A file is read as ``readline(MAX_LINE_BYTES)`` would read it, lines longer than that coming in
+    pieces, but only the lines a regex finds as candidates (and the line after a separator-shaped
+    one) are looked at one by one; the runs of lines between them go into the message whole.
+    """
+
+    def __init__(self, location: str, source_type: str, limit: int | None = None):
+        self.location, self.source_type = location, source_type
+        self.limit = limit  # bytes of lines read at most: the line past it ends the reading
+        self.limited = False  # that line came
+        self.message = _Builder(location, source_type, 0, separated=False)
+        self.offset = 0  # of the line read next, in the bytes of the mail (">From" unquoted)
+        self.read = 0  # bytes of the file read so far
+        self.previous_blank = True
+        self.pending: tuple[bytes, int] | None = None  # a separator-shaped line after a non-blank line
+
+    def line(self, line: bytes) -> RawMail | None:
+        """Take one line (or piece of a long line); the message it ends, if it ends one."""
+        if self.limit is not None and self.read + len(line) > self.limit:
+            raise _LimitReached
+        done = None
+        self.read += len(line)
+        if self.pending is not None:
             if HEADER_LINE.match(line):  # a header follows: it was a separator after all
-                yield message.finish()
-                message = _Builder(location, source_type, pending[1])
+                done = self.message.finish()
+                self.message = _Builder(self.location, self.source_type, self.pending[1])
             else:
-                message.keep_separator_line(*pending)
-            pending = None
+                self.message.keep_separator_line(*self.pending)
+            self.pending = None
         if line.startswith(b"From ") and FROM_LINE.match(line):
-            if previous_blank or offset == 0:
-                if message.seen or message.separated:
-                    yield message.finish()
-                message = _Builder(location, source_type, offset)
+            if self.previous_blank or self.offset == 0:
+                if self.message.seen or self.message.separated:
+                    done = self.message.finish()
+                self.message = _Builder(self.location, self.source_type, self.offset)
             else:
-                pending = (line, offset)
+                self.pending = (line, self.offset)
         else:
             if line.startswith(b">") and QUOTED_FROM.match(line):
                 line = line[1:]
-            message.add(line)
-        offset += len(line)
-        previous_blank = line in BLANK
-    if pending is not None:
-        message.keep_separator_line(*pending)
-    if message.seen:
-        yield message.finish()
+            self.message.add(line)
+        self.offset += len(line)
+        self.previous_blank = line in BLANK
+        return done
+
+    def end(self) -> RawMail | None:
+        """The last message, once every line is read."""
+        if self.pending is not None:
+            self.message.keep_separator_line(*self.pending)
+            self.pending = None
+        return self.message.finish() if self.message.seen else None
+
+    def split_chunks(self, read: Callable[[int], bytes]) -> Iterator[RawMail]:
+        """The messages of a file whose ``read(size)`` gives its next bytes (b"" at its end)."""
+        carry = b""  # a line not ended yet; it starts where a readline would start
+        try:
+            while chunk := read(CHUNK_BYTES):
+                data = carry + chunk if carry else chunk
+                whole = data.rfind(b"\n") + 1
+                yield from self._lines(data[:whole] if whole < len(data) else data)
+                carry = data[whole:]
+                while len(carry) >= MAX_LINE_BYTES:  # a line this long comes in pieces
+                    yield from self._units(carry[:MAX_LINE_BYTES])
+                    carry = carry[MAX_LINE_BYTES:]
+            if carry:
+                yield from self._units(carry)
+        except _LimitReached:
+            self.limited = True
+        mail = self.end()
+        if mail is not None:
+            yield mail
+
+    def _lines(self, data: bytes) -> Iterator[RawMail]:
+        """The messages ended by whole lines ``data`` (all end with a newline but maybe the file's last)."""
+        position = 0
+        if data.startswith((b"From ", b">")):  # a candidate at the start: looked at on its own
+            position = _line_end(data, 0)
+            yield from self._units(data[:position])
+        for match in CANDIDATE.finditer(data, max(position - 1, 0)):
+            start = match.start() + 1
+            if start > position:
+                yield from self._run(data[position:start])
+            position = _line_end(data, start)
+            yield from self._units(data[start:position])
+        if position < len(data):
+            yield from self._run(data[position:])
+
+    def _run(self, run: bytes) -> Iterator[RawMail]:
+        """Lines without a candidate: into the message whole, unless a line needs looking at."""
+        if self.pending is not None:  # the line after a separator-shaped one decides it
+            first = _line_end(run, 0)
+            yield from self._units(run[:first])
+            run = run[first:]
+            if not run:
+                return
+        if (len(run) > MAX_LINE_BYTES and max(map(len, run.split(b"\n"))) >= MAX_LINE_BYTES - 1) or (
+                self.limit is not None and self.read + len(run) > self.limit):
+            yield from self._units(run)  # a line in pieces, or the limit inside: one line at a time
+            return
+        last_line = run[run.rfind(b"\n", 0, len(run) - 1) + 1:]
+        self.message.add(run, last_line)
+        self.read += len(run)
+        self.offset += len(run)
+        self.previous_blank = last_line in BLANK
+
+    def _units(self, data: bytes) -> Iterator[RawMail]:
+        """Each line (or piece of a long line) of ``data`` through :meth:`line`."""
+        position = 0
+        while position < len(data):
+            end = data.find(b"\n", position, position + MAX_LINE_BYTES)
+            end = end + 1 if end >= 0 else min(len(data), position + MAX_LINE_BYTES)
+            mail = self.line(data[position:end])
+            if mail is not None:
+                yield mail
+            position = end
+
+
+class _LimitReached(Exception):
+    """The next line would take a reader past its limit."""
+
+
+def _line_end(data: bytes, start: int) -> int:
+    """Where the line from ``start`` ends: after its newline, or at the end of ``data``."""
+    return data.find(b"\n", start) + 1 or len(data)
 
 
 class _Builder:
@@ -164,13 +250,16 @@ class _Builder:
         self.lines: list[bytes] = []
         self.size = 0
         self.seen = 0
+        self.last_line: bytes | None = None
         self.notes: list[str] = []
 
-    def add(self, line: bytes) -> None:
-        self.seen += len(line)
+    def add(self, data: bytes, last_line: bytes | None = None) -> None:
+        """Add a line, or several (``last_line`` then names the last)."""
+        self.seen += len(data)
+        self.last_line = data if last_line is None else last_line
         if self.size <= MAX_MESSAGE_BYTES:
-            self.lines.append(line)
-            self.size += len(line)
+            self.lines.append(data)
+            self.size += len(data)
             if self.size > MAX_MESSAGE_BYTES:  # keep the head for the reject, drop the rest
                 self.lines = [b"".join(self.lines)[:REJECT_KEEP_BYTES]]
 
@@ -185,8 +274,8 @@ class _Builder:
         if self.size > MAX_MESSAGE_BYTES:
             return RawMail(self.lines[0], provenance,
                            problem=f"message of {self.seen} bytes or more is over the limit of {MAX_MESSAGE_BYTES}")
-        lines = self.lines
+        raw = b"".join(self.lines)
         # the separator's blank line belongs to the mbox, not to the message
-        if lines and lines[-1] in BLANK:
-            lines = lines[:-1]
-        return RawMail(b"".join(lines), provenance, notes=tuple(self.notes))
+        if self.last_line in BLANK:
+            raw = raw[:-len(self.last_line)]
+        return RawMail(raw, provenance, notes=tuple(self.notes))
