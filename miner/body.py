@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from miner.model import BodyLine, PatchFile
@@ -47,10 +47,10 @@ KIND_NAMES = {PROSE: "prose", QUOTE: "quote", DIFF: "diff"}
 
 @dataclass
 class ScannedBody:
-    """A body split into lines with one kind code per line (p, q, d) and diff file paths."""
+    """A body split into lines with one kind letter per line (p, q, d) and diff file paths."""
 
     lines: list[str]
-    kinds: Sequence[str]
+    kinds: str  # kinds[i]: the kind of lines[i] (a string: "p" in kinds[a:b] and its kin run in C)
     path_runs: list[tuple[int, int, str]]  # (first line index, end index, file) of diff lines
     files: dict[str, list[int]]  # file -> [added, removed]
 
@@ -64,20 +64,7 @@ def body_lines(text: str) -> list[str]:
     return text.split("\n")
 
 
-class QuoteOrProse(Sequence):
-    """The kinds of a body without diffs, each worked out when read (the scan loop agrees)."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-
-    def __len__(self) -> int:
-        return len(self.lines)
-
-    def __getitem__(self, index):  # noqa: ANN001 (int or slice, as a list)
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self.lines)))]
-        line = self.lines[index]
-        return QUOTE if line[:1] in "> \t" and QUOTE_PREFIX.match(line) else PROSE
+QUOTE_STARTS = (">", " >", "\t>")  # what QUOTE_PREFIX matches at the start of a line
 
 
 def scan(text: str) -> ScannedBody:
@@ -85,8 +72,9 @@ def scan(text: str) -> ScannedBody:
     lines = body_lines(text)
     if ("\n--- " not in text and "\ndiff --git " not in text and "\n@@ -" not in text
             and not text.startswith(("--- ", "diff --git ", "@@ -"))):
-        # no diff header can open: every line is a quote or prose, decided when asked
-        return ScannedBody(lines, QuoteOrProse(lines), [], {})
+        # no diff header can open: every line is a quote or prose
+        return ScannedBody(lines, "".join([QUOTE if line.startswith(QUOTE_STARTS) else PROSE for line in lines]),
+                           [], {})
     kinds: list[str] = []
     mark = kinds.append
     path_runs: list[tuple[int, int, str]] = []
@@ -158,7 +146,7 @@ def scan(text: str) -> ScannedBody:
         in_patch_headers = False
         mark(PROSE)
         i += 1
-    return ScannedBody(lines, kinds, path_runs, files)
+    return ScannedBody(lines, "".join(kinds), path_runs, files)
 
 
 def _hunk_end(lines: list[str], start: int, hunk: re.Match, counter: list[int] | None) -> int:
@@ -203,16 +191,24 @@ def split_lines(text: str) -> list[BodyLine]:
     return out
 
 
+def signature_at(scanned: ScannedBody) -> int:
+    """Index of the signature separator: the first ``-- `` line that is prose (else the number of lines)."""
+    lines, kinds = scanned.lines, scanned.kinds
+    start = 0
+    while True:  # list.index runs in C
+        try:
+            found = lines.index("-- ", start)
+        except ValueError:
+            return len(lines)
+        if kinds[found] == PROSE:
+            return found
+        start = found + 1
+
+
 def prose_text(scanned: ScannedBody) -> str:
     """The author's new text: prose lines only, up to the signature separator."""
-    kept: list[str] = []
-    for line, kind in zip(scanned.lines, scanned.kinds):
-        if kind != PROSE:
-            continue
-        if line == "-- ":
-            break  # signature separator
-        kept.append(line)
-    return "\n".join(kept).strip()
+    end = signature_at(scanned)
+    return "\n".join(itertools.compress(scanned.lines[:end], map(PROSE.__eq__, scanned.kinds))).strip()
 
 
 def patch_files(scanned: ScannedBody) -> list[PatchFile]:
@@ -277,17 +273,7 @@ class ProseRoles:
         self.lines, self.kinds = scanned.lines, scanned.kinds
         self.lists_patches = lists_patches
         self.in_changelog: dict[int, bool] = {}  # line index -> inside a changelog block
-        self.signature_at = len(self.lines)
-        start = 0
-        while True:  # the first "-- " separator that is prose (list.index runs in C)
-            try:
-                found = self.lines.index("-- ", start)
-            except ValueError:
-                break
-            if self.kinds[found] == PROSE:
-                self.signature_at = found
-                break
-            start = found + 1
+        self.signature_at = signature_at(scanned)
 
     def role(self, index: int) -> str:
         """The role of line ``index`` (TEXT for quotes and diffs)."""
@@ -365,7 +351,7 @@ class ProseRoles:
         return False
 
 
-def _next_nonblank(lines: list[str], kinds: list[str], index: int) -> str | None:
+def _next_nonblank(lines: list[str], kinds: str, index: int) -> str | None:
     """The next non-blank prose line after ``index`` (None at a quote, diff or the end)."""
     for following in range(index + 1, min(len(lines), index + 4)):
         if kinds[following] != PROSE:
@@ -375,7 +361,7 @@ def _next_nonblank(lines: list[str], kinds: list[str], index: int) -> str | None
     return None
 
 
-def _attribution_ends(lines: list[str], kinds: list[str], index: int) -> bool:
+def _attribution_ends(lines: list[str], kinds: str, index: int) -> bool:
     """An attribution line introduces a quote: the next non-blank line is quoted (or it says wrote:)."""
     if lines[index].rstrip().endswith(":"):
         return True

@@ -28,10 +28,11 @@ second attached patch are not lost.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
-from miner.body import DIFF, PROSE, QuoteOrProse, ScannedBody
+from miner.body import DIFF, PROSE, ScannedBody
 from miner.model import Trailer
 
 TRAILER_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*):[ \t]+(\S.*?)\s*$")
@@ -104,16 +105,33 @@ def classify(written_name: str, value: str) -> Trailer | None:
     return Trailer(name, value, written_name=written_name, kind="unknown")
 
 
+# Lines that author_lines looks at one by one: every other line is kept if prose and passed over if
+# not (in a basement, passed over). Found in the whole text at once: the lines that start with
+# (white space and) "From:", "From " or "Subject: ", the lines that hold "---", the "-- " lines.
+LINE_TO_LOOK_AT = re.compile(r"\n(?:[^\S\n]*[Ff][Rr][Oo][Mm]:|From |Subject: )")
+# A line TRAILER_LINE may match (white space, a name, a colon, blanks, something)
+TRAILER_SHAPED = re.compile(r"\n[^\S\n]*[A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*:[ \t]+\S")
+
+
 def author_lines(scanned: ScannedBody) -> list[int]:
     """Indexes of the prose lines this message's author wrote above signature, basement and forwarded mail."""
     lines, kinds = scanned.lines, scanned.kinds
-    # a body without a diff header has kinds worked out line by line when asked: asking each once
-    has_diff = not isinstance(kinds, QuoteOrProse) and DIFF in kinds
+    has_diff = DIFF in kinds
     kept: list[int] = []
     in_basement = False
     seen_diff = False
-    for index, line in enumerate(lines):
-        kind = kinds[index]
+    plain_from = 0  # the lines from here to the next one looked at follow the rule for plain lines
+    for index in [*_lines_to_look_at(lines), len(lines)]:
+        if plain_from < index:
+            run = kinds[plain_from:index]
+            if in_basement:
+                seen_diff = seen_diff or DIFF in run
+            else:
+                kept += itertools.compress(range(plain_from, index), map(PROSE.__eq__, run))
+        if index == len(lines):
+            break
+        plain_from = index + 1
+        line, kind = lines[index], kinds[index]
         if kind == DIFF:
             seen_diff = True
             continue
@@ -136,11 +154,41 @@ def author_lines(scanned: ScannedBody) -> list[int]:
     return kept
 
 
-def _diff_follows(kinds: list[str], index: int) -> bool:
+def _lines_to_look_at(lines: list[str]) -> list[int]:
+    """The indexes of the lines :func:`author_lines` must look at one by one (LINE_TO_LOOK_AT), in order."""
+    text = "\n".join(lines)
+    positions = [match.start() + 1 for match in LINE_TO_LOOK_AT.finditer(text)]
+    position = text.find("---")
+    while position >= 0:
+        positions.append(position)
+        position = text.find("---", text.find("\n", position) + 1 or len(text))
+    found = {0, *_line_indexes(text, positions)}
+    start = 0
+    while True:
+        try:
+            start = lines.index("-- ", start) + 1
+        except ValueError:
+            break
+        found.add(start - 1)
+    return sorted(found)
+
+
+def _line_indexes(text: str, positions: list[int]) -> list[int]:
+    """The index of the line that holds each position of ``text``."""
+    indexes = []
+    line = previous = 0
+    for position in sorted(positions):
+        line += text.count("\n", previous, position)
+        previous = position
+        indexes.append(line)
+    return indexes
+
+
+def _diff_follows(kinds: str, index: int) -> bool:
     return DIFF in kinds[index + 1:]
 
 
-def _starts_header_block(lines: list[str], kinds: list[str], index: int) -> bool:
+def _starts_header_block(lines: list[str], kinds: str, index: int) -> bool:
     """A ``From:`` line heading a block with ``Sent:``/``Date:``/``Subject:`` too: a quoted mail's headers."""
     if not lines[index].lstrip().lower().startswith("from:"):
         return False
@@ -165,7 +213,7 @@ def find_trailers(scanned: ScannedBody) -> list[Trailer]:
     kept = author_lines(scanned)
     kept_set = set(kept)
     skip: set[int] = set()
-    for index in kept:
+    for index in _trailer_shaped(lines, kept_set):
         if index in skip:
             continue
         match = TRAILER_LINE.match(lines[index])
@@ -180,8 +228,17 @@ def find_trailers(scanned: ScannedBody) -> list[Trailer]:
         trailer = classify(written, value)
         if trailer is not None:
             candidates.append((index, trailer))
+    if all(_is_sure(trailer) for _, trailer in candidates):
+        return [trailer for _, trailer in candidates]
     blocks = _trailer_blocks(lines, kept_set, {index for index, _ in candidates} | skip)
     return [trailer for index, trailer in candidates if _is_sure(trailer) or blocks.get(index, False)]
+
+
+def _trailer_shaped(lines: list[str], kept: set[int]) -> list[int]:
+    """The indexes in ``kept`` of the lines shaped like a trailer (TRAILER_SHAPED), in order."""
+    text = "\n".join(lines)
+    shaped = _line_indexes(text, [match.start() + 1 for match in TRAILER_SHAPED.finditer(text)])
+    return [index for index in [0, *shaped] if index in kept]
 
 
 def _trailer_blocks(lines: list[str], kept: set[int], trailer_shaped: set[int]) -> dict[int, bool]:
