@@ -53,6 +53,7 @@ class ScannedBody:
     kinds: str  # kinds[i]: the kind of lines[i] (a string: "p" in kinds[a:b] and its kin run in C)
     path_runs: list[tuple[int, int, str]]  # (first line index, end index, file) of diff lines
     files: dict[str, list[int]]  # file -> [added, removed]
+    text: str  # the lines joined by newlines
 
     def path_of(self) -> dict[int, str]:
         """Line index -> file, for the diff lines that belong to a file."""
@@ -74,7 +75,7 @@ def scan(text: str) -> ScannedBody:
             and not text.startswith(("--- ", "diff --git ", "@@ -"))):
         # no diff header can open: every line is a quote or prose
         return ScannedBody(lines, "".join([QUOTE if line.startswith(QUOTE_STARTS) else PROSE for line in lines]),
-                           [], {})
+                           [], {}, text)
     kinds: list[str] = []
     mark = kinds.append
     path_runs: list[tuple[int, int, str]] = []
@@ -146,7 +147,7 @@ def scan(text: str) -> ScannedBody:
         in_patch_headers = False
         mark(PROSE)
         i += 1
-    return ScannedBody(lines, "".join(kinds), path_runs, files)
+    return ScannedBody(lines, "".join(kinds), path_runs, files, text)
 
 
 def _hunk_end(lines: list[str], start: int, hunk: re.Match, counter: list[int] | None) -> int:

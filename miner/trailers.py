@@ -105,23 +105,27 @@ def classify(written_name: str, value: str) -> Trailer | None:
     return Trailer(name, value, written_name=written_name, kind="unknown")
 
 
-# Lines that author_lines looks at one by one: every other line is kept if prose and passed over if
-# not (in a basement, passed over). Found in the whole text at once: the lines that start with
-# (white space and) "From:", "From " or "Subject: ", the lines that hold "---", the "-- " lines.
-LINE_TO_LOOK_AT = re.compile(r"\n(?:[^\S\n]*[Ff][Rr][Oo][Mm]:|From |Subject: )")
-# A line TRAILER_LINE may match (white space, a name, a colon, blanks, something)
-TRAILER_SHAPED = re.compile(r"\n[^\S\n]*[A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*:[ \t]+\S")
+# The lines author_lines and find_trailers look at one by one: every other line is kept if prose
+# and passed over if not (in a basement, passed over), and is no trailer. Found in the whole text
+# at once: the lines that start with "From " or "Subject: " or (after white space) "From:" or a
+# trailer's shape (TRAILER_LINE's name, a colon, blanks, something), those that hold "---" and
+# the "-- " lines. Possessive quantifiers: a prose word is read once, never backtracked over.
+LINE_TO_LOOK_AT = re.compile(r"\n(?:From |Subject: |[^\S\n]*+(?:[Ff][Rr][Oo][Mm]:|"
+                             r"[A-Za-z][A-Za-z0-9]*+(?:[-_][A-Za-z0-9]++)*+:[ \t]+\S))")
 
 
-def author_lines(scanned: ScannedBody) -> list[int]:
-    """Indexes of the prose lines this message's author wrote above signature, basement and forwarded mail."""
+def author_lines(scanned: ScannedBody, looked_at: list[int] | None = None) -> list[int]:
+    """Indexes of the prose lines this message's author wrote above signature, basement and forwarded mail.
+
+    ``looked_at``: :func:`lines_to_look_at` of ``scanned`` when the caller has it.
+    """
     lines, kinds = scanned.lines, scanned.kinds
     has_diff = DIFF in kinds
     kept: list[int] = []
     in_basement = False
     seen_diff = False
     plain_from = 0  # the lines from here to the next one looked at follow the rule for plain lines
-    for index in [*_lines_to_look_at(lines), len(lines)]:
+    for index in [*(lines_to_look_at(scanned) if looked_at is None else looked_at), len(lines)]:
         if plain_from < index:
             run = kinds[plain_from:index]
             if in_basement:
@@ -154,9 +158,9 @@ def author_lines(scanned: ScannedBody) -> list[int]:
     return kept
 
 
-def _lines_to_look_at(lines: list[str]) -> list[int]:
-    """The indexes of the lines :func:`author_lines` must look at one by one (LINE_TO_LOOK_AT), in order."""
-    text = "\n".join(lines)
+def lines_to_look_at(scanned: ScannedBody) -> list[int]:
+    """The indexes of the lines :func:`author_lines` and :func:`find_trailers` look at one by one, in order."""
+    text, lines = scanned.text, scanned.lines
     positions = [match.start() + 1 for match in LINE_TO_LOOK_AT.finditer(text)]
     position = text.find("---")
     while position >= 0:
@@ -210,11 +214,12 @@ def find_trailers(scanned: ScannedBody) -> list[Trailer]:
     """Trailers written by this message's author, in body order (see the module docstring)."""
     lines = scanned.lines
     candidates: list[tuple[int, Trailer]] = []
-    kept = author_lines(scanned)
+    looked_at = lines_to_look_at(scanned)  # a superset of the lines shaped like a trailer
+    kept = author_lines(scanned, looked_at)
     kept_set = set(kept)
     skip: set[int] = set()
-    for index in _trailer_shaped(lines, kept_set):
-        if index in skip:
+    for index in looked_at:
+        if index in skip or index not in kept_set:
             continue
         match = TRAILER_LINE.match(lines[index])
         if not match:
@@ -230,42 +235,45 @@ def find_trailers(scanned: ScannedBody) -> list[Trailer]:
             candidates.append((index, trailer))
     if all(_is_sure(trailer) for _, trailer in candidates):
         return [trailer for _, trailer in candidates]
-    blocks = _trailer_blocks(lines, kept_set, {index for index, _ in candidates} | skip)
-    return [trailer for index, trailer in candidates if _is_sure(trailer) or blocks.get(index, False)]
+    blocks = _TrailerBlocks(lines, kept, kept_set, {index for index, _ in candidates} | skip)
+    return [trailer for index, trailer in candidates if _is_sure(trailer) or blocks.holds(index)]
 
 
-def _trailer_shaped(lines: list[str], kept: set[int]) -> list[int]:
-    """The indexes in ``kept`` of the lines shaped like a trailer (TRAILER_SHAPED), in order."""
-    text = "\n".join(lines)
-    shaped = _line_indexes(text, [match.start() + 1 for match in TRAILER_SHAPED.finditer(text)])
-    return [index for index in [0, *shaped] if index in kept]
+class _TrailerBlocks:
+    """Which author lines stand in a trailer block: a paragraph (a run of author lines, no blank one) of
+    trailer-shaped lines only, with at least one sure trailer, that is not the first paragraph of several
+    (in-body headers such as the tip bot's ``Commit-ID:``/``Author:`` block: b4's "githeaders").
 
+    Asked only for the few lines that need it, so only their paragraphs are read.
+    """
 
-def _trailer_blocks(lines: list[str], kept: set[int], trailer_shaped: set[int]) -> dict[int, bool]:
-    """Line index -> whether its paragraph is all trailer lines with at least one sure trailer."""
-    result: dict[int, bool] = {}
-    paragraph: list[int] = []
+    def __init__(self, lines: list[str], kept: list[int], kept_set: set[int], trailer_shaped: set[int]):
+        self.lines, self.kept_set, self.trailer_shaped = lines, kept_set, trailer_shaped
+        text_lines = [i for i in kept if lines[i].strip()]
+        self.first_text, self.last_text = (text_lines[0], text_lines[-1]) if text_lines else (-1, -1)
+        self.known: dict[int, bool] = {}  # line index -> the answer for its paragraph
 
-    def close() -> None:
-        whole = bool(paragraph) and all(i in trailer_shaped for i in paragraph)
-        sure = whole and any(_line_is_sure(lines[i]) for i in paragraph)
-        for i in paragraph:
-            result[i] = sure
-        paragraph.clear()
+    def holds(self, index: int) -> bool:
+        """Whether the (non-blank) author line ``index`` stands in a trailer block."""
+        if index in self.known:
+            return self.known[index]
+        paragraph = self._paragraph(index)
+        if paragraph[0] == self.first_text and self.last_text > paragraph[-1]:
+            answer = False  # the first paragraph of several
+        else:
+            answer = all(i in self.trailer_shaped for i in paragraph) and any(_line_is_sure(self.lines[i])
+                                                                            for i in paragraph)
+        self.known.update(dict.fromkeys(paragraph, answer))
+        return answer
 
-    first: list[int] | None = None
-    for index in sorted(kept):
-        if not lines[index].strip() or (paragraph and index != paragraph[-1] + 1):
-            if first is None and paragraph:
-                first = list(paragraph)
-            close()
-        if lines[index].strip():
-            paragraph.append(index)
-    close()
-    if first is not None and len(result) > len(first):
-        for i in first:  # a first paragraph of Name: value lines is in-body headers (b4's "githeaders")
-            result[i] = False
-    return result
+    def _paragraph(self, index: int) -> list[int]:
+        lines, kept = self.lines, self.kept_set
+        start = end = index
+        while start - 1 in kept and lines[start - 1].strip():
+            start -= 1
+        while end + 1 in kept and lines[end + 1].strip():
+            end += 1
+        return list(range(start, end + 1))
 
 
 def _is_sure(trailer: Trailer | None) -> bool:
