@@ -118,32 +118,63 @@ def prose_spans(body: str, prose: str) -> str | None:
         return ""
     lines = body.split("\n")
     wanted = prose.split("\n")
-    picked: list[int] = []
-    index = 0
     last = len(wanted) - 1
-    for number, line in enumerate(wanted):
-        while index < len(lines):
-            candidate = lines[index]
-            if (candidate == line or (number == 0 and candidate.lstrip() == line)
-                    or (number == last and candidate.rstrip() == line)
-                    or (number == 0 == last and candidate.strip() == line)):
-                break
-            index += 1
-        else:
-            return None
-        picked.append(index)
-        index += 1
-    runs: list[list[int]] = []
-    for index in picked:
+    runs: list[list[int]] = []  # [first line, end] of the body lines picked, in order
+    index = number = 0
+    while number <= last:
+        if 0 < number < last:  # whole lines: the next one equal to the first, and those equal after it
+            try:
+                index = lines.index(wanted[number], index)  # list.index runs in C
+            except ValueError:
+                return None
+            length = _equal_run(lines, index, wanted, number, last)
+        else:  # the first and last may have lost white space to strip()
+            while index < len(lines):
+                candidate, line = lines[index], wanted[number]
+                if (candidate == line or (number == 0 and candidate.lstrip() == line)
+                        or (number == last and candidate.rstrip() == line)
+                        or (number == 0 == last and candidate.strip() == line)):
+                    break
+                index += 1
+            else:
+                return None
+            length = 1
         if runs and runs[-1][1] == index:
-            runs[-1][1] = index + 1
+            runs[-1][1] = index + length
         else:
-            runs.append([index, index + 1])
-    # line k starts at byte starts[k] of the body's UTF-8; a run of lines i..j-1 is bytes starts[i]..starts[j]-1
-    sizes = map(len, lines) if body.isascii() else (len(line.encode("utf-8", ENCODING_ERRORS)) for line in lines)
-    starts = [0, *itertools.accumulate(size + 1 for size in sizes)]
-    spans = ",".join(f"{starts[start]}:{starts[end] - 1}" for start, end in runs)
+            runs.append([index, index + length])
+        index += length
+        number += length
+    # a run of lines i..j-1 is bytes starts[i]..starts[j]-1 of the body's UTF-8, line k starting at byte starts[k]
+    ascii_body = body.isascii()
+    starts = []
+    line_at = byte_at = 0
+    for boundary in itertools.chain.from_iterable(runs):  # each a line after the one before: sizes summed once
+        lines_before = lines[line_at:boundary]
+        if lines_before and ascii_body:
+            byte_at += sum(map(len, lines_before)) + len(lines_before)  # each line and its newline
+        elif lines_before:
+            byte_at += len("\n".join(lines_before).encode("utf-8", ENCODING_ERRORS)) + 1
+        starts.append(byte_at)
+        line_at = boundary
+    spans = ",".join(f"{starts[i]}:{starts[i + 1] - 1}" for i in range(0, len(starts), 2))
     return spans if _prose_from_bytes(body.encode("utf-8", ENCODING_ERRORS), spans) == prose else None
+
+
+def _equal_run(lines: list[str], index: int, wanted: list[str], number: int, end: int) -> int:
+    """How many of ``wanted[number:end]`` stand in ``lines`` from ``index`` on, one after the other (the
+    first does): found by comparing runs of doubling length in C."""
+    length, step = 1, 1
+    while length + step <= end - number and lines[index + length:index + length + step] == \
+            wanted[number + length:number + length + step]:
+        length += step
+        step *= 2
+    while step > 1:
+        step //= 2
+        if length + step <= end - number and lines[index + length:index + length + step] == \
+                wanted[number + length:number + length + step]:
+            length += step
+    return length
 
 
 def _prose_from_bytes(body: bytes, spans: str) -> str:
