@@ -584,10 +584,16 @@ class Store:
                 counts.trailers,
             )
         if counts.patch_files:
+            # A path a message's diffs touch twice keeps its last row, in that row's place, as INSERT OR
+            # REPLACE kept it; but a REPLACE may delete rows, so SQLite journals every page each statement
+            # changes, in a temporary file: 1.5 GiB of writes per 20,000 messages into a 200,000-message
+            # database. An upsert changes one row and needs no such journal.
+            last = {(row[0], row[1]): row for row in counts.patch_files}
             self.conn.executemany(
-                "INSERT OR REPLACE INTO patch_files(message_id, path, subsystem, added, removed)"
-                " VALUES (?, ?, ?, ?, ?)",
-                counts.patch_files,
+                "INSERT INTO patch_files(message_id, path, subsystem, added, removed) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(message_id, path) DO UPDATE SET subsystem=excluded.subsystem, added=excluded.added,"
+                " removed=excluded.removed",
+                [row for row in counts.patch_files if last[(row[0], row[1])] is row],
             )
 
     def refresh_threads(self, thread_ids: set[int], now: str) -> None:
