@@ -26,12 +26,13 @@ from miner.mid import clean_message_id
 DEFAULT_DB = Path("data/lkml.db")
 BATCH_SIZE = 1000  # messages stored per transaction: an interrupted ingest loses at most one batch
 SQLITE_VARIABLE_CHUNK = 500
-# Set on every connection the store opens. Measured on a 20,000-message scale step into a 200,000-message
-# database (benchmarks/scale.py's mix): a 64 MiB page cache reads 1.4 GiB less from the file than 8 MiB
-# did (the indexes a batch updates by Message-ID stay in it); a checkpoint every 8,000 pages (128 MiB of
-# log) instead of 1,000 copies a page that several batches change into the file once. Neither matters
-# after a crash: the write-ahead log with synchronous=NORMAL is what leaves a kill -9 safe.
-WRITER_PRAGMAS = ("cache_size=-65536", "wal_autocheckpoint=8000")
+# Set by Store.prepare_for_batches (an ingest or scrape run). Measured on a 20,000-message scale step
+# into a 200,000-message database (benchmarks/scale.py's mix): a 64 MiB page cache reads 1.4 GiB less
+# from the file than 8 MiB did (the indexes a batch updates by Message-ID stay in it); a checkpoint every
+# 8,000 pages (128 MiB of log) instead of 1,000 copies a page that several batches change into the file
+# once. Neither matters after a crash: the write-ahead log with synchronous=NORMAL is what leaves a
+# kill -9 safe. Other commands keep 8 MiB (the classifier's parent would hold 40 MB more at its peak).
+BATCH_PRAGMAS = ("cache_size=-65536", "wal_autocheckpoint=8000")
 
 
 def in_chunks(values: list) -> Iterator[tuple[list, str]]:
@@ -397,6 +398,11 @@ class Store:
         self.close()
 
     # -- runs, rejects, resume state -------------------------------------------------------
+
+    def prepare_for_batches(self) -> None:
+        """Set the connection up for a run of :meth:`add_batch` calls (BATCH_PRAGMAS)."""
+        for pragma in BATCH_PRAGMAS:
+            self.conn.execute(f"PRAGMA {pragma}")
 
     def begin_run(self, command: str) -> int:
         """Record the start of an ingest run; returns its id."""
@@ -844,8 +850,7 @@ def open_store(path: str | Path | None = None, create: bool = True, check: bool 
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA synchronous=NORMAL")
-        for pragma in WRITER_PRAGMAS:
-            conn.execute(f"PRAGMA {pragma}")
+        conn.execute("PRAGMA cache_size=-8192")  # 8 MiB page cache (an ingest takes more: BATCH_PRAGMAS)
         store = Store(sqlite_utils.Database(conn), db_path)
         store.ensure_schema()
         if store.migrated_texts:
