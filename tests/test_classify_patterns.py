@@ -120,7 +120,7 @@ def _strings(items, budget: int = MAX_STRINGS):
 
 def _anchor_in(pattern, text: str) -> bool:
     for spelling in pattern.anchors:
-        anchor = parse_anchor(spelling, 0, 0)
+        anchor = parse_anchor(spelling)
         for found in re.finditer(re.escape(anchor.text), text):
             start, end = found.start(), found.end()
             if anchor.word_start and start > 0 and text[start - 1].isalnum():

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from miner.classify.patterns import PATTERNS
-from miner.classify.scan import SCANNER, AnchorFinder, anchor_text, assign_keys
+from miner.classify.scan import SCANNER, AnchorFinder, anchor_text
 from miner.classify.score import classify_thread
 
 DEV = [json.loads(line) for line in
@@ -31,11 +31,9 @@ def slow_anchor_offsets(lower: str, spelling: str) -> set[int]:
 def test_anchor_finder_finds_every_anchor_occurrence() -> None:
     spellings = SCANNER.anchors
     finder = SCANNER.prose_finder
-    keys = assign_keys([anchor_text(s) for s in spellings])
     for item in DEV[:60]:
         lower = item["text"].lower()
-        fast = {(position - keys[anchor_text(spellings[anchor_id])], anchor_id)
-                for position, anchor_id in finder.find(lower)}
+        fast = set(finder.find(lower))
         slow = {(start, anchor_id) for anchor_id, spelling in enumerate(spellings)
                 for start in slow_anchor_offsets(lower, spelling)}
         assert fast == slow, item["id"]
@@ -58,6 +56,16 @@ def test_anchor_with_word_marks() -> None:
     # dev-138 line 1 has "Trace"; dev-028 line 46 has "race".
     assert finder.find("trace new locations when hitting a referral.") == []
     assert [anchor for _, anchor in finder.find("we may still have race between")] == [0]
+
+
+def test_anchor_finder_range_bounds_like_re() -> None:
+    # As re's pos/endpos: the character before the range start still bounds a word, the range end
+    # is the end of the text (the scanner searches the prose runs after a diff this way).
+    finder = AnchorFinder(["\\brace\\b"], {"\\brace\\b": 0})
+    assert finder.find("trace", 1) == []
+    assert finder.find("a race", 2) == [(2, 0)]
+    assert finder.find("a races", 0, 6) == [(2, 0)]
+    assert finder.find("a races") == []
 
 
 def test_thread_of_many_messages_is_scored_per_message() -> None:

@@ -58,6 +58,8 @@ def lock_classes(lines: Iterable[str]) -> list[str]:
     found: dict[str, None] = {}
     in_scenario = 0
     for raw_line in lines:
+        if not in_scenario and "){" not in raw_line and "scenario" not in raw_line:
+            continue  # no class name and no scenario table can start here: most lines of a thread
         line = unquoted(raw_line)
         if SCENARIO_START.search(line):
             in_scenario = 40  # the table is a few dozen lines at most
@@ -275,9 +277,9 @@ def detectors(lines: Iterable[str]) -> list[str]:
     """Detectors whose report banner appears in the lines (quoted copies count: rootless threads)."""
     found: dict[str, None] = {}
     for raw_line in lines:
-        line = unquoted(raw_line)
-        if ":" not in line:
+        if ":" not in raw_line:  # every banner has one (and unquoting adds none)
             continue
+        line = unquoted(raw_line)
         for tool, banner in DETECTOR_BANNERS:
             if tool not in found and banner.match(line):
                 found.setdefault(tool)

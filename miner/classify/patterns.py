@@ -243,6 +243,7 @@ DEADLOCK = (
     Pattern("lost_wakeup", "deadlock", "D5", 0.72,
             r"(?:lost|missed|missing|miss(?:es|ing)?|lose|loses) (?:a |the |any )?wake[- ]?ups?\b|"
             r"never (?:be )?woken|no(?:body| one| task) (?:is |will be |gets )?(?:woken|wakes)|"
+            r"(?:\bnot|n't) (?:be |get |been |being )?woken\b|"
             r"(?:doesn't|does not|won't|will not|never) (?:see|get|receive) the wake[- ]?up|"
             r"\bno wake[- ]?ups? (?:of|for)\b",
             ("wake", "woken"), also=("race",)),
@@ -347,6 +348,20 @@ RACE = (
             ("small window", "tiny window", "narrow window", "short window", "timing window",
              "window where", "window in which", "window between", "window during"),
             cancel=r"window(?:s)? (?:size|manager|system)|x window|congestion window size"),
+    # An interleaving told in words (taxonomy 2.2): "3. Meanwhile, another write dirties page #3",
+    # "At this point, an interrupt comes in and clears all pending messages", "A concurrent ib_unregister_device walk can dispatch ...", "invalid access
+    # to the pointer by the intervening process".
+    Pattern("interleaving_narrative", "race", "R2", 0.55,
+            r"\b(?:meanwhile|in the meantime|in the meanwhile|at (?:this|that) (?:point|moment|instant)),? (?:\w+ ){0,3}"
+            r"(?:another|the other|a concurrent|an? (?:interrupt|irq|softirq|timer|worker|callback|signal)\b|"
+            r"cpu ?\d|thread ?[0-9ab]\b|task ?[0-9ab]\b)(?: \w+){0,3} (?:comes? in|runs?|fires?|calls?|takes?|grabs?|"
+            r"frees?|modifies|writes?|reads?|sets?|clears?|changes?|enters?|executes?|arrives?|acquires?|"
+            r"dirties|sees|updates?|removes?|deletes?|inserts?|drops?|releases?|wakes?|completes?|submits?|"
+            r"queues?|steals?)\b|"
+            r"\ba concurrent [\w()]+(?: \w+){0,2} (?:can|could|may|might|will|would) (?!not\b)|"
+            r"\bintervening (?:threads?|process(?:es)?|tasks?|cpus?|writers?|callers?|calls?|updates?)\b",
+            ("meanwhile", "meantime", "this point", "that point", "this moment", "that moment",
+             "this instant", "that instant", "a concurrent", "intervening")),
 )
 
 ORDERING = (

@@ -1,7 +1,7 @@
 """Find pattern matches in one message fast: one anchor scan, then patterns on matched lines only.
 
 Speed matters (the database command classifies thousands of messages a second), so the whole
-text is never split into lines.  One combined regex finds the patterns' anchors; the line of
+text is never split into lines.  One automaton finds the patterns' anchors; the line of
 each anchor is cut out with ``rfind``/``find``; only there do the patterns' own regexes run and
 is the line's kind (prose, quote, diff) worked out.  After the first unquoted diff header only
 the anchors of code patterns (barriers, READ_ONCE, data_race) are searched.
@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+
+import ahocorasick
 
 from miner import body
 from miner.body import QUOTE_PREFIX
@@ -79,143 +81,68 @@ class Match:
     zone: str = PROSE
 
 
-# Per-mille frequency of characters in lower-cased kernel mail (3,000 linux-btrfs messages).
-# Each anchor is entered at one of its characters (its key): ``re`` skips positions whose
-# character is no key in a tight C loop; at a key it tries every anchor hanging from it.  So
-# keys should be rare characters, and few: a new key costs far more than one more anchor.
-CHARACTER_PER_MILLE = {
-    " ": 144.4, "e": 70.0, "t": 57.2, "a": 36.3, "o": 39.6, "i": 38.7, "n": 35.1, "s": 44.1,
-    "r": 42.7, "l": 21.8, "c": 28.1, "d": 25.1, "h": 14.5, "u": 17.8, "p": 15.6, "m": 12.5,
-    "f": 26.0, "g": 10.4, "b": 17.9, "y": 6.0, "w": 6.4, "v": 6.2, "k": 6.5, "x": 5.5,
-    "q": 1.0, "j": 0.8, "z": 3.1, "_": 23.3, "0": 14.4, "1": 8.7, "2": 7.5, "-": 14.4,
-    ".": 10.1, "(": 6.6, ")": 6.3, "{": 1.0, "*": 4.4, "/": 8.3, "+": 12.4, ">": 33.2,
-}
-UNKNOWN_PER_MILLE = 5.0
-NEW_KEY_COST = 6.0  # relative to the cost of one more anchor under an existing key
-
-
-def _key_cost(character: str, load: dict[str, int]) -> float:
-    """Cost of hanging one more anchor from ``character`` (newlines cannot be keys)."""
-    if character == "\n":
-        return float("inf")
-    extra = 1.0 if load[character] else NEW_KEY_COST
-    return CHARACTER_PER_MILLE.get(character, UNKNOWN_PER_MILLE) * extra
-
-
-def assign_keys(anchors: list[str]) -> dict[str, int]:
-    """For each anchor, the index of the character it is searched from (see above)."""
-    load: dict[str, int] = defaultdict(int)
-    chosen: dict[str, int] = {}
-    for anchor in sorted(set(anchors), key=len):
-        index = min(range(len(anchor)), key=lambda i: _key_cost(anchor[i], load))  # noqa: B023
-        load[anchor[index]] += 1
-        chosen[anchor] = index
-    return chosen
-
-
 WORD_MARK = "\\b"  # an anchor starting/ending with \b must start/end a word: "\brace" not "trace"
-WORD_CHARACTER = "[a-z0-9]"
 
 
 @dataclass(frozen=True)
 class Anchor:
-    """A literal to find: its text, key character index, word-boundary flags and id."""
+    """A literal to find: its text, word-boundary flags and id."""
 
     text: str
-    key: int
     word_start: bool
     word_end: bool
     anchor_id: int
 
-    def checks(self) -> list[tuple[int, str]]:
-        """Characters to test, as (offset from the key, regex), nearest to the key first."""
-        checks: list[tuple[int, str]] = []
-        for distance in range(1, len(self.text)):
-            if self.key + distance < len(self.text):
-                checks.append((distance, re.escape(self.text[self.key + distance])))
-            if self.key - distance >= 0:
-                checks.append((-distance, re.escape(self.text[self.key - distance])))
-        if self.word_start:
-            checks.append((-(self.key + 1), f"(?!{WORD_CHARACTER})"))
-        if self.word_end:
-            checks.append((len(self.text) - self.key, f"(?!{WORD_CHARACTER})"))
-        return checks
 
-    def occurs_at(self, lower: str, key_position: int) -> bool:
-        """Whether this anchor occurs in ``lower`` with its key character at ``key_position``."""
-        start = key_position - self.key
-        if start < 0 or not lower.startswith(self.text, start):
-            return False
-        if self.word_start and start > 0 and lower[start - 1].isalnum():
-            return False
-        end = start + len(self.text)
-        return not (self.word_end and end < len(lower) and lower[end].isalnum())
-
-
-def parse_anchor(spelling: str, anchor_id: int, key: int) -> Anchor:
+def parse_anchor(spelling: str, anchor_id: int = 0) -> Anchor:
     """An Anchor from its spelling in the pattern table (optional leading/trailing \b)."""
     word_start = spelling.startswith(WORD_MARK)
     word_end = spelling.endswith(WORD_MARK) and len(spelling) > len(WORD_MARK)
     text = spelling[len(WORD_MARK) if word_start else 0 : -len(WORD_MARK) if word_end else None]
-    return Anchor(text, key, word_start, word_end, anchor_id)
+    return Anchor(text, word_start, word_end, anchor_id)
 
 
 def anchor_text(spelling: str) -> str:
     """The literal part of an anchor spelling."""
-    return parse_anchor(spelling, 0, 0).text
-
-
-def _check_regex(offset: int, character: str) -> str:
-    """Test one character at ``offset`` from the key (the key itself is already consumed)."""
-    if offset > 0:
-        skip = f".{{{offset - 1}}}" if offset > 1 else ""
-        return f"(?={skip}{character})" if not character.startswith("(?!") else (
-            f"(?!{skip}{character[3:-1]})")
-    skip = f".{{{-offset}}}"
-    if character.startswith("(?!"):
-        return f"(?<!{character[3:-1]}{skip})"
-    return f"(?<={character}{skip})"
-
-
-def _trie_regex(check_lists: list[list[tuple[int, str]]]) -> str:
-    """A regex testing the anchors' characters as a trie: each character is tested once.
-
-    ``re`` tries alternatives one by one, so thirty anchors under one key cost thirty tests at
-    every occurrence of the key; as a trie most occurrences fail after one or two tests.
-    """
-    if any(not checks for checks in check_lists):
-        return ""  # an anchor is complete: the match is certain
-    children: dict[tuple[int, str], list[list[tuple[int, str]]]] = defaultdict(list)
-    for checks in check_lists:
-        children[checks[0]].append(checks[1:])
-    alternatives = [_check_regex(*check) + _trie_regex(rest) for check, rest in children.items()]
-    return alternatives[0] if len(alternatives) == 1 else f"(?:{'|'.join(alternatives)})"
+    return parse_anchor(spelling).text
 
 
 class AnchorFinder:
-    """Finds a set of literal anchors in lower-cased text with one regex (see assign_keys)."""
+    """Finds a set of literal anchors in lower-cased text in one pass (an Aho-Corasick automaton).
+
+    pyahocorasick walks the text once in C whatever the number of anchors; only the occurrences it
+    reports (about three per message) are checked for word boundaries here.  The boundaries are
+    those of ``re`` with ``pos``/``endpos``: a character before ``start`` counts, one at ``end`` or
+    after does not.
+    """
 
     def __init__(self, spellings: list[str], anchor_ids: dict[str, int]) -> None:
-        keys = assign_keys([anchor_text(s) for s in spellings])
-        self.by_key: dict[str, list[Anchor]] = defaultdict(list)
+        by_text: dict[str, list[Anchor]] = defaultdict(list)
         for spelling in spellings:
-            text = anchor_text(spelling)
-            anchor = parse_anchor(spelling, anchor_ids[spelling], keys[text])
-            self.by_key[text[anchor.key]].append(anchor)
-        branches = [re.escape(key) + _trie_regex([a.checks() for a in members])
-                    for key, members in self.by_key.items()]
-        self.regex = re.compile("|".join(branches)) if branches else re.compile(r"(?!)")
+            anchor = parse_anchor(spelling, anchor_ids[spelling])
+            by_text[anchor.text].append(anchor)
+        self.automaton: ahocorasick.Automaton | None = None
+        if by_text:
+            self.automaton = ahocorasick.Automaton()
+            for text, anchors in by_text.items():
+                self.automaton.add_word(text, (len(text), tuple(anchors)))
+            self.automaton.make_automaton()
 
     def find(self, lower: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-        """(offset of the key character, anchor id) for every anchor in lower[start:end]."""
+        """(start offset, anchor id) for every anchor in lower[start:end]."""
+        if self.automaton is None:
+            return []
+        end = len(lower) if end is None else end
         found: list[tuple[int, int]] = []
-        by_key = self.by_key
-        hits = self.regex.finditer(lower, start, len(lower) if end is None else end)
-        for hit in hits:
-            position = hit.start()
-            for anchor in by_key[lower[position]]:
-                if anchor.occurs_at(lower, position):
-                    found.append((position, anchor.anchor_id))
+        for last, (length, anchors) in self.automaton.iter(lower, start, end):
+            first = last - length + 1
+            after = last + 1
+            for anchor in anchors:
+                if anchor.word_start and first > 0 and lower[first - 1].isalnum():
+                    continue
+                if anchor.word_end and after < end and lower[after].isalnum():
+                    continue
+                found.append((first, anchor.anchor_id))
         return found
 
 
