@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 
 FEED_POLL_SECONDS = 0.1
+TERMINATE_SECONDS = 10  # a pool not torn down by then is stuck (see _end_pool): its workers are killed
 MAX_DEFAULT_WORKERS = 2  # parser processes when none are asked for: the parent storing keeps a core busy too
 
 
@@ -71,5 +72,24 @@ def bounded_imap(function: Callable, tasks: Iterable, workers: int, in_flight: i
             yield result
     finally:
         stop.set()
-        pool.terminate()
-        pool.join()
+        _end_pool(pool)
+
+
+def _end_pool(pool: multiprocessing.pool.Pool) -> None:
+    """``pool.terminate()`` and ``pool.join()``, but never forever.
+
+    Pool.terminate() can hang: its result thread stops reading once told to end, so a worker still
+    sending a large result (a chunk of parsed mail) blocks on the full pipe holding the result queue's
+    lock, which the pool's own end then waits for. (Seen after Ctrl-C to an ingest on a loaded machine,
+    about one time in ten, on main's code as well.) After TERMINATE_SECONDS the workers are killed and
+    the pool's threads, daemons, are left behind: the process is ending, or goes on without them.
+    """
+    ender = threading.Thread(target=pool.terminate, name="pool-end", daemon=True)
+    ender.start()
+    ender.join(TERMINATE_SECONDS)
+    if ender.is_alive():
+        for process in pool._pool:
+            process.kill()
+            process.join()
+        return
+    pool.join()
