@@ -53,6 +53,7 @@ from _common import ROOT, WORK, run_measured  # noqa: E402
 sys.path.insert(0, str(ROOT))
 from miner.export.writers import mboxrd_entry  # noqa: E402
 from miner.sources.publicinbox import read_epoch  # noqa: E402
+from miner.textstore import register_text_functions  # noqa: E402
 
 BUNDLES = [ROOT.parent / "shared" / "corpus" / "bulk" / name
            for name in ("linux-btrfs-0-first20k.bundle", "virtualization-0-first15k.bundle")]
@@ -148,6 +149,7 @@ def aggregate_latency(db: Path, export: Path) -> tuple[float, float | None]:
     SQLite on the database, DuckDB on the Parquet export (None without duckdb installed)."""
     started = time.monotonic()
     with sqlite3.connect(db) as conn:
+        register_text_functions(conn)  # messages.body is read through it (schema 7)
         conn.execute("SELECT list_id, substr(date, 1, 4), count(*) FROM messages WHERE ghost = 0"
                      " AND instr(body, 'deadlock') > 0 GROUP BY 1, 2").fetchall()
     sqlite_seconds = time.monotonic() - started

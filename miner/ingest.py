@@ -106,6 +106,7 @@ class Ingester:
         self.summary = IngestSummary()
         self.progress = progress
         self.workers = workers if workers is not None else default_workers()
+        store.prepare_for_batches()
         self.run_id = store.begin_run(command)
         self.started = time.monotonic()
         self.bar: tqdm | None = None

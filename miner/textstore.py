@@ -28,6 +28,7 @@ import itertools
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib import resources
 from typing import NamedTuple
 
@@ -191,6 +192,16 @@ def _prose_from_bytes(body: bytes, spans: str) -> str:
 def compress_block(mails: list[bytes]) -> bytes:
     """One zstd frame of the raw mails of a block, concatenated."""
     return _block_compressor.compress(b"".join(mails))
+
+
+# zstd releases the GIL while it compresses: the writer stores a batch's rows meanwhile (miner.store).
+# One thread, so the one compressor is never used by two at once.
+_block_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail-blocks")
+
+
+def compress_block_soon(mails: list[bytes]) -> Future:
+    """:func:`compress_block` in the background: the frame is the future's result."""
+    return _block_thread.submit(compress_block, mails)
 
 
 def decompress_body(blob: bytes) -> str:
