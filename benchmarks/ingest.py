@@ -38,8 +38,10 @@ from _common import ROOT, WORK, bulk_epoch, grow_epoch, run_measured  # noqa: E4
 sys.path.insert(0, str(ROOT))
 from miner.export.writers import write_mbox  # noqa: E402
 from miner.sources.publicinbox import read_epoch  # noqa: E402
+from miner.store import BATCH_PRAGMAS  # noqa: E402
 
 RSS_LIMIT_MB = 300
+PAGE_CACHE_MB = next(-int(p.split("=")[1]) // 1024 for p in BATCH_PRAGMAS if p.startswith("cache_size="))
 SPEED_GOAL = 3.0
 CPU_GOAL = 0.4
 EPOCH_BUNDLES = {"btrfs": "linux-btrfs-0-first20k.bundle", "virtualization": "virtualization-0-first15k.bundle"}
@@ -177,7 +179,11 @@ def main() -> None:
                   f" {peak_last[0] / 1024:.0f} MB")
             if peak_full[0] / 1024 > RSS_LIMIT_MB:
                 failures.append(f"peak memory {peak_full[0] / 1024:.0f} MB > {RSS_LIMIT_MB} MB")
-            if peak_full[0] > peak_last[0] * 1.25:  # flat: the same mail in flight at the end of both runs
+            # flat: the same mail in flight at the end of both runs. The ingest's page cache (BATCH_PRAGMAS)
+            # fills with the pages a run touches up to its bound and no further, so a run over more
+            # mail may hold up to that much more (benchmarks/scale.py: the same peak at every step to
+            # 200,000 messages)
+            if peak_full[0] / 1024 > peak_last[0] / 1024 * 1.25 + PAGE_CACHE_MB:
                 failures.append("memory grows with the number of messages stored")
     print("RESULT: " + ("PASS" if not failures else "FAIL: " + "; ".join(failures)))
     sys.exit(1 if failures else 0)
