@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from miner import __version__
-from miner.errors import MinerError
+from miner.errors import MinerError, note_interrupts, raise_if_interrupted
 from miner.fetch.settings import DEFAULT_MAX_MATCHES, DEFAULT_MAX_PAGES, LORE_BASE_URL, HttpConfig, ScrapeOptions
 from miner.output import FORMATS, render
 from miner.reading import DEFAULT_QUERY_TIMEOUT
@@ -61,6 +61,7 @@ class MinerGroup(click.Group):
         try:
             return super().invoke(ctx)
         except sqlite3.Error as error:
+            raise_if_interrupted(error)
             raise database_error(ctx.meta.get(DB_PATH_KEY, "database"), error) from error
         except OSError as error:
             if isinstance(error, BrokenPipeError):
@@ -630,6 +631,7 @@ def _late_interrupt(signum, frame) -> None:
 
 def main() -> None:
     """Console entry point: run the CLI, turning MinerError into a one-line error."""
+    note_interrupts()
     try:
         try:
             code = cli.main(standalone_mode=False)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from miner.body import QUOTE, scan
-from miner.errors import MinerError
+from miner.errors import MinerError, raise_if_interrupted
 from miner.mid import lore_url, parse_reference
 from miner.textstore import register_text_functions
 from miner.search import FTS_CALL, check_search_params, fts_error, fts_query, is_raw, register_functions
@@ -428,6 +428,7 @@ def run_readonly_sql(store: Store, sql: str, params: dict | None = None,
         columns = [d[0] for d in cursor.description] if cursor.description else []
         return columns, cursor.fetchall()
     except sqlite3.Error as error:
+        raise_if_interrupted(error)  # a Ctrl-C inside a text function
         if deadline is not None and time.monotonic() > deadline and "interrupted" in str(error):
             raise MinerError(f"the query ran over {timeout:g} s and was stopped; give it longer with"
                              f" --timeout SECONDS (0: no limit)") from error

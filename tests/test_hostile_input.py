@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from miner.ingest import Ingester
 from miner.model import Provenance, RawMail
 from miner.parse import parse_message
@@ -244,3 +246,33 @@ def test_cr_only_mail_inside_an_mbox_is_stored(tmp_path, store, ingest):
     assert (summary.new, summary.rejected) == (2, 0)
     assert store.conn.execute("SELECT subject FROM messages WHERE message_id='cr@x'").fetchone()[0].startswith(
         "[syzbot] possible deadlock")
+
+
+
+def test_ctrl_c_inside_a_text_function_is_an_interrupt_not_a_database_error(tmp_path):
+    # sqlite3 turns a KeyboardInterrupt raised inside mail_body/mail_prose into "user-defined function
+    # raised exception"; after a SIGINT the command still ends as interrupted, exit 130 (the parallel
+    # classify test above met it under load). A real SIGINT reaches the command while its
+    # `miner sql` statement runs a text function that sleeps.
+    import signal
+    import subprocess
+    import sys
+    import time
+    db = tmp_path / "x.db"
+    subprocess.run([sys.executable, "-m", "miner", "ingest", "--quiet", "--db", str(db), str(SAMPLE)],
+                   check=True, capture_output=True)
+    script = (
+        "import sys, time, miner.textstore as t\n"
+        "slow = t.TextReader.body\n"
+        "t.TextReader.body = lambda self, *a: (time.sleep(0.2), slow(self, *a))[1]\n"
+        "from miner.cli import main\n"
+        "sys.argv = ['miner', 'sql', '--db', sys.argv[1], 'SELECT count(body) FROM messages']\n"
+        "main()\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script, str(db)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "miner: interrupted; run the same command again to resume"
