@@ -44,6 +44,11 @@ class Table:
     without_rowid: bool = False  # the primary key is the table (no second copy of it in an index)
     dropped_indexes: tuple[str, ...] = ()  # indexes of earlier schema versions, dropped when found
 
+    @property
+    def exported_columns(self) -> tuple[Column, ...]:
+        """The columns an export writes and documents: what a value is, not how it is kept (``internal``)."""
+        return tuple(column for column in self.columns if not column.internal)
+
 
 C = Column
 
@@ -131,7 +136,7 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "mail_blocks",
-        "The raw mail, byte for byte: the mails of one ingest batch concatenated in blocks of up to 2 MiB,"
+        "The raw mail, byte for byte: the mails of one ingest batch concatenated in blocks of up to 8 MiB,"
         " each one zstd frame (a list's mail repeats its headers and quotes itself: a block takes about a"
         " quarter of its mail). messages.raw_block/raw_offset/raw_length place each message"
         " (python: miner.textstore.raw_bytes).",

@@ -105,8 +105,8 @@ class ParsedMail(NamedTuple):
 MESSAGE_ROW_COLUMNS = (
     "parent_id", "subject", "base_subject", "patch_tags", "patch_version", "patch_index", "patch_total",
     "is_patch", "from_name", "from_email", "date", "date_flagged", "list_id", "in_reply_to", "references",
-    "body_at", "body_length", "body_encoding", "body_z", "prose_spans", "prose_z", "sha256", "raw_size", "message_id_synthetic",
-    "notes", "date_precision",
+    "body_at", "body_length", "body_encoding", "body_z", "prose_spans", "prose_z", "sha256", "raw_size",
+    "message_id_synthetic", "notes", "date_precision",
 )
 SUBJECT_COLUMN = MESSAGE_ROW_COLUMNS.index("subject")
 
@@ -250,13 +250,17 @@ class Store:
             self.db[FTS_TABLE].enable_fts(list(FTS_COLUMNS), create_triggers=False, tokenize="porter")
             # merge index segments in larger steps: about 10% less CPU per stored message
             self.conn.execute(f"INSERT INTO {FTS_TABLE}_fts({FTS_TABLE}_fts, rank) VALUES ('automerge', 16)")
-        self.conn.execute("INSERT OR IGNORE INTO zstd_dictionaries(dict_id, data, source) VALUES (?, ?, ?)",
-                          (textstore.DICTIONARY_ID, textstore.DICTIONARY.as_bytes(), "miner/mail.zdict"))
+        self._store_dictionary()
         if found != SCHEMA_VERSION:
             self.conn.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         self.conn.commit()
+
+    def _store_dictionary(self) -> None:
+        """The package's zstd dictionary in zstd_dictionaries (the bodies it compresses name it)."""
+        self.conn.execute("INSERT OR IGNORE INTO zstd_dictionaries(dict_id, data, source) VALUES (?, ?, ?)",
+                          (textstore.DICTIONARY_ID, textstore.DICTIONARY.as_bytes(), "miner/mail.zdict"))
 
     def _columns(self, table: str) -> dict[str, int]:
         """Column name -> hidden flag (0 stored, 2 or 3 generated), generated columns included."""
@@ -281,8 +285,7 @@ class Store:
             for name in ("mail_blocks", "zstd_dictionaries"):
                 if name not in set(self.db.table_names()):
                     conn.execute(_create_table_sql(tables[name]))
-            conn.execute("INSERT OR IGNORE INTO zstd_dictionaries(dict_id, data, source) VALUES (?, ?, ?)",
-                         (textstore.DICTIONARY_ID, textstore.DICTIONARY.as_bytes(), "miner/mail.zdict"))
+            self._store_dictionary()
             present = self._columns("messages")
             for column in tables["messages"].columns:
                 if column.internal and column.name not in present:
@@ -311,8 +314,7 @@ class Store:
             conn.execute("ALTER TABLE messages RENAME COLUMN prose TO prose_before_7")
             for column in tables["messages"].columns:
                 if column.generated:
-                    conn.execute(f'ALTER TABLE messages ADD COLUMN "{column.name}" {column.type}'
-                                 f" GENERATED ALWAYS AS ({column.generated}) VIRTUAL")
+                    conn.execute(f"ALTER TABLE messages ADD COLUMN {_column_sql(column)}")
             self.text_reader.skip_in_writes = False  # the check reads the new columns inside the transaction
             try:
                 changed = conn.execute("SELECT count(*) FROM messages WHERE body IS NOT body_before_7"
@@ -368,8 +370,7 @@ class Store:
             if column.name in present:
                 continue
             if column.generated:
-                self.conn.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {column.type}'
-                                  f" GENERATED ALWAYS AS ({column.generated}) VIRTUAL")
+                self.conn.execute(f'ALTER TABLE "{table.name}" ADD COLUMN {_column_sql(column)}')
             else:
                 self.db[table.name].add_column(column.name, _PY_TYPES[column.type])
 
@@ -717,11 +718,15 @@ def _cascades(table) -> bool:
     return table.of_thread
 
 
+def _column_sql(column) -> str:
+    """A column's definition, as CREATE TABLE and ALTER TABLE ADD COLUMN take it."""
+    generated = f" GENERATED ALWAYS AS ({column.generated}) VIRTUAL" if column.generated else ""
+    return f'"{column.name}" {column.type}{generated}'
+
+
 def _create_table_sql(table) -> str:
     """CREATE TABLE for ``table``, its thread foreign key ON DELETE CASCADE."""
-    parts = [f'"{column.name}" {column.type}'
-             + (f" GENERATED ALWAYS AS ({column.generated}) VIRTUAL" if column.generated else "")
-             for column in table.columns]
+    parts = [_column_sql(column) for column in table.columns]
     pk = (table.pk,) if isinstance(table.pk, str) else tuple(table.pk or ())
     if pk:
         parts.append("PRIMARY KEY (" + ", ".join(f'"{name}"' for name in pk) + ")")

@@ -89,7 +89,7 @@ def select_threads(store: Store, selection: Selection) -> list[int]:
 
 def table_rows(store: Store, table: str, thread_ids: list[int]) -> tuple[list[str], Iterator[tuple]]:
     """Columns (from the schema) and rows of ``table`` for the given threads; real messages only."""
-    columns = [column.name for column in TABLES_BY_NAME[table].columns if not column.internal]
+    columns = [column.name for column in TABLES_BY_NAME[table].exported_columns]
     quoted = ", ".join(f'"{name}"' for name in columns)
     ghost_filter = " AND ghost = 0" if table == "messages" else ""
     rows = store.conn.execute(
@@ -118,7 +118,7 @@ def partitioned_rows(store: Store, table: str, thread_ids: list[int]) -> tuple[l
     own list (``list_id``) and the UTC year of its ``date``; every other table under its thread's
     partition (:data:`THREAD_HOME`), so a thread's labels, evidence and bug record sit beside it.
     """
-    columns = [column.name for column in TABLES_BY_NAME[table].columns if not column.internal]
+    columns = [column.name for column in TABLES_BY_NAME[table].exported_columns]
     quoted = ", ".join(f'x."{name}"' for name in columns)
     order = ", ".join(f"x.{name.strip()}" for name in ROW_ORDER[table].split(","))
     if table == "messages":

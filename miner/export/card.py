@@ -92,7 +92,7 @@ def _schema_section(tables: list[str], fmt: str = "") -> list[str]:
     for table in tables:
         spec = TABLES_BY_NAME[table]
         lines += [f"### `{table}`", "", spec.description, "", "| column | type | meaning |", "|---|---|---|"]
-        for c in (column for column in spec.columns if not column.internal):
+        for c in spec.exported_columns:
             kind = parquet_type_name(table, c.name) if fmt == "parquet" else c.type
             lines.append(f"| `{c.name}` | {kind} | {c.description} |")
         lines.append("")
