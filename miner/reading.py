@@ -13,9 +13,9 @@ from pathlib import Path
 from miner.body import QUOTE, scan
 from miner.errors import MinerError, raise_if_interrupted
 from miner.mid import lore_url, parse_reference
-from miner.textstore import register_text_functions
 from miner.search import FTS_CALL, check_search_params, fts_error, fts_query, is_raw, register_functions
 from miner.store import Store, Where, database_error, is_storage_error
+from miner.textstore import register_text_functions
 from miner.utc import parse_utc, utc_text
 
 THREAD_KEYS = ("thread_id", "root_message_id", "subject", "messages", "first_date", "last_date", "lists", "labels",

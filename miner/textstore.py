@@ -204,11 +204,6 @@ def compress_block_soon(mails: list[bytes]) -> Future:
     return _block_thread.submit(compress_block, mails)
 
 
-def decompress_body(blob: bytes) -> str:
-    """A ``body_z`` or ``prose_z`` value as text (the package's dictionary; see TextReader for others)."""
-    return zstandard.ZstdDecompressor(dict_data=DICTIONARY).decompress(blob).decode("utf-8", ENCODING_ERRORS)
-
-
 # -- reading -----------------------------------------------------------------------------------
 
 # Blocks decompressed in this process, shared by its connections: the classifier opens a connection per
@@ -270,7 +265,6 @@ class TextReader:
         if len(self.blocks) > BLOCKS_CACHED:
             self.blocks.popitem(last=False)
         return data
-
 
     def body_bytes(self, raw_block: int | None, raw_offset: int | None, body_at: int | None,
                    body_length: int | None, body_encoding: str | None, body_z: bytes | None) -> bytes | None:

@@ -80,8 +80,8 @@ def _end_pool(pool: multiprocessing.pool.Pool) -> None:
 
     Pool.terminate() can hang: its result thread stops reading once told to end, so a worker still
     sending a large result (a chunk of parsed mail) blocks on the full pipe holding the result queue's
-    lock, which the pool's own end then waits for. (Seen after Ctrl-C to an ingest on a loaded machine,
-    about one time in ten, on main's code as well.) After TERMINATE_SECONDS the workers are killed and
+    lock, which the pool's own end then waits for (seen after Ctrl-C to an ingest on a loaded machine,
+    about one time in ten). After TERMINATE_SECONDS the workers are killed and
     the pool's threads, daemons, are left behind: the process is ending, or goes on without them.
     """
     ender = threading.Thread(target=pool.terminate, name="pool-end", daemon=True)

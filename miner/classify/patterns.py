@@ -349,8 +349,9 @@ RACE = (
              "window where", "window in which", "window between", "window during"),
             cancel=r"window(?:s)? (?:size|manager|system)|x window|congestion window size"),
     # An interleaving told in words (taxonomy 2.2): "3. Meanwhile, another write dirties page #3",
-    # "At this point, an interrupt comes in and clears all pending messages", "A concurrent ib_unregister_device walk can dispatch ...", "invalid access
-    # to the pointer by the intervening process".
+    # "At this point, an interrupt comes in and clears all pending messages", "A concurrent
+    # ib_unregister_device walk can dispatch ...", "invalid access to the pointer by the intervening
+    # process".
     Pattern("interleaving_narrative", "race", "R2", 0.55,
             r"\b(?:meanwhile|in the meantime|in the meanwhile|at (?:this|that) (?:point|moment|instant)),? (?:\w+ ){0,3}"
             r"(?:another|the other|a concurrent|an? (?:interrupt|irq|softirq|timer|worker|callback|signal)\b|"
