@@ -18,7 +18,6 @@ from miner.errors import MinerError
 from miner.limits import MAX_HEADER_CHARS, MAX_REFERENCES
 from miner.model import Message
 from miner.mid import all_msgids, first_msgid
-from miner.utc import UTC_FORMAT
 
 ENCODED_ID_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 BRACKET = re.compile(r"^\s*\[([^\]]*)\]\s*")
@@ -48,7 +47,7 @@ class ParseError(MinerError):
 
 def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
     """Parse one message; ``archive_date`` (UTC ISO) is used if the Date header is unusable."""
-    if not raw or not raw.strip():
+    if not raw or raw.isspace():  # isspace: no copy of the mail, as strip() made
         raise ParseError("empty message")
     first_line_end = raw.find(b"\n")
     if b"\r" in raw[:first_line_end if first_line_end >= 0 else len(raw)].rstrip(b"\r"):
@@ -145,6 +144,18 @@ HEADER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*(?:\n[ \t].*)
 LOOSE_HEADER_LINE = re.compile(r"^(?:[\041-\071\073-\176]*:|[ \t])")
 
 
+# A header block of header lines only, one after the other (line breaks at its end aside): as good
+# as every block. In one, HEADER_LINE finds a header at every line that is no folded line, so
+# WANTED_HEADER_LINE finds the same lines of the wanted names without a Python step for the others
+# (a btrfs block has 58 lines: 20,000 blocks took 0.62 s by HEADER_LINE alone, 0.48 s so).
+_ONE_HEADER = r"[A-Za-z][A-Za-z0-9-]*[ \t]*:.*(?:\n[ \t].*)*"
+WHOLE_HEADER_BLOCK = re.compile(_ONE_HEADER + r"(?:\n" + _ONE_HEADER + r")*[\r\n]*")
+# after a line break (a literal start lets the regex engine skip from one to the next); the ASCII
+# flag: no Unicode case folding (the Kelvin sign is no "k")
+WANTED_HEADER_LINE = re.compile(r"\n(" + "|".join(sorted(WANTED_HEADERS, key=len, reverse=True)) +
+                                r")[ \t]*:[ \t]*(.*(?:\n[ \t].*)*)", re.IGNORECASE | re.ASCII)
+
+
 def parse_header_block(block: bytes) -> tuple[dict[str, list[str]], int | None]:
     """The headers we use, name (lower case) -> unfolded values; raw 8-bit bytes kept as surrogates.
 
@@ -153,6 +164,23 @@ def parse_header_block(block: bytes) -> tuple[dict[str, list[str]], int | None]:
     the body begins.
     """
     text = block.decode("ascii", "surrogateescape")
+    if WHOLE_HEADER_BLOCK.fullmatch(text):
+        return _wanted_headers(text), None
+    return _headers_line_by_line(text)
+
+
+def _wanted_headers(text: str) -> dict[str, list[str]]:
+    """parse_header_block's headers of a block that is header lines only (WHOLE_HEADER_BLOCK)."""
+    headers: dict[str, list[str]] = {}
+    for name, value in WANTED_HEADER_LINE.findall("\n" + text):
+        if "\n" in value:  # unfolding removes only the line breaks
+            value = value.replace("\r\n", "").replace("\n", "")
+        headers.setdefault(name.lower(), []).append(value.strip())
+    return _some(headers, True)
+
+
+def _headers_line_by_line(text: str) -> tuple[dict[str, list[str]], int | None]:
+    """parse_header_block of any block: every header line looked at, and where a line that is no header cuts it."""
     headers: dict[str, list[str]] = {}
     seen_any = False
     previous_end = 0
@@ -375,7 +403,9 @@ def normalise_date(value: str | None, archive_date: str | None) -> tuple[str | N
     parsed = _parse_date(value) if value else None
     if parsed is not None:
         if EARLIEST_PLAUSIBLE <= parsed <= LATEST_PLAUSIBLE:
-            return parsed.strftime(UTC_FORMAT), False  # already in UTC
+            # miner.utc.UTC_FORMAT written out: strftime took a third of a date's time (a plausible year has four digits, as %Y)
+            return (f"{parsed.year}-{parsed.month:02}-{parsed.day:02}T"
+                    f"{parsed.hour:02}:{parsed.minute:02}:{parsed.second:02}Z"), False  # already in UTC
     return archive_date, True
 
 
@@ -461,16 +491,16 @@ def multipart_texts(payload: bytes, content_type: str, depth: int = 0) -> list[s
             break  # closing delimiter
         chunk = chunk.split(b"\n", 1)[1] if b"\n" in chunk else b""  # rest of the delimiter line
         if chunk.startswith((b"\n", b"\r\n")):  # no part headers: text/plain
-            header_bytes, body = b"", chunk[1:] if chunk.startswith(b"\n") else chunk[2:]
+            part_headers, body = {}, chunk[1:] if chunk.startswith(b"\n") else chunk[2:]
         else:
             split = header_split(chunk) or (len(chunk), len(chunk))
             part_headers, cut = parse_header_block(chunk[: split[0]])
             if cut is not None:  # no blank line after the part's headers: its body starts at the cut
                 split = (cut, cut)
-            header_bytes, body = chunk[: split[0]], chunk[split[1]:]
+                part_headers, _ = parse_header_block(chunk[:cut])
+            body = chunk[split[1]:]
         if body.endswith(b"\n"):  # the line break before the next delimiter belongs to it
             body = body[:-2] if body.endswith(b"\r\n") else body[:-1]
-        part_headers, _ = parse_header_block(header_bytes)
         part_type_raw = raw_header(part_headers, "Content-Type") or "text/plain"
         part_type = _content_type(part_type_raw)
         disposition = (raw_header(part_headers, "Content-Disposition") or "").lower()
@@ -510,9 +540,13 @@ def _is_patch_attachment(content_type: str, disposition: str) -> bool:
     return any(word in content_type or word in disposition for word in ("patch", "diff"))
 
 
+PARAMETERS = {name: re.compile(name + r'\s*=\s*(?:"([^"]*)"|([^";\s]+))', re.IGNORECASE)
+              for name in ("boundary", "charset")}
+
+
 def _param(content_type: str, name: str) -> str | None:
     """A parameter of a Content-Type value (``boundary``, ``charset``)."""
-    match = re.search(name + r'\s*=\s*(?:"([^"]*)"|([^";\s]+))', content_type, re.IGNORECASE)
+    match = PARAMETERS[name].search(content_type)  # compiled once: re.search's cache look-up cost more than the search
     return (match.group(1) if match.group(1) is not None else match.group(2)) if match else None
 
 

@@ -155,6 +155,28 @@ def test_fast_date_path_agrees_with_the_general_parser_on_real_mail():
     assert checked >= 150  # nearly every Date header of the sample takes the fast path
 
 
+def test_a_block_of_header_lines_only_gives_what_the_line_by_line_reading_gives():
+    """The fast reading of a whole header block (every real one) against the rule for any block."""
+    from miner.parse import WHOLE_HEADER_BLOCK, _headers_line_by_line, _wanted_headers, header_split
+    from miner.sources import read_path
+
+    blocks = [mail.raw.split(b"\n", 1)[1] if mail.raw.startswith(b"From ") else mail.raw
+              for folder in (SAMPLE / "mail", FIXTURES / "mail") for path in sorted(folder.rglob("*"))
+              if path.suffix in (".mbox", ".eml") for mail in read_path(path)]
+    blocks = [raw[: header_split(raw)[0]] if header_split(raw) else raw for raw in blocks]
+    blocks += [b"Subject: a\r\nFrom: b <b@c.d>\r\n\r", b"TO : x\n\tfolded\nto:y", b"Message-Id:<1@x>\n\n",
+               b"X-\xe9: y\nSubject: \xe9"]
+    whole = 0
+    for block in blocks:
+        text = block.decode("ascii", "surrogateescape")
+        if WHOLE_HEADER_BLOCK.fullmatch(text):
+            assert (_wanted_headers(text), None) == _headers_line_by_line(text), block
+            whole += 1
+    assert whole >= 300  # every sample and fixture mail but a few broken on purpose
+    for block in (b"Subject: x\nnot a header\nFrom: y", b"\nSubject: x", b"9abc: num\nSubject: x", b""):
+        assert not WHOLE_HEADER_BLOCK.fullmatch(block.decode("ascii", "surrogateescape"))
+
+
 # --- edge cases Python's email handles (it is the reference here) ---------------------------------
 
 CPYTHON = FIXTURES / "mail" / "cpython"
