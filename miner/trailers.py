@@ -213,16 +213,16 @@ def _starts_header_block(lines: list[str], kinds: str, index: int) -> bool:
 def find_trailers(scanned: ScannedBody) -> list[Trailer]:
     """Trailers written by this message's author, in body order (see the module docstring)."""
     lines = scanned.lines
-    candidates: list[tuple[int, Trailer]] = []
     looked_at = lines_to_look_at(scanned)  # a superset of the lines shaped like a trailer
+    shaped = [(index, match) for index in looked_at if (match := TRAILER_LINE.match(lines[index]))]
+    if not shaped:  # half of a list's mail: no need to know which lines the author wrote
+        return []
+    candidates: list[tuple[int, Trailer]] = []
     kept = author_lines(scanned, looked_at)
     kept_set = set(kept)
     skip: set[int] = set()
-    for index in looked_at:
+    for index, match in shaped:
         if index in skip or index not in kept_set:
-            continue
-        match = TRAILER_LINE.match(lines[index])
-        if not match:
             continue
         written, value = match.group(1), match.group(2)
         following = lines[index + 1].strip() if index + 1 in kept_set else ""
