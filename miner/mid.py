@@ -55,14 +55,14 @@ def all_msgids(values: list[str], bare: bool = False) -> list[str]:
     """
     seen: dict[str, None] = {}
     for value in values:
-        found = False
-        for match in MSGID.finditer(str(value)):
-            found = True
-            cleaned = _clean_msgid(match.group(1))
+        value = str(value)
+        inner_ids = MSGID.findall(value)  # no match objects: a References header holds dozens
+        for inner in inner_ids:
+            cleaned = _clean_msgid(inner)
             if cleaned:
                 seen.setdefault(cleaned, None)
-        if bare and not found:
-            words = str(value).strip().split()
+        if bare and not inner_ids:
+            words = value.strip().split()
             if len(words) == 1 and "@" in words[0]:
                 cleaned = _clean_msgid(clean_message_id(words[0]))
                 if cleaned:

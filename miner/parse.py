@@ -24,6 +24,8 @@ BRACKET = re.compile(r"^\s*\[([^\]]*)\]\s*")
 REPLY_PREFIX = re.compile(r"^\s*(?:re|fwd?|aw|sv|antw|odp)\s*(?:\[\d+\])?\s*:\s*", re.IGNORECASE)
 PATCH_COUNTER = re.compile(r"^(\d+)/(\d+)$")
 PATCH_VERSION = re.compile(r"^v(\d+)$", re.IGNORECASE)
+GLUED_VERSION = re.compile(r"^PATCH[vV](\d+)$")  # "[PATCHv2]"
+MARKER_SEPARATOR = re.compile(r"[\s,]+")  # between the words of a "[PATCH v3 2/7]"
 KNOWN_TAGS = {"PATCH", "RFC", "RESEND", "PULL", "GIT", "SYZBOT", "BUG", "REPORT", "TIP"}  # "[GIT PULL]" gives GIT, PULL
 TZ_NAMES = {"EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500", "MST": "-0700",
             "MDT": "-0600", "PST": "-0800", "PDT": "-0700", "UT": "+0000", "GMT": "+0000",
@@ -71,10 +73,9 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
         message_id = "no-message-id-" + hashlib.sha256(raw).hexdigest()[:32] + "@lkml-miner.invalid"
         synthetic = True
     # public-inbox (mids_for_index) indexes a second Message-ID and X-Alt-Message-ID too: replies to
-    # them join this message's thread
-    alias_ids = [mid for mid in all_msgids([id_header_text(value) for value in
-                                            (*raw_headers(headers, "Message-ID"), *raw_headers(headers, "X-Alt-Message-ID"))],
-                                           bare=True) if mid != message_id]
+    # them join this message's thread (all_msgids reads each value alone: the Message-IDs' are own_ids)
+    alt_ids = all_msgids([id_header_text(value) for value in raw_headers(headers, "X-Alt-Message-ID")], bare=True)
+    alias_ids = [mid for mid in dict.fromkeys(own_ids + alt_ids) if mid != message_id]
     notes: list[str] = []
     references = all_msgids([id_header_text(value) for value in raw_headers(headers, "References")])
     in_reply_to_ids = all_msgids([id_header_text(value) for value in raw_headers(headers, "In-Reply-To")])
@@ -286,6 +287,8 @@ def _not_message_ids(headers: dict[str, list[str]], ids: list[str]) -> set[str]:
 
 def _recover_8bit(text: str) -> str:
     """compat32 keeps raw 8-bit header bytes as surrogates; read them as UTF-8, else Latin-1."""
+    if text.isascii():  # no surrogates (as good as every header): no need to encode and decode
+        return text
     try:
         raw = text.encode("ascii", "surrogateescape")
     except UnicodeEncodeError:
@@ -342,7 +345,7 @@ def subject_markers(subject: str) -> dict:
         bracket = BRACKET.match(rest)
         if bracket:
             inner = bracket.group(1)
-            for token in re.split(r"[\s,]+", inner.strip()):
+            for token in MARKER_SEPARATOR.split(inner.strip()):
                 if not token:
                     continue
                 counter = PATCH_COUNTER.match(token)
@@ -356,7 +359,7 @@ def subject_markers(subject: str) -> dict:
                     if tag not in tags:
                         tags.append(tag)
                 else:
-                    glued = re.match(r"^PATCH[vV](\d+)$", token)
+                    glued = GLUED_VERSION.match(token)
                     if glued:
                         version = int(glued.group(1))
                         if "PATCH" not in tags:
