@@ -112,6 +112,8 @@ def classify(written_name: str, value: str) -> Trailer | None:
 # the "-- " lines. Possessive quantifiers: a prose word is read once, never backtracked over.
 LINE_TO_LOOK_AT = re.compile(r"\n(?:From |Subject: |[^\S\n]*+(?:[Ff][Rr][Oo][Mm]:|"
                              r"[A-Za-z][A-Za-z0-9]*+(?:[-_][A-Za-z0-9]++)*+:[ \t]+\S))")
+# A line after the first that TRAILER_LINE matches (LINE_TO_LOOK_AT finds them all)
+TRAILER_SHAPED = re.compile(r"\n[^\S\n]*+[A-Za-z][A-Za-z0-9]*+(?:[-_][A-Za-z0-9]++)*+:[ \t]+\S")
 
 
 def author_lines(scanned: ScannedBody, looked_at: list[int] | None = None) -> list[int]:
@@ -213,10 +215,10 @@ def _starts_header_block(lines: list[str], kinds: str, index: int) -> bool:
 def find_trailers(scanned: ScannedBody) -> list[Trailer]:
     """Trailers written by this message's author, in body order (see the module docstring)."""
     lines = scanned.lines
+    if not TRAILER_LINE.match(lines[0]) and not TRAILER_SHAPED.search(scanned.text):
+        return []  # no line shaped like a trailer (half of a list's mail): no need to know the author's lines
     looked_at = lines_to_look_at(scanned)  # a superset of the lines shaped like a trailer
     shaped = [(index, match) for index in looked_at if (match := TRAILER_LINE.match(lines[index]))]
-    if not shaped:  # half of a list's mail: no need to know which lines the author wrote
-        return []
     candidates: list[tuple[int, Trailer]] = []
     kept = author_lines(scanned, looked_at)
     kept_set = set(kept)
