@@ -75,14 +75,20 @@ def encode_texts(raw: bytes, body: str | None, prose: str | None) -> EncodedText
     at = length = encoding = body_z = None
     if body is not None:
         body_bytes = body.encode("utf-8", ENCODING_ERRORS)
-        found = raw.rfind(body_bytes) if body_bytes else -1  # plain text: the end; a MIME part: inside
+        # plain text: the end; a MIME part: inside. A body that ends the mail is where rfind finds it (no
+        # later start leaves room for it), and endswith says so faster than rfind's backward search: the
+        # 20,000 btrfs bodies took 0.14 s to encode and find, 0.08 s so
+        if body_bytes and raw.endswith(body_bytes):
+            found = len(raw) - len(body_bytes)
+        else:
+            found = raw.rfind(body_bytes) if body_bytes else -1
         if found >= 0:
             at, length = found, len(body_bytes)
         else:
             at, length, encoding = _encoded_body(raw, body)
             if at is None:
                 body_z = _body_compressor.compress(body_bytes)
-    spans = prose_spans(body, prose) if body is not None and prose is not None else None
+    spans = prose_spans(body, prose, body_bytes) if body is not None and prose is not None else None
     prose_z = None
     if prose is not None and spans is None:
         prose_z = _body_compressor.compress(prose.encode("utf-8", ENCODING_ERRORS))
@@ -109,11 +115,12 @@ def _decoded(decode, data) -> str:
     return decode(bytes(data)).decode("utf-8").replace("\r\n", "\n")
 
 
-def prose_spans(body: str, prose: str) -> str | None:
+def prose_spans(body: str, prose: str, body_bytes: bytes | None = None) -> str | None:
     """Line ranges of ``body`` that give back ``prose`` exactly (joined by newlines, stripped), or None.
 
     Prose is the body's prose lines in order, so a greedy walk finds them; the first and last may
     have lost the white space ``strip`` removes. The result is checked, never trusted.
+    ``body_bytes``: the body's UTF-8 when the caller has it (encode_texts), not encoded again.
     """
     if not prose:
         return ""
@@ -159,7 +166,9 @@ def prose_spans(body: str, prose: str) -> str | None:
         starts.append(byte_at)
         line_at = boundary
     spans = ",".join(f"{starts[i]}:{starts[i + 1] - 1}" for i in range(0, len(starts), 2))
-    return spans if _prose_from_bytes(body.encode("utf-8", ENCODING_ERRORS), spans) == prose else None
+    if body_bytes is None:
+        body_bytes = body.encode("utf-8", ENCODING_ERRORS)
+    return spans if _prose_from_bytes(body_bytes, spans) == prose else None
 
 
 def _equal_run(lines: list[str], index: int, wanted: list[str], number: int, end: int) -> int:
