@@ -66,13 +66,15 @@ def body_lines(text: str) -> list[str]:
 
 
 QUOTE_STARTS = (">", " >", "\t>")  # what QUOTE_PREFIX matches at the start of a line
+# a line that may open a diff: one regex search over the body, not three substring tests (0.10 -> 0.04 s
+# of CPU over the btrfs bodies)
+DIFF_CAN_OPEN = re.compile(r"\n(?:--- |diff --git |@@ -)")
 
 
 def scan(text: str) -> ScannedBody:
     """Give every line of ``text`` a kind: prose, quote (``>``) or diff (headers and hunks)."""
     lines = body_lines(text)
-    if ("\n--- " not in text and "\ndiff --git " not in text and "\n@@ -" not in text
-            and not text.startswith(("--- ", "diff --git ", "@@ -"))):
+    if not DIFF_CAN_OPEN.search(text) and not text.startswith(("--- ", "diff --git ", "@@ -")):
         # no diff header can open: every line is a quote or prose
         return ScannedBody(lines, "".join([QUOTE if line.startswith(QUOTE_STARTS) else PROSE for line in lines]),
                            [], {}, text)

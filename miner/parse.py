@@ -228,7 +228,9 @@ def _end_of_headers(text: str, start: int) -> int | None:
 def header_split(data: bytes) -> tuple[int, int] | None:
     """(end of headers, start of body) at the first blank line, or None."""
     lf = data.find(b"\n\n")
-    crlf = data.find(b"\r\n\r\n", 0, lf if lf >= 0 else len(data))
+    before = lf if lf >= 0 else len(data)
+    # a search for one byte runs as memchr: ten times faster than one for four, where no CR is
+    crlf = data.find(b"\r\n\r\n", 0, before) if data.find(b"\r", 0, before) >= 0 else -1
     if crlf >= 0 and (lf < 0 or crlf < lf):
         return crlf, crlf + 4
     return (lf, lf + 2) if lf >= 0 else None
@@ -462,7 +464,7 @@ def decode_body(raw: bytes, headers: dict[str, list[str]], body_start: int) -> s
         disposition = (raw_header(headers, "Content-Disposition") or "").lower()
         if not content_type.lstrip().startswith("text/") and not _is_patch_attachment(content_type, disposition):
             return ""  # a lone image or binary: no text to keep
-        return _decode_payload(payload, encoding, _charset(content_type)).replace("\r\n", "\n")
+        return _lf_lines(_decode_payload(payload, encoding, _charset(content_type)))
     if content_type.lstrip().startswith("multipart/"):
         texts = multipart_texts(raw[body_start:], raw_header(headers, "Content-Type") or "")
         if texts is not None:
@@ -516,7 +518,7 @@ def multipart_texts(payload: bytes, content_type: str, depth: int = 0) -> list[s
         elif part_type.lstrip().startswith(("text/plain", "text/x-patch", "text/x-diff")) or (
             part_type.lstrip().startswith("application/") and _is_patch_attachment(part_type, disposition)
         ):
-            texts.append(_decode_payload(body, encoding, _charset(part_type)).replace("\r\n", "\n"))
+            texts.append(_lf_lines(_decode_payload(body, encoding, _charset(part_type))))
     return texts
 
 
@@ -534,8 +536,14 @@ def _email_package_texts(raw: bytes) -> list[str]:
             and _is_patch_attachment(str(part.get("Content-Type", "")).lower(), disposition)
         ):
             payload = part.get_payload(decode=True) or b""
-            texts.append(decode_bytes(payload, part.get_content_charset()).replace("\r\n", "\n"))
+            texts.append(_lf_lines(decode_bytes(payload, part.get_content_charset())))
     return texts
+
+
+def _lf_lines(text: str) -> str:
+    """A text with CRLF line ends as LF ones; a text without CR as it is (a search for one character is
+    memchr, one for two was 0.09 s of CPU over the btrfs bodies)."""
+    return text.replace("\r\n", "\n") if "\r" in text else text
 
 
 def _is_patch_attachment(content_type: str, disposition: str) -> bool:
