@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass
 
@@ -208,10 +207,15 @@ def signature_at(scanned: ScannedBody) -> int:
         start = found + 1
 
 
+PROSE_RUN = re.compile(PROSE + "+")  # in ScannedBody.kinds: a run of prose lines
+
+
 def prose_text(scanned: ScannedBody) -> str:
     """The author's new text: prose lines only, up to the signature separator."""
-    end = signature_at(scanned)
-    return "\n".join(itertools.compress(scanned.lines[:end], map(PROSE.__eq__, scanned.kinds))).strip()
+    lines, prose_lines = scanned.lines, []
+    for run in PROSE_RUN.finditer(scanned.kinds, 0, signature_at(scanned)):  # a slice a run, not a test a line
+        prose_lines += lines[run.start():run.end()]
+    return "\n".join(prose_lines).strip()
 
 
 def patch_files(scanned: ScannedBody) -> list[PatchFile]:

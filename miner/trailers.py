@@ -28,11 +28,10 @@ second attached patch are not lost.
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass
 
-from miner.body import DIFF, PROSE, ScannedBody
+from miner.body import DIFF, PROSE, PROSE_RUN, ScannedBody
 from miner.model import Trailer
 
 TRAILER_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*):[ \t]+(\S.*?)\s*$")
@@ -129,11 +128,11 @@ def author_lines(scanned: ScannedBody, looked_at: list[int] | None = None) -> li
     plain_from = 0  # the lines from here to the next one looked at follow the rule for plain lines
     for index in [*(lines_to_look_at(scanned) if looked_at is None else looked_at), len(lines)]:
         if plain_from < index:
-            run = kinds[plain_from:index]
             if in_basement:
-                seen_diff = seen_diff or DIFF in run
-            else:
-                kept += itertools.compress(range(plain_from, index), map(PROSE.__eq__, run))
+                seen_diff = seen_diff or kinds.find(DIFF, plain_from, index) >= 0
+            else:  # a range a run of prose lines, not a test a line
+                for prose_run in PROSE_RUN.finditer(kinds, plain_from, index):
+                    kept += range(prose_run.start(), prose_run.end())
         if index == len(lines):
             break
         plain_from = index + 1
@@ -251,8 +250,9 @@ class _TrailerBlocks:
 
     def __init__(self, lines: list[str], kept: list[int], kept_set: set[int], trailer_shaped: set[int]):
         self.lines, self.kept_set, self.trailer_shaped = lines, kept_set, trailer_shaped
-        text_lines = [i for i in kept if lines[i].strip()]
-        self.first_text, self.last_text = (text_lines[0], text_lines[-1]) if text_lines else (-1, -1)
+        # the first and last non-blank author lines (-1 if none), looked for from each end
+        self.first_text = next((i for i in kept if lines[i].strip()), -1)
+        self.last_text = next((i for i in reversed(kept) if lines[i].strip()), -1)
         self.known: dict[int, bool] = {}  # line index -> the answer for its paragraph
 
     def holds(self, index: int) -> bool:
