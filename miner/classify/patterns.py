@@ -338,6 +338,12 @@ RACE = (
             r"(?:rcu )?grace period|rcu grace period before (?:\w+ )?(?:free|reuse|recycl)|"
             r"before (?:the )?rcu grace period",
             ("grace period",)),
+    # load/store tearing (taxonomy R1: "torn on 32-bit"): a plain access another CPU sees half
+    # done. Not "torn writes" of storage (a sector written half), which is no concurrency
+    Pattern("tearing", "race", "R1", 0.6,
+            r"\b(?:load|store|read|write)[- ]tearing\b|"
+            r"\btorn (?:reads?|loads?|values?|accesses)\b|\btorn on (?:32|64)[- ]?bit\b",
+            ("tearing", "torn")),
     Pattern("read_write_once", "race", "R1", 0.42,
             r"\b(?:read|write)_once\b", ("_once",), in_diff=0.5),
     Pattern("atomicity", "race", "R2", 0.3,
