@@ -92,7 +92,8 @@ class ParsedMail(NamedTuple):
     message_id: str
     parent_ids: tuple[str, ...]
     row: tuple  # the messages columns from parent_id to notes (MESSAGE_ROW_COLUMNS)
-    raw: bytes  # the raw mail: the writer puts it into a block of mail_blocks (miner.textstore)
+    raw: bytes | None  # the raw mail: the writer puts it into a block of mail_blocks (miner.textstore); None
+    #                    only on its way back from a parser process that was sent it (ingest._with_raw)
     prose: str  # for the full-text index (the row keeps it as line ranges of the body)
     raw_size: int
     provenance: Provenance
