@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from pathlib import Path
-
-import sqlite_utils
 
 from miner import textstore
 from miner.compress import compress
@@ -22,6 +21,9 @@ from miner.schema import CASCADING_PARENT, FTS_COLUMNS, FTS_TABLE, SCHEMA_VERSIO
 from miner.trailers import ThreadMessage, trailer_targets
 from miner.utc import utc_now
 from miner.mid import clean_message_id
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 DEFAULT_DB = Path("data/lkml.db")
 BATCH_SIZE = 1000  # messages stored per transaction: an interrupted ingest loses at most one batch
@@ -201,9 +203,8 @@ class PendingRows:
 class Store:
     """The lkml-miner database: open it with :func:`open_store`."""
 
-    def __init__(self, db: sqlite_utils.Database, path: Path | None):
-        self.db = db
-        self.conn: sqlite3.Connection = db.conn
+    def __init__(self, conn: sqlite3.Connection, path: Path | None):
+        self.conn = conn
         self.path = path
         self.closed = False
         self.migrated_texts = False
@@ -211,6 +212,15 @@ class Store:
         self.text_reader = textstore.register_text_functions(self.conn, skip_in_writes=True)
         # ghosts this run created: a message filling one is new to the database, not an update of it
         self.run_ghosts: set[str] = set()
+
+    @functools.cached_property
+    def db(self) -> "sqlite_utils.Database":
+        """sqlite-utils over the connection, for the tables and indexes it creates. Imported on first use:
+        it imports numpy and dateutil, 0.6 of the 0.9 s that importing miner.cli took, and a database
+        that has its schema needs none of it."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -221,7 +231,7 @@ class Store:
         rows: every change so far only added); one of a newer version is refused, since this code
         cannot know what it would break.
         """
-        existing = set(self.db.table_names())
+        existing = self._table_names()
         found = self.schema_version() if "meta" in existing else None
         if found is not None and found > SCHEMA_VERSION:
             raise MinerError(f"{self.path}: made by a newer lkml-miner (schema version {found}; this one reads up"
@@ -229,7 +239,7 @@ class Store:
         self.migrated_texts = "messages" in existing and not self._is_virtual("messages", "body")
         if self.migrated_texts:
             self._migrate_texts()
-            existing = set(self.db.table_names())
+            existing = self._table_names()
         for table in TABLES:
             if table.name in existing:
                 self._add_missing_columns(table)
@@ -276,6 +286,9 @@ class Store:
         self.conn.execute("INSERT OR IGNORE INTO zstd_dictionaries(dict_id, data, source) VALUES (?, ?, ?)",
                           (textstore.DICTIONARY_ID, textstore.DICTIONARY.as_bytes(), "miner/mail.zdict"))
 
+    def _table_names(self) -> set[str]:
+        return {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
     def _columns(self, table: str) -> dict[str, int]:
         """Column name -> hidden flag (0 stored, 2 or 3 generated), generated columns included."""
         return {row[1]: row[6] for row in self.conn.execute(f'PRAGMA table_xinfo("{table}")')}
@@ -297,7 +310,7 @@ class Store:
         tables = {table.name: table for table in TABLES}
         with conn:
             for name in ("mail_blocks", "zstd_dictionaries"):
-                if name not in set(self.db.table_names()):
+                if name not in self._table_names():
                     conn.execute(_create_table_sql(tables[name]))
             self._store_dictionary()
             present = self._columns("messages")
@@ -364,10 +377,11 @@ class Store:
     def _create_indexes(self, table) -> None:
         for name in table.dropped_indexes:
             self.conn.execute(f'DROP INDEX IF EXISTS "{name}"')
-        for columns in table.indexes:
-            self.db[table.name].create_index(list(columns), if_not_exists=True)
-        for columns in table.unique_indexes:
-            self.db[table.name].create_index(list(columns), unique=True, if_not_exists=True)
+        present = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        for columns, unique in [*((columns, False) for columns in table.indexes),
+                                *((columns, True) for columns in table.unique_indexes)]:
+            if f"idx_{table.name}_{'_'.join(columns)}" not in present:  # sqlite-utils' name for it
+                self.db[table.name].create_index(list(columns), unique=unique, if_not_exists=True)
 
     def _table_sql(self, name: str) -> str:
         row = self.conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
@@ -832,7 +846,7 @@ def check_integrity(conn: sqlite3.Connection, db_path: Path) -> None:
 
 def store_on(conn: sqlite3.Connection) -> Store:
     """A Store over a connection opened elsewhere (Datasette's read-only one): nothing is created or migrated."""
-    return Store(sqlite_utils.Database(conn), None)
+    return Store(conn, None)
 
 
 def open_store(path: str | Path | None = None, create: bool = True, check: bool = False) -> Store:
@@ -870,7 +884,7 @@ def open_store(path: str | Path | None = None, create: bool = True, check: bool 
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA cache_size=-8192")  # 8 MiB page cache (an ingest takes more: BATCH_PRAGMAS)
-        store = Store(sqlite_utils.Database(conn), db_path)
+        store = Store(conn, db_path)
         store.ensure_schema()
         if store.migrated_texts:
             conn.execute("VACUUM")  # the migration freed about two thirds of the file
