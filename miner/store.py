@@ -35,14 +35,16 @@ SQLITE_VARIABLE_CHUNK = 500
 # once. Neither matters after a crash: the write-ahead log with synchronous=NORMAL is what leaves a
 # kill -9 safe. Other commands keep 8 MiB (the classifier's parent would hold 40 MB more at its peak).
 BATCH_PRAGMAS = ("cache_size=-65536", "wal_autocheckpoint=8000")
-# The full-text index is a set of segments that FTS5 merges as they pile up. automerge 16: a level's
-# segments are merged once 16 are there (about 10% less CPU per stored message than 4), a little at
-# every commit. crisismerge is when a level is merged all at once instead, in one commit: at 16 (the
-# default, the same as automerge) every merge was one. Inserting 200,000 prose texts (scale.py's mix)
-# 1,000 a transaction, two runs: at 16 the tenth 20,000 took 3.4-3.6 s against 1.2 for the first (one
-# commit of 2.3-2.5 s), 16.0-16.2 s in all, a 204 MiB file; at 64 no commit took more than 0.22 s,
-# 12.7-15.8 s in all, 106 MiB.
-FTS_SETTINGS = (("automerge", 16), ("crisismerge", 64))
+# The full-text index is a set of segments that FTS5 merges as they pile up: once a level holds
+# automerge segments it merges them a little at every commit, and once it holds crisismerge it merges
+# them all at once, in one commit. Inserting 200,000 prose texts (scale.py's mix) 1,000 a transaction:
+# at automerge 16 and crisismerge 16 (as both were) every merge was a crisis: the tenth 20,000 took
+# 2.6-3.6 s against 0.8-1.2 s for the first (one commit of 1.8-2.5 s), 11.6-16.2 s in all, and the
+# file grew to 204 MiB. At automerge 8 merges begin before a crisis: no commit over 0.19 s, 11.8-12.7 s
+# in all, 101 MiB (crisismerge 64 instead smoothed as well, but left the merged-away pages of the
+# last batches free: the btrfs database 1.3 MB larger, over the 0.5 of its mail that disk.py allows;
+# now 0.2 MB larger, 0.497).
+FTS_SETTINGS = (("automerge", 8), ("crisismerge", 16))
 
 
 def in_chunks(values: list) -> Iterator[tuple[list, str]]:
