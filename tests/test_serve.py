@@ -233,7 +233,11 @@ def test_table_pages_fold_column_descriptions_and_leave_long_columns_out(get):
     assert 'data-column="subject"' in text
     for column in ("body", "prose", "references"):
         assert f'data-column="{column}"' not in text
+    # how the texts are kept (schema: internal) is no reading matter either
+    for column in ("sha256", "raw_block", "raw_offset", "raw_length", "body_at", "body_length", "body_encoding"):
+        assert f'data-column="{column}"' not in text
     assert "Left out here: body, prose" in text
+    assert "how the mail is kept: sha256, raw_block" in text
     show_all = re.search(r'class="lkml-show-all-columns" href="([^"]+)"', text).group(1)
     status, everything = get("/demo/messages" + show_all.replace("&amp;", "&"))
     assert status == 200 and 'data-column="body"' in everything

@@ -153,6 +153,10 @@ class Pattern:
     counter_examples: tuple[str, ...] = ()  # real lines it must not match (or that cancel it)
 
 
+# The barrier instructions of arm64 and powerpc, as named in mail ("a dmb", "needs a dsb(st)", "lwsync").
+ARCH_BARRIER = r"\b(?:dmb|dsb|lwsync|hwsync|eieio)\b"
+ARCH_BARRIER_ANCHORS = ("dmb", "dsb", "lwsync", "hwsync", "eieio")
+
 DEADLOCK = (
     # --- machine-generated signatures (taxonomy 2.4)
     Pattern("lockdep_circular", "deadlock", "D1", 0.95,
@@ -334,6 +338,12 @@ RACE = (
             r"(?:rcu )?grace period|rcu grace period before (?:\w+ )?(?:free|reuse|recycl)|"
             r"before (?:the )?rcu grace period",
             ("grace period",)),
+    # load/store tearing (taxonomy R1: "torn on 32-bit"): a plain access another CPU sees half
+    # done. Not "torn writes" of storage (a sector written half), which is no concurrency
+    Pattern("tearing", "race", "R1", 0.6,
+            r"\b(?:load|store|read|write)[- ]tearing\b|"
+            r"\btorn (?:reads?|loads?|values?|accesses)\b|\btorn on (?:32|64)[- ]?bit\b",
+            ("tearing", "torn")),
     Pattern("read_write_once", "race", "R1", 0.42,
             r"\b(?:read|write)_once\b", ("_once",), in_diff=0.5),
     Pattern("atomicity", "race", "R2", 0.3,
@@ -371,6 +381,12 @@ ORDERING = (
             r"mb__(?:before|after)_\w+|acquire__after_ctrl_dep)\b|\b(?:dma_|virt_)?[rw]mb\(\)|"
             r"\bmb\(\)|\bdma_[rw]mb\b",
             ("smp_", "mb()", "dma_rmb", "dma_wmb"), in_diff=0.55),
+    # the barrier instructions of the architectures' memory models (arm64 "dmb oshst", "dsb sy";
+    # powerpc lwsync, eieio): the same claim as smp_wmb() one level down
+    Pattern("arch_barrier", "ordering", "O1", 0.55,
+            r"\b(?:dmb|dsb)(?:\s*\(\s*\w*\s*\)|\s+(?:ish|ishst|ishld|osh|oshst|oshld|nsh|nshst|nshld|sy|st|ld)\b)|"
+            r"\b(?:lwsync|hwsync|eieio)\b",
+            ARCH_BARRIER_ANCHORS, in_diff=0.55),
     Pattern("acquire_release_primitive", "ordering", "O1", 0.5,
             r"\b(?:smp_\w+|(?:raw_)?atomic(?:64|_long)?_\w+|(?:try_)?(?:cmp)?xchg\w*|store|load)_"
             r"(?:acquire|release)\b|\bstore_release_wake_up\b",
@@ -386,8 +402,8 @@ ORDERING = (
             r"(?:missing|missed|lack(?:s|ing)?(?: of)?|without(?: an?| the| any)?|add(?:s|ed|ing)?"
             r"(?: an?| the)?|misplaced|wrong|incorrect|insufficient) "
             r"(?:\w+ ){0,2}(?:memory |read |write |full |release |acquire )?barriers?\b|"
-            r"(?:missing|misplaced|add(?:s|ed|ing)?|lacks?) (?:an? |the )?smp_\w+",
-            ("barrier", "smp_"), also=("race",),
+            r"(?:missing|misplaced|add(?:s|ed|ing)?|lacks?) (?:an? |the )?(?:smp_\w+|" + ARCH_BARRIER + r")",
+            ("barrier", "smp_", *ARCH_BARRIER_ANCHORS), also=("race",),
             cancel=STORAGE_BARRIER + r"|" + NEGATED + r"(?:need|missing)|obviat|eliminat|remov\w* the need|"
                    r"no (?:longer )?need", cancel_message=STORAGE_MESSAGE),
     # reasoning about which barriers the code needs (O1/O5), not a claim one is missing
@@ -396,8 +412,9 @@ ORDERING = (
             r"(?:\w+ ){0,2}(?:memory |read |write |smp )?barriers?\b|"
             r"barriers? (?:\w+ ){0,2}(?:is|are|was|were) (?:\w+ )?(?:required|needed|necessary)\b|"
             r"need(?:s|ed)? (?:an? |the |some )?(?:\w+ ){0,2}(?:memory |read |write |full |smp )?barriers?\b|"
-            r"need(?:s|ed)? (?:an? |the )?smp_\w+",
-            ("barrier", "smp_"), cancel=STORAGE_BARRIER + r"|compiler barrier", cancel_message=STORAGE_MESSAGE),
+            r"need(?:s|ed)? (?:an? |the )?(?:smp_\w+|" + ARCH_BARRIER + r")",
+            ("barrier", "smp_", *ARCH_BARRIER_ANCHORS), cancel=STORAGE_BARRIER + r"|compiler barrier",
+            cancel_message=STORAGE_MESSAGE),
     Pattern("redundant_barrier", "ordering", "O1", 0.75,
             r"(?:redundant|useless|pointless|unnecessary|unneeded|superfluous|remove|drop|kill)\w* "
             r"(?:\w+ ){0,2}(?:memory )?(?:barrier|smp_\w+)|"
@@ -445,6 +462,12 @@ ORDERING = (
             r"(?:can|could|may|might) (?:be |get )?re-?ordered|"
             r"re-?ordering (?:between|of the (?:load|store|read|write|access))",
             ("reorder", "re-order"), cancel=NOT_MEMORY_ORDER + r"|" + LOCK_ORDER),
+    # dependency ordering (LKMM, memory-barriers.txt): an address, data or control dependency
+    # orders a later access after a load without a barrier
+    Pattern("dependency_ordering", "ordering", "O1", 0.6,
+            r"\b(?:control|address|data|ctrl)[- ]dependenc(?:y|ies)\b|"
+            r"\bdependency[- ]order(?:ing|ed)?\b",
+            ("dependenc",)),
     Pattern("visibility", "ordering", "O2", 0.6,
             r"(?:visible|observ\w+) (?:to|by|on) (?:the )?(?:other|another|all|remote|concurrent) "
             r"(?:cpus?|threads?|cores?|readers?|contexts?)|(?:must|should|to) be (?:globally )?visible "

@@ -39,11 +39,16 @@ TABLE_PRESENTATION: dict[str, dict] = {
 
 # Columns a table page leaves out until asked (?_col=...): long text, or bookkeeping a reader rarely needs.
 # The JSON and CSV renderings keep every column.
-DEFAULT_HIDDEN_COLUMNS: dict[str, tuple[str, ...]] = {
-    "messages": ("body", "prose", "raw", "references", "notes", "base_subject", "added_at",
-                 "body_z", "prose_spans", "prose_z"),  # the last three: how body and prose are kept
+_READER_HIDDEN: dict[str, tuple[str, ...]] = {
+    "messages": ("body", "prose", "raw", "references", "notes", "base_subject", "added_at"),
     # year stays a facet; participant_count and the rest are in the row page, JSON and CSV
     "threads": ("base_subject", "year", "ghost_count", "participant_count", "changed_at", "revision"),
+}
+# ... and every column the schema calls internal: how a value is kept (sha256, raw_block, body_at,
+# prose_spans ...), not what it is.
+DEFAULT_HIDDEN_COLUMNS: dict[str, tuple[str, ...]] = {
+    table.name: hidden for table in TABLES
+    if (hidden := _READER_HIDDEN.get(table.name, ()) + tuple(c.name for c in table.columns if c.internal))
 }
 
 # Bookkeeping of the pipeline, not research data: left off the table lists (still reachable by URL and SQL).
