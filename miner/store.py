@@ -6,7 +6,7 @@ import functools
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
@@ -182,40 +182,6 @@ _INSERT_PROVENANCE = (
 def _provenance_row(message_id: str, provenance: Provenance, run_id: int | None, now: str) -> tuple:
     return (message_id, provenance.source_type, provenance.location, provenance.position or "",
             provenance.list_id, provenance.fetched_at, run_id, now)
-
-
-# What refresh_threads reads of a thread's messages, once for the summary row's root and the trailers' links.
-MEMBER_COLUMNS = ("m.thread_id", "m.message_id", "m.ghost", "m.parent_id", "m.subject", "m.base_subject", "m.date",
-                  "m.rowid", "m.patch_index", "m.patch_total",
-                  "m.ghost = 0 AND EXISTS (SELECT 1 FROM patch_files f WHERE f.message_id = m.message_id)")
-
-
-def _root_row(thread_id: int, members: list[tuple], exists: Callable[[str], bool]) -> tuple | None:
-    """(root_message_id, subject, base_subject, year, thread_id) of a thread from its members (MEMBER_COLUMNS).
-
-    The root is the top of the earliest real message's parent chain, as far as the parents are
-    stored; a reply cycle (A answers B, B answers A) makes the earliest message the root. None for a
-    thread of ghosts only.
-    """
-    real = [member for member in members if not member[2]]
-    if not real:
-        return None
-    earliest = min(real, key=lambda member: (member[6] is None, member[6] or "", member[7]))
-    parents = {member[1]: member[3] for member in members}
-    root, seen = earliest[1], {earliest[1]}
-    while True:
-        parent = parents.get(root)
-        if not parent:
-            break
-        if parent in seen:
-            root = earliest[1]
-            break
-        if parent not in parents and not exists(parent):
-            break
-        root = parent
-        seen.add(root)
-    date = earliest[6]
-    return root, earliest[4], earliest[5], int(date[:4]) if date else None, thread_id
 
 
 @dataclass
@@ -701,62 +667,64 @@ class Store:
                 """,
                 [now, *chunk],
             )
-            members = self._members(chunk, marks)
-            self.conn.executemany(
-                "UPDATE threads SET root_message_id=?, subject=?, base_subject=?, year=? WHERE thread_id=?",
-                [root for root in (_root_row(thread_id, members.get(thread_id, []), self._exists) for thread_id in chunk)
-                 if root is not None])
-            self._link_trailers(chunk, marks, members)
+            for thread_id in chunk:
+                self._refresh_root(thread_id)
+                self._link_trailers(thread_id)
 
-    def _members(self, thread_ids: list[int], marks: str) -> dict[int, list[tuple]]:
-        """thread_id -> its messages, ghosts too, in row order (MEMBER_COLUMNS)."""
-        members: dict[int, list[tuple]] = {}
-        for row in self.conn.execute(
-                f"SELECT {', '.join(MEMBER_COLUMNS)} FROM messages m WHERE m.thread_id IN ({marks})"
-                " ORDER BY m.thread_id, m.rowid", thread_ids):
-            members.setdefault(row[0], []).append(row)
-        return members
-
-    def _exists(self, message_id: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM messages WHERE message_id=?", (message_id,)).fetchone() is not None
-
-    def _link_trailers(self, thread_ids: list[int], marks: str, members: dict[int, list[tuple]]) -> None:
-        """Say which patch each trailer of the threads applies to (see :func:`miner.trailers.trailer_targets`).
-
-        The threads' trailers are read in one statement and their changes written in one; the copies
-        of a thread are deleted and written again thread by thread, in order, so that every copy gets
-        the row number it got when each thread was its own set of statements.
-        """
+    def _refresh_root(self, thread_id: int) -> None:
         conn = self.conn
-        written: dict[int, list[tuple]] = {}
-        for row in conn.execute(
-                "SELECT m.thread_id, t.id, t.message_id, t.position, t.name, t.value, t.person_name, t.person_email,"
-                " t.written_name, t.kind, t.applies_to, t.applies_via FROM messages m"
-                " JOIN trailers t ON t.message_id = m.message_id"
-                f" WHERE m.thread_id IN ({marks}) AND coalesce(t.copied, 0)=0 ORDER BY m.thread_id, m.rowid, t.id",
-                thread_ids):
-            written.setdefault(row[0], []).append(row[1:])
-        changed: list[tuple] = []
-        for thread_id in thread_ids:
-            conn.execute("DELETE FROM trailers WHERE copied=1 AND message_id IN"
-                         " (SELECT message_id FROM messages WHERE thread_id=?)", (thread_id,))
-            rows = written.get(thread_id)
-            if not rows:
-                continue
-            messages = [ThreadMessage(member[1], member[3], member[4], member[8], member[9], bool(member[10]))
-                        for member in members[thread_id] if not member[2]]
-            copies: list[tuple] = []
-            for row in rows:
-                via, patches = trailer_targets(messages, row[1], row[3])
-                first = patches[0] if patches else None
-                if (row[9], row[10]) != (first, via or None):
-                    changed.append((first, via or None, row[0]))
-                copies += [(*row[1:9], patch, via) for patch in patches[1:]]
-            if copies:
-                conn.executemany(
-                    "INSERT INTO trailers(message_id, position, name, value, person_name, person_email, written_name,"
-                    " kind, applies_to, applies_via, copied) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)", copies)
-        conn.executemany("UPDATE trailers SET applies_to=?, applies_via=? WHERE id=?", changed)
+        earliest = conn.execute(
+            "SELECT message_id, subject, base_subject, date FROM messages WHERE thread_id=? AND ghost=0"
+            " ORDER BY date IS NULL, date, rowid LIMIT 1",
+            (thread_id,),
+        ).fetchone()
+        if earliest is None:
+            return
+        root, seen = earliest[0], {earliest[0]}
+        while True:
+            parent = conn.execute(
+                "SELECT parent_id FROM messages WHERE message_id=? AND thread_id=?", (root, thread_id)
+            ).fetchone()
+            if not parent or not parent[0]:
+                break
+            if parent[0] in seen:  # a reply cycle (A answers B, B answers A): its earliest message is the root
+                root = earliest[0]
+                break
+            exists = conn.execute("SELECT 1 FROM messages WHERE message_id=?", (parent[0],)).fetchone()
+            if not exists:
+                break
+            root = parent[0]
+            seen.add(root)
+        year = int(earliest[3][:4]) if earliest[3] else None
+        conn.execute(
+            "UPDATE threads SET root_message_id=?, subject=?, base_subject=?, year=? WHERE thread_id=?",
+            (root, earliest[1], earliest[2], year, thread_id),
+        )
+
+    def _link_trailers(self, thread_id: int) -> None:
+        """Say which patch each trailer of the thread applies to (see :func:`miner.trailers.trailer_targets`)."""
+        conn = self.conn
+        rows = conn.execute(
+            "SELECT t.id, t.message_id, t.position, t.name, t.value, t.person_name, t.person_email, t.written_name,"
+            " t.kind, t.applies_to, t.applies_via FROM trailers t JOIN messages m ON m.message_id = t.message_id"
+            " WHERE m.thread_id=? AND coalesce(t.copied, 0)=0", (thread_id,)).fetchall()
+        conn.execute("DELETE FROM trailers WHERE copied=1 AND message_id IN"
+                     " (SELECT message_id FROM messages WHERE thread_id=?)", (thread_id,))
+        if not rows:
+            return
+        messages = [ThreadMessage(*row[:5], bool(row[5])) for row in conn.execute(
+            "SELECT m.message_id, m.parent_id, m.subject, m.patch_index, m.patch_total,"
+            " EXISTS (SELECT 1 FROM patch_files f WHERE f.message_id = m.message_id)"
+            " FROM messages m WHERE m.thread_id=? AND m.ghost=0", (thread_id,))]
+        for row in rows:
+            via, patches = trailer_targets(messages, row[1], row[3])
+            first = patches[0] if patches else None
+            if (row[9], row[10]) != (first, via or None):
+                conn.execute("UPDATE trailers SET applies_to=?, applies_via=? WHERE id=?", (first, via or None, row[0]))
+            conn.executemany(
+                "INSERT INTO trailers(message_id, position, name, value, person_name, person_email, written_name,"
+                " kind, applies_to, applies_via, copied) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                [(*row[1:9], patch, via) for patch in patches[1:]])
 
     # -- reading ---------------------------------------------------------------------------
 
