@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+from collections import deque
 import signal
 import sys
 import sqlite3
@@ -224,10 +225,20 @@ class Ingester:
             return
         # Pool.imap reads its input as fast as it can: without a bound the whole archive would
         # sit in memory. Each message holds a slot from the time it is read until it is stored.
-        parsed = bounded_imap(_prepare_chunk, chunks, self.workers, MAX_IN_FLIGHT // CHUNK, freeze_parent=True)
+        # The chunks sent are kept until their results come back (in order): a worker does not send
+        # back the raw mail it was given (see _prepare_sent_chunk).
+        sent: deque[list] = deque()
+
+        def sending() -> Iterator[list]:
+            for chunk in chunks:
+                sent.append(chunk)  # before the pool has it: its result cannot come back first
+                yield chunk
+
+        parsed = bounded_imap(_prepare_sent_chunk, sending(), self.workers, MAX_IN_FLIGHT // CHUNK,
+                              freeze_parent=True)
         try:
             for results in parsed:
-                yield from results
+                yield from _with_raw(sent.popleft(), results)
         finally:
             parsed.close()
 
@@ -312,6 +323,22 @@ def _prepare_or_pass(item: RawMail | Skipped):
 def _prepare_chunk(items: list) -> list:
     """Parse a chunk (in a worker: forked with the collector off); deferred items are read first."""
     return [_prepare_or_pass(item) for item in sources.fetch_deferred(items)]
+
+
+def _prepare_sent_chunk(items: list) -> list:
+    """:func:`_prepare_chunk` in a parser process, without the raw mail of the RawMail it was sent: the
+    parent has it (:func:`_with_raw`). Measured on the btrfs mbox, the parsed chunks of 20,000 messages
+    are 188 MiB pickled with their raw mail: 0.54 CPU s to pickle in the workers, 0.67 s to unpickle in
+    the storing process. The mail a worker read itself (a public-inbox commit) goes back whole."""
+    results = _prepare_chunk(items)
+    return [result._replace(raw=None) if isinstance(result, ParsedMail) and isinstance(item, RawMail) else result
+            for item, result in zip(items, results)]
+
+
+def _with_raw(items: list, results: list) -> Iterator:
+    """The results of :func:`_prepare_sent_chunk` for ``items``, with the raw mail it left out put back."""
+    for item, result in zip(items, results):
+        yield result._replace(raw=item.raw) if isinstance(result, ParsedMail) and result.raw is None else result
 
 
 def ingest_paths(store: Store, paths: Iterable[str | Path], progress: bool = True,

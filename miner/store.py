@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from pathlib import Path
-
-import sqlite_utils
 
 from miner import textstore
 from miner.compress import compress
@@ -23,6 +22,9 @@ from miner.trailers import ThreadMessage, trailer_targets
 from miner.utc import utc_now
 from miner.mid import clean_message_id
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 DEFAULT_DB = Path("data/lkml.db")
 BATCH_SIZE = 1000  # messages stored per transaction: an interrupted ingest loses at most one batch
 SQLITE_VARIABLE_CHUNK = 500
@@ -33,6 +35,16 @@ SQLITE_VARIABLE_CHUNK = 500
 # once. Neither matters after a crash: the write-ahead log with synchronous=NORMAL is what leaves a
 # kill -9 safe. Other commands keep 8 MiB (the classifier's parent would hold 40 MB more at its peak).
 BATCH_PRAGMAS = ("cache_size=-65536", "wal_autocheckpoint=8000")
+# The full-text index is a set of segments that FTS5 merges as they pile up: once a level holds
+# automerge segments it merges them a little at every commit, and once it holds crisismerge it merges
+# them all at once, in one commit. Inserting 200,000 prose texts (scale.py's mix) 1,000 a transaction:
+# at automerge 16 and crisismerge 16 (as both were) every merge was a crisis: the tenth 20,000 took
+# 2.6-3.6 s against 0.8-1.2 s for the first (one commit of 1.8-2.5 s), 11.6-16.2 s in all, and the
+# file grew to 204 MiB. At automerge 8 merges begin before a crisis: no commit over 0.19 s, 11.8-12.7 s
+# in all, 101 MiB (crisismerge 64 instead smoothed as well, but left the merged-away pages of the
+# last batches free: the btrfs database 1.3 MB larger, over the 0.5 of its mail that disk.py allows;
+# now 0.2 MB larger, 0.497).
+FTS_SETTINGS = (("automerge", 8), ("crisismerge", 16))
 
 
 def in_chunks(values: list) -> Iterator[tuple[list, str]]:
@@ -92,7 +104,8 @@ class ParsedMail(NamedTuple):
     message_id: str
     parent_ids: tuple[str, ...]
     row: tuple  # the messages columns from parent_id to notes (MESSAGE_ROW_COLUMNS)
-    raw: bytes  # the raw mail: the writer puts it into a block of mail_blocks (miner.textstore)
+    raw: bytes | None  # the raw mail: the writer puts it into a block of mail_blocks (miner.textstore); None
+    #                    only on its way back from a parser process that was sent it (ingest._with_raw)
     prose: str  # for the full-text index (the row keeps it as line ranges of the body)
     raw_size: int
     provenance: Provenance
@@ -192,9 +205,8 @@ class PendingRows:
 class Store:
     """The lkml-miner database: open it with :func:`open_store`."""
 
-    def __init__(self, db: sqlite_utils.Database, path: Path | None):
-        self.db = db
-        self.conn: sqlite3.Connection = db.conn
+    def __init__(self, conn: sqlite3.Connection, path: Path | None):
+        self.conn = conn
         self.path = path
         self.closed = False
         self.migrated_texts = False
@@ -202,6 +214,15 @@ class Store:
         self.text_reader = textstore.register_text_functions(self.conn, skip_in_writes=True)
         # ghosts this run created: a message filling one is new to the database, not an update of it
         self.run_ghosts: set[str] = set()
+
+    @functools.cached_property
+    def db(self) -> "sqlite_utils.Database":
+        """sqlite-utils over the connection, for the tables and indexes it creates. Imported on first use:
+        it imports numpy and dateutil, 0.6 of the 0.9 s that importing miner.cli took, and a database
+        that has its schema needs none of it."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -212,7 +233,7 @@ class Store:
         rows: every change so far only added); one of a newer version is refused, since this code
         cannot know what it would break.
         """
-        existing = set(self.db.table_names())
+        existing = self._table_names()
         found = self.schema_version() if "meta" in existing else None
         if found is not None and found > SCHEMA_VERSION:
             raise MinerError(f"{self.path}: made by a newer lkml-miner (schema version {found}; this one reads up"
@@ -220,7 +241,7 @@ class Store:
         self.migrated_texts = "messages" in existing and not self._is_virtual("messages", "body")
         if self.migrated_texts:
             self._migrate_texts()
-            existing = set(self.db.table_names())
+            existing = self._table_names()
         for table in TABLES:
             if table.name in existing:
                 self._add_missing_columns(table)
@@ -245,11 +266,9 @@ class Store:
             if view.name not in views:
                 self.conn.execute(f'CREATE VIEW "{view.name}" AS {view.sql}')
         if f"{FTS_TABLE}_fts" not in existing:
-
             # kept in step by add_batch, not triggers: FTS5 inserts from triggers are ~4x slower
             self.db[FTS_TABLE].enable_fts(list(FTS_COLUMNS), create_triggers=False, tokenize="porter")
-            # merge index segments in larger steps: about 10% less CPU per stored message
-            self.conn.execute(f"INSERT INTO {FTS_TABLE}_fts({FTS_TABLE}_fts, rank) VALUES ('automerge', 16)")
+        self._configure_fts()
         self._store_dictionary()
         if found != SCHEMA_VERSION:
             self.conn.execute(
@@ -257,10 +276,20 @@ class Store:
             )
         self.conn.commit()
 
+    def _configure_fts(self) -> None:
+        """FTS_SETTINGS on the full-text index, new or of an older database (where they differ)."""
+        config = dict(self.conn.execute(f"SELECT k, v FROM {FTS_TABLE}_fts_config"))
+        for name, value in FTS_SETTINGS:
+            if config.get(name) != value:
+                self.conn.execute(f"INSERT INTO {FTS_TABLE}_fts({FTS_TABLE}_fts, rank) VALUES (?, ?)", (name, value))
+
     def _store_dictionary(self) -> None:
         """The package's zstd dictionary in zstd_dictionaries (the bodies it compresses name it)."""
         self.conn.execute("INSERT OR IGNORE INTO zstd_dictionaries(dict_id, data, source) VALUES (?, ?, ?)",
                           (textstore.DICTIONARY_ID, textstore.DICTIONARY.as_bytes(), "miner/mail.zdict"))
+
+    def _table_names(self) -> set[str]:
+        return {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
     def _columns(self, table: str) -> dict[str, int]:
         """Column name -> hidden flag (0 stored, 2 or 3 generated), generated columns included."""
@@ -283,7 +312,7 @@ class Store:
         tables = {table.name: table for table in TABLES}
         with conn:
             for name in ("mail_blocks", "zstd_dictionaries"):
-                if name not in set(self.db.table_names()):
+                if name not in self._table_names():
                     conn.execute(_create_table_sql(tables[name]))
             self._store_dictionary()
             present = self._columns("messages")
@@ -350,10 +379,11 @@ class Store:
     def _create_indexes(self, table) -> None:
         for name in table.dropped_indexes:
             self.conn.execute(f'DROP INDEX IF EXISTS "{name}"')
-        for columns in table.indexes:
-            self.db[table.name].create_index(list(columns), if_not_exists=True)
-        for columns in table.unique_indexes:
-            self.db[table.name].create_index(list(columns), unique=True, if_not_exists=True)
+        present = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        for columns, unique in [*((columns, False) for columns in table.indexes),
+                                *((columns, True) for columns in table.unique_indexes)]:
+            if f"idx_{table.name}_{'_'.join(columns)}" not in present:  # sqlite-utils' name for it
+                self.db[table.name].create_index(list(columns), unique=unique, if_not_exists=True)
 
     def _table_sql(self, name: str) -> str:
         row = self.conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
@@ -818,7 +848,7 @@ def check_integrity(conn: sqlite3.Connection, db_path: Path) -> None:
 
 def store_on(conn: sqlite3.Connection) -> Store:
     """A Store over a connection opened elsewhere (Datasette's read-only one): nothing is created or migrated."""
-    return Store(sqlite_utils.Database(conn), None)
+    return Store(conn, None)
 
 
 def open_store(path: str | Path | None = None, create: bool = True, check: bool = False) -> Store:
@@ -856,7 +886,7 @@ def open_store(path: str | Path | None = None, create: bool = True, check: bool 
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA cache_size=-8192")  # 8 MiB page cache (an ingest takes more: BATCH_PRAGMAS)
-        store = Store(sqlite_utils.Database(conn), db_path)
+        store = Store(conn, db_path)
         store.ensure_schema()
         if store.migrated_texts:
             conn.execute("VACUUM")  # the migration freed about two thirds of the file

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from miner.ingest import Ingester
+from miner.store import FTS_SETTINGS, open_store
 from miner.sources.mbox import read_mbox
 
 from conftest import FIXTURES, SAMPLE
@@ -137,6 +138,20 @@ def test_full_text_search_covers_prose_not_quotes_or_diffs(store, ingest):
     diff_only = store.conn.execute(
         "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'DEFINE_PERCPU_RWSEM'").fetchone()[0]
     assert diff_only == 0
+
+
+def test_the_full_text_index_merges_before_a_crisis_in_new_and_older_databases(tmp_path):
+    db = tmp_path / "fts.db"
+    with open_store(db) as store:
+        config = dict(store.conn.execute("SELECT k, v FROM messages_fts_config"))
+        assert {name: config.get(name) for name, _ in FTS_SETTINGS} == dict(FTS_SETTINGS)
+        # a database of an earlier version: automerge 16, crisismerge left at FTS5's default
+        store.conn.execute("INSERT INTO messages_fts(messages_fts, rank) VALUES ('automerge', 16)")
+        store.conn.execute("DELETE FROM messages_fts_config WHERE k = 'crisismerge'")
+        store.conn.commit()
+    with open_store(db) as store:
+        config = dict(store.conn.execute("SELECT k, v FROM messages_fts_config"))
+    assert config["automerge"] == 8 and config["crisismerge"] == 16
 
 
 def test_people_trailers_and_patch_files_are_tied_to_their_message(store, ingest):
