@@ -190,6 +190,8 @@ def test_front_page_counts_labels_searches_and_links_to_threads_years_and_querie
     newest = conn.execute("SELECT root_message_id, subject FROM threads WHERE labels != '[]'"
                           " ORDER BY last_date DESC LIMIT 1").fetchone()
     assert f'class="lkml-recent-thread" href="/-/thread/{quote(newest[0], safe="@")}"' in text
+    singles = conn.execute("SELECT count(*) FROM threads WHERE labels != '[]' AND message_count = 1").fetchone()[0]
+    assert singles and '>1 message</td>' in text and '>1 messages<' not in text  # a thread of one message
     year, label, count = conn.execute(
         "SELECT t.year, l.label, count(*) FROM labels l JOIN threads t USING (thread_id)"
         " GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 1").fetchone()
