@@ -90,6 +90,11 @@ def test_thread_page_shows_tree_labels_evidence_and_lore_links(get, demo_db):
         (DEADLOCK_ROOT,)).fetchone()[0]
     assert text.count('class="lkml-lore"') + text.count("[not in the archive]") == message_count
     assert f'href="{lore_url(DEADLOCK_ROOT)}"' in text
+    assert f"({message_count} messages in the tree)" in text
+    single = sqlite3.connect(demo_db).execute(
+        "SELECT root_message_id FROM threads WHERE message_count = 1 AND ghost_count = 0 LIMIT 1").fetchone()[0]
+    status, text = get("/-/thread/" + quote(single, safe="@"))
+    assert status == 200 and "(1 message in the tree)" in text and "1 messages" not in text
 
 
 def test_any_message_of_the_thread_url_encoded_opens_the_same_thread(get):
