@@ -18,6 +18,7 @@ from miner.errors import MinerError
 from miner.limits import MAX_HEADER_CHARS, MAX_REFERENCES
 from miner.model import Message
 from miner.mid import all_msgids, first_msgid
+from miner.utc import utc_text_of_utc
 
 ENCODED_ID_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 BRACKET = re.compile(r"^\s*\[([^\]]*)\]\s*")
@@ -408,9 +409,7 @@ def normalise_date(value: str | None, archive_date: str | None) -> tuple[str | N
     parsed = _parse_date(value) if value else None
     if parsed is not None:
         if EARLIEST_PLAUSIBLE <= parsed <= LATEST_PLAUSIBLE:
-            # miner.utc.UTC_FORMAT written out: strftime took a third of a date's time (a plausible year has four digits, as %Y)
-            return (f"{parsed.year}-{parsed.month:02}-{parsed.day:02}T"
-                    f"{parsed.hour:02}:{parsed.minute:02}:{parsed.second:02}Z"), False  # already in UTC
+            return utc_text_of_utc(parsed), False  # already in UTC; a plausible year has four digits
     return archive_date, True
 
 

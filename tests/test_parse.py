@@ -155,6 +155,24 @@ def test_fast_date_path_agrees_with_the_general_parser_on_real_mail():
     assert checked >= 150  # nearly every Date header of the sample takes the fast path
 
 
+def test_stored_dates_are_written_as_strftime_writes_them():
+    """utc_text_of_utc (the parser's date writer) against UTC_FORMAT, on every Date of the sample and the bounds."""
+    from datetime import datetime, timezone
+
+    from miner.parse import EARLIEST_PLAUSIBLE, _parse_common_date, header_split, parse_header_block, raw_header
+    from miner.utc import UTC_FORMAT, utc_text_of_utc
+
+    moments = [EARLIEST_PLAUSIBLE, datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)]
+    for path in sorted((SAMPLE / "mail").rglob("*.mbox")):
+        for mail in read_mbox(path):
+            date = raw_header(parse_header_block(mail.raw[: header_split(mail.raw)[0]])[0], "Date")
+            moments.append(_parse_common_date(date or ""))
+    moments = [moment for moment in moments if moment is not None]
+    assert len(moments) >= 150
+    for moment in moments:
+        assert utc_text_of_utc(moment) == moment.strftime(UTC_FORMAT), moment
+
+
 def test_a_block_of_header_lines_only_gives_what_the_line_by_line_reading_gives():
     """The fast reading of a whole header block (every real one) against the rule for any block."""
     from miner.parse import WHOLE_HEADER_BLOCK, _headers_line_by_line, _wanted_headers, header_split
