@@ -109,10 +109,10 @@ def classify(written_name: str, value: str) -> Trailer | None:
 # at once: the lines that start with "From " or "Subject: " or (after white space) "From:" or a
 # trailer's shape (TRAILER_LINE's name, a colon, blanks, something), those that hold "---" and
 # the "-- " lines. Possessive quantifiers: a prose word is read once, never backtracked over.
-LINE_TO_LOOK_AT = re.compile(r"\n(?:From |Subject: |[^\S\n]*+(?:[Ff][Rr][Oo][Mm]:|"
-                             r"[A-Za-z][A-Za-z0-9]*+(?:[-_][A-Za-z0-9]++)*+:[ \t]+\S))")
+_TRAILER_SHAPE = r"[A-Za-z][A-Za-z0-9]*+(?:[-_][A-Za-z0-9]++)*+:[ \t]+\S"  # after the line's white space
+LINE_TO_LOOK_AT = re.compile(r"\n(?:From |Subject: |[^\S\n]*+(?:[Ff][Rr][Oo][Mm]:|" + _TRAILER_SHAPE + r"))")
 # A line after the first that TRAILER_LINE matches (LINE_TO_LOOK_AT finds them all)
-TRAILER_SHAPED = re.compile(r"\n[^\S\n]*+[A-Za-z][A-Za-z0-9]*+(?:[-_][A-Za-z0-9]++)*+:[ \t]+\S")
+TRAILER_SHAPED = re.compile(r"\n[^\S\n]*+" + _TRAILER_SHAPE)
 
 
 def author_lines(scanned: ScannedBody, looked_at: list[int] | None = None) -> list[int]:
