@@ -45,10 +45,13 @@ _READER_HIDDEN: dict[str, tuple[str, ...]] = {
     "threads": ("base_subject", "year", "ghost_count", "participant_count", "changed_at", "revision"),
 }
 # ... and every column the schema calls internal: how a value is kept (sha256, raw_block, body_at,
-# prose_spans ...), not what it is.
+# prose_spans ...), not what it is (a table page names these apart).
+INTERNAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    table.name: tuple(c.name for c in table.columns if c.internal) for table in TABLES
+}
 DEFAULT_HIDDEN_COLUMNS: dict[str, tuple[str, ...]] = {
     table.name: hidden for table in TABLES
-    if (hidden := _READER_HIDDEN.get(table.name, ()) + tuple(c.name for c in table.columns if c.internal))
+    if (hidden := _READER_HIDDEN.get(table.name, ()) + INTERNAL_COLUMNS[table.name])
 }
 
 # Bookkeeping of the pipeline, not research data: left off the table lists (still reachable by URL and SQL).

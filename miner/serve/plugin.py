@@ -15,10 +15,9 @@ from markupsafe import Markup
 from miner.textstore import raw_bytes, register_text_functions
 from miner.errors import MinerError
 from miner.mid import clean_message_id
-from miner.schema import TABLES
 from miner.search import register_functions
 from miner.serve.home_page import load_home_page
-from miner.serve.metadata import DEFAULT_HIDDEN_COLUMNS
+from miner.serve.metadata import DEFAULT_HIDDEN_COLUMNS, INTERNAL_COLUMNS
 from miner.serve.thread_page import load_thread_page, thread_page_url
 from miner.store import store_on
 
@@ -67,10 +66,6 @@ def register_routes(datasette):
     ]
 
 
-# Per table, the columns that say how a value is kept (schema: internal), named apart on a table page.
-INTERNAL_COLUMNS = {table.name: frozenset(c.name for c in table.columns if c.internal) for table in TABLES}
-
-
 @hookimpl
 def extra_template_vars(template, database, table, view_name, request, datasette):
     """On a table page with columns left out: their names, and a link showing every column."""
@@ -85,7 +80,7 @@ def extra_template_vars(template, database, table, view_name, request, datasette
         args = [(key, value) for key, value in parse_qsl(request.query_string, keep_blank_values=True)
                 if key not in ("_col", "_nocol")]
         args += [("_col", column) for column in columns]
-        storage = INTERNAL_COLUMNS.get(table, frozenset())
+        storage = INTERNAL_COLUMNS.get(table, ())
         return {"lkml_hidden_columns": [column for column in left_out if column not in storage],
                 "lkml_storage_columns": [column for column in left_out if column in storage],
                 "lkml_show_all_url": "?" + urlencode(args)}
