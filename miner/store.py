@@ -233,7 +233,7 @@ class Store:
         rows: every change so far only added); one of a newer version is refused, since this code
         cannot know what it would break.
         """
-        existing = self._table_names()
+        existing = self._schema_names()
         found = self.schema_version() if "meta" in existing else None
         if found is not None and found > SCHEMA_VERSION:
             raise MinerError(f"{self.path}: made by a newer lkml-miner (schema version {found}; this one reads up"
@@ -241,7 +241,7 @@ class Store:
         self.migrated_texts = "messages" in existing and not self._is_virtual("messages", "body")
         if self.migrated_texts:
             self._migrate_texts()
-            existing = self._table_names()
+            existing = self._schema_names()
         for table in TABLES:
             if table.name in existing:
                 self._add_missing_columns(table)
@@ -261,7 +261,7 @@ class Store:
                     foreign_keys=list(table.foreign_keys) or None,
                 )
             self._create_indexes(table)
-        views = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='view'")}
+        views = self._schema_names("view")
         for view in VIEWS:
             if view.name not in views:
                 self.conn.execute(f'CREATE VIEW "{view.name}" AS {view.sql}')
@@ -288,8 +288,9 @@ class Store:
         self.conn.execute("INSERT OR IGNORE INTO zstd_dictionaries(dict_id, data, source) VALUES (?, ?, ?)",
                           (textstore.DICTIONARY_ID, textstore.DICTIONARY.as_bytes(), "miner/mail.zdict"))
 
-    def _table_names(self) -> set[str]:
-        return {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    def _schema_names(self, kind: str = "table") -> set[str]:
+        """The names of the database's tables (or views, or indexes: ``kind``)."""
+        return {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type=?", (kind,))}
 
     def _columns(self, table: str) -> dict[str, int]:
         """Column name -> hidden flag (0 stored, 2 or 3 generated), generated columns included."""
@@ -312,7 +313,7 @@ class Store:
         tables = {table.name: table for table in TABLES}
         with conn:
             for name in ("mail_blocks", "zstd_dictionaries"):
-                if name not in self._table_names():
+                if name not in self._schema_names():
                     conn.execute(_create_table_sql(tables[name]))
             self._store_dictionary()
             present = self._columns("messages")
@@ -379,7 +380,7 @@ class Store:
     def _create_indexes(self, table) -> None:
         for name in table.dropped_indexes:
             self.conn.execute(f'DROP INDEX IF EXISTS "{name}"')
-        present = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        present = self._schema_names("index")
         for columns, unique in [*((columns, False) for columns in table.indexes),
                                 *((columns, True) for columns in table.unique_indexes)]:
             if f"idx_{table.name}_{'_'.join(columns)}" not in present:  # sqlite-utils' name for it
