@@ -122,9 +122,10 @@ TABLES: tuple[Table, ...] = (
             C("body_length", "INTEGER", "Their length in bytes", internal=True),
             C("body_encoding", "TEXT", "quoted-printable or base64 when those bytes are the body so encoded"
               " (UTF-8 inside); NULL when they are the body itself", internal=True),
-            C("body_z", "BLOB", "The body as UTF-8 in one zstd frame (dictionary: zstd_dictionaries), only when it"
-              " is not in the raw mail as it is (quoted-printable, base64, other charsets, several parts)",
-              internal=True),
+            C("body_z", "BLOB", "The body as UTF-8 in one zstd frame, only when it is not in the raw mail as it is"
+              " (quoted-printable, base64, other charsets, several parts): its dictionary is the raw mail (raw_length"
+              " bytes of the block from raw_offset, given by a skippable frame before it), or one of"
+              " zstd_dictionaries", internal=True),
             C("prose_spans", "TEXT", "Byte ranges of the body's UTF-8 that make the prose, each a run of whole lines"
               " (\"0:120,514:700\", end excluded; joined by newlines and stripped), empty for no prose", internal=True),
             C("prose_z", "BLOB", "The prose compressed as body_z, only when line ranges cannot give it back"
@@ -475,8 +476,8 @@ STORAGE_NOTES = """\
 
 | what | kept as | read by |
 |---|---|---|
-| raw mail, byte for byte | `mail_blocks.data`: the mails of one ingest batch concatenated, up to 8 MiB a block, one zstd frame (level 7, 8 MiB window); `messages.raw_block/raw_offset/raw_length` place each mail | `miner.textstore.raw_bytes(conn, message_id)`, `Store.raw_message`, `miner export --format mbox`, the raw link of `miner serve` |
-| `messages.body` | virtual column `mail_body(...)`: the body's UTF-8 bytes where they stand in the raw mail (`body_at`, `body_length`; quoted-printable or base64 single parts decoded from it, `body_encoding`), else `body_z`, the body compressed alone with the dictionary of `zstd_dictionaries` | any SQL on a connection with `miner.textstore.register_text_functions` (every connection lkml-miner opens, `miner sql`, Datasette through the plugin) |
+| raw mail, byte for byte | `mail_blocks.data`: the mails of one ingest batch concatenated, up to 8 MiB a block, one zstd frame (level 4, 8 MiB window); `messages.raw_block/raw_offset/raw_length` place each mail | `miner.textstore.raw_bytes(conn, message_id)`, `Store.raw_message`, `miner export --format mbox`, the raw link of `miner serve` |
+| `messages.body` | virtual column `mail_body(...)`: the body's UTF-8 bytes where they stand in the raw mail (`body_at`, `body_length`; quoted-printable or base64 single parts decoded from it, `body_encoding`), else `body_z`, the body compressed with its own raw mail as the dictionary (a skippable frame first gives the raw mail's length; without raw mail, the dictionary of `zstd_dictionaries`) | any SQL on a connection with `miner.textstore.register_text_functions` (every connection lkml-miner opens, `miner sql`, Datasette through the plugin) |
 | `messages.prose` | virtual column `mail_prose(...)`: byte ranges of the body, each a run of whole lines (`prose_spans`), else `prose_z` | the same; the FTS index reads it for snippets |
 | full-text index | `messages_fts`, FTS5 with external content (`content=messages`): the index only, no second copy of subject or prose | `MATCH`, `snippet()` |
 | SHA-256 of the raw mail | `messages.sha256`, 32 bytes; `raw_messages` (a view) shows it in hex | checks of byte-exactness |
