@@ -20,7 +20,7 @@ from tqdm import tqdm
 from miner import sources
 from miner.errors import MinerError
 from miner.model import RawMail, Skipped
-from miner.parse import parse_message
+from miner.parse import parse_message_and_lines
 from miner.sources import publicinbox
 from miner.workers import bounded_imap, default_workers
 from miner.store import BATCH_SIZE, MESSAGE_ROW_COLUMNS, BatchCounts, ParsedMail, Store, rows_for
@@ -84,7 +84,7 @@ def prepare(mail: RawMail) -> ParsedMail | Rejected:
     if mail.problem:
         return Rejected(mail, mail.problem)
     try:
-        message = mail.parsed or parse_message(mail.raw, mail.archive_date)
+        message, lines = (mail.parsed, None) if mail.parsed else parse_message_and_lines(mail.raw, mail.archive_date)
     except Exception as error:  # any parse failure rejects this message only
         return Rejected(mail, f"{type(error).__name__}: {error}")
     if mail.notes:
@@ -94,7 +94,7 @@ def prepare(mail: RawMail) -> ParsedMail | Rejected:
     provenance = mail.provenance
     if provenance.list_id is None and message.list_id:
         provenance = provenance._replace(list_id=message.list_id)
-    return rows_for(message, provenance, mail.raw)
+    return rows_for(message, provenance, mail.raw, lines)
 
 
 class Ingester:

@@ -50,6 +50,12 @@ class ParseError(MinerError):
 
 def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
     """Parse one message; ``archive_date`` (UTC ISO) is used if the Date header is unusable."""
+    return parse_message_and_lines(raw, archive_date)[0]
+
+
+def parse_message_and_lines(raw: bytes, archive_date: str | None = None) -> tuple[Message, list[str]]:
+    """:func:`parse_message`, and the lines of its body (``body.split("\\n")``, made for the scan anyway:
+    splitting the btrfs bodies again for the store's prose_spans took 0.45 of its 0.8 CPU s)."""
     if not raw or raw.isspace():  # isspace: no copy of the mail, as strip() made
         raise ParseError("empty message")
     first_line_end = raw.find(b"\n")
@@ -100,7 +106,7 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
 
     text = decode_body(raw, headers, split[1] if split else len(raw))
     scanned = body_split.scan(text)
-    return Message(
+    message = Message(
         message_id=message_id,
         subject=subject,
         base_subject=markers["base_subject"],
@@ -124,6 +130,7 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
         notes=notes,
         alias_ids=alias_ids,
     )
+    return message, scanned.lines
 
 
 def _bounded(value: str | None, name: str, notes: list[str]) -> str | None:

@@ -135,9 +135,10 @@ _INSERT_MESSAGE = (
 _FILL_GHOST = f"UPDATE messages SET ghost=0, {', '.join(c + '=?' for c in _ROW_COLUMNS)} WHERE message_id=?"
 
 
-def rows_for(message: Message, provenance: Provenance, raw: bytes) -> ParsedMail:
-    """The rows of one parsed message, ready for :meth:`Store.add_batch`."""
-    texts = textstore.encode_texts(raw, message.body, message.prose)
+def rows_for(message: Message, provenance: Provenance, raw: bytes, body_lines: list[str] | None = None) -> ParsedMail:
+    """The rows of one parsed message, ready for :meth:`Store.add_batch` (``body_lines``: the lines of its
+    body when the parser has them, see :func:`miner.parse.parse_message_and_lines`)."""
+    texts = textstore.encode_texts(raw, message.body, message.prose, body_lines)
     raw_size = len(raw)
     row = (
         message.parent_id, message.subject, message.base_subject, json.dumps(message.patch_tags),

@@ -82,8 +82,9 @@ class EncodedText(NamedTuple):
     prose_z: bytes | None
 
 
-def encode_texts(raw: bytes, body: str | None, prose: str | None) -> EncodedText:
-    """The stored form of a message's body and prose (runs where the message was parsed)."""
+def encode_texts(raw: bytes, body: str | None, prose: str | None, body_lines: list[str] | None = None) -> EncodedText:
+    """The stored form of a message's body and prose (runs where the message was parsed; ``body_lines``:
+    ``body.split("\\n")`` when the caller has it)."""
     at = length = encoding = body_z = None
     if body is not None:
         body_bytes = body.encode("utf-8", ENCODING_ERRORS)
@@ -100,7 +101,7 @@ def encode_texts(raw: bytes, body: str | None, prose: str | None) -> EncodedText
             at, length, encoding = _encoded_body(raw, body)
             if at is None:
                 body_z = compress_against_raw(raw, body_bytes) if raw else _body_compressor.compress(body_bytes)
-    spans = prose_spans(body, prose, body_bytes) if body is not None and prose is not None else None
+    spans = prose_spans(body, prose, body_bytes, body_lines) if body is not None and prose is not None else None
     prose_z = None
     if prose is not None and spans is None:
         prose_z = _body_compressor.compress(prose.encode("utf-8", ENCODING_ERRORS))
@@ -134,16 +135,18 @@ def _decoded(decode, data) -> str:
     return decode(bytes(data)).decode("utf-8").replace("\r\n", "\n")
 
 
-def prose_spans(body: str, prose: str, body_bytes: bytes | None = None) -> str | None:
+def prose_spans(body: str, prose: str, body_bytes: bytes | None = None, lines: list[str] | None = None) -> str | None:
     """Line ranges of ``body`` that give back ``prose`` exactly (joined by newlines, stripped), or None.
 
     Prose is the body's prose lines in order, so a greedy walk finds them; the first and last may
     have lost the white space ``strip`` removes. The result is checked, never trusted.
-    ``body_bytes``: the body's UTF-8 when the caller has it (encode_texts), not encoded again.
+    ``body_bytes`` and ``lines``: the body's UTF-8 and ``body.split("\\n")`` when the caller has them
+    (encode_texts), not made again.
     """
     if not prose:
         return ""
-    lines = body.split("\n")
+    if lines is None:
+        lines = body.split("\n")
     wanted = prose.split("\n")
     last = len(wanted) - 1
     runs: list[list[int]] = []  # [first line, end] of the body lines picked, in order
