@@ -324,16 +324,16 @@ class ThreadMessage:
         return "reply"
 
 
-def trailer_targets(messages: list[ThreadMessage], writer_id: str, name: str) -> tuple[str, list[str]]:
-    """(how, patch Message-IDs) a trailer named ``name`` written in ``writer_id`` applies to.
+def trailer_targets(messages: dict[str, ThreadMessage], writer_id: str, name: str) -> tuple[str, list[str]]:
+    """(how, patch Message-IDs) a trailer named ``name`` written in ``writer_id`` applies to (``messages``:
+    the thread's, by Message-ID).
 
     As b4 does: a patch's own trailers apply to it (``own``); a reply's apply to the nearest patch
     up its parent chain (``reply``); a reply to a cover letter gives them to every patch of that
     series (``cover``: the patches answering the cover, in patch order; the cover itself while
     none is stored). ``("", [])`` when it applies to no patch.
     """
-    by_id = {message.message_id: message for message in messages}
-    writer = by_id.get(writer_id)
+    writer = messages.get(writer_id)
     if writer is None:
         return "", []
     if writer.role == "patch":
@@ -341,14 +341,14 @@ def trailer_targets(messages: list[ThreadMessage], writer_id: str, name: str) ->
     if writer.role == "cover" or name.lower() in FOLLOWUP_DROPS:
         return "", []
     seen = {writer.message_id}
-    current = by_id.get(writer.parent_id or "")
+    current = messages.get(writer.parent_id or "")
     while current is not None and current.message_id not in seen:
         seen.add(current.message_id)
         if current.role == "patch":
             return "reply", [current.message_id]
         if current.role == "cover":
-            patches = sorted((m for m in messages if m.parent_id == current.message_id and m.role == "patch"),
+            patches = sorted((m for m in messages.values() if m.parent_id == current.message_id and m.role == "patch"),
                              key=lambda m: (m.patch_index is None, m.patch_index or 0, m.message_id))
             return "cover", [m.message_id for m in patches] or [current.message_id]
-        current = by_id.get(current.parent_id or "")
+        current = messages.get(current.parent_id or "")
     return "", []
