@@ -476,7 +476,7 @@ STORAGE_NOTES = """\
 
 | what | kept as | read by |
 |---|---|---|
-| raw mail, byte for byte | `mail_blocks.data`: the mails of one ingest batch concatenated, up to 8 MiB a block, one zstd frame (level 4, 8 MiB window); `messages.raw_block/raw_offset/raw_length` place each mail | `miner.textstore.raw_bytes(conn, message_id)`, `Store.raw_message`, `miner export --format mbox`, the raw link of `miner serve` |
+| raw mail, byte for byte | `mail_blocks.data`: the mails of one ingest batch concatenated, up to 8 MiB a block, one zstd frame (level 3, 8 MiB window), the mails of a thread together; `messages.raw_block/raw_offset/raw_length` place each mail | `miner.textstore.raw_bytes(conn, message_id)`, `Store.raw_message`, `miner export --format mbox`, the raw link of `miner serve` |
 | `messages.body` | virtual column `mail_body(...)`: the body's UTF-8 bytes where they stand in the raw mail (`body_at`, `body_length`; quoted-printable or base64 single parts decoded from it, `body_encoding`), else `body_z`, the body compressed with its own raw mail as the dictionary (a skippable frame first gives the raw mail's length; without raw mail, the dictionary of `zstd_dictionaries`) | any SQL on a connection with `miner.textstore.register_text_functions` (every connection lkml-miner opens, `miner sql`, Datasette through the plugin) |
 | `messages.prose` | virtual column `mail_prose(...)`: byte ranges of the body, each a run of whole lines (`prose_spans`), else `prose_z` | the same; the FTS index reads it for snippets |
 | full-text index | `messages_fts`, FTS5 with external content (`content=messages`): the index only, no second copy of subject or prose | `MATCH`, `snippet()` |
@@ -484,8 +484,8 @@ STORAGE_NOTES = """\
 
 Every text is stored once: the raw mail in a block; the body of plain text mail is a slice of it; the
 prose is a list of the body's lines. Measured with `python benchmarks/disk.py`: the btrfs epoch
-(20,000 messages, 154,710,342 bytes of mail) takes 76.8 MB (0.496 of its mail; before: 252 MB,
-1.63), the virtualization epoch (15,000 messages, 176,080,690 bytes) 69.9 MB (0.397).
+(20,000 messages, 154,710,342 bytes of mail) takes 76.7 MB (0.496 of its mail; before: 252 MB,
+1.63), the virtualization epoch (15,000 messages, 176,080,690 bytes) 71.9 MB (0.408).
 
 A connection without the functions (the `sqlite3` shell) reads every column but `body` and `prose`,
 and cannot run `PRAGMA integrity_check` or `VACUUM` (both compute the virtual columns): use

@@ -494,7 +494,8 @@ class Store:
                 placement = threading.link(item.message_id, item.parent_ids, item.alias_ids)
                 self._queue(item, placement, run_id, now, counts, pending)
             # the raw mail is compressed in the background while the rows are written
-            blocks = _start_blocks(self.conn, [item.raw for _, item in pending.placed])
+            blocks = _start_blocks(self.conn, [item.raw for _, item in pending.placed],
+                                   [threading.final_thread(placement.thread_id) for placement, _ in pending.placed])
             self.run_ghosts.update(threading.ghosts)  # the ghosts this batch writes
             self._persist_threading(threading, now)
             self._write_pending(pending, threading, now, blocks.places)
@@ -787,20 +788,25 @@ class PendingBlocks(NamedTuple):
     frames: list[tuple[int, Future]]  # (block id, its zstd frame to come)
 
 
-def _start_blocks(conn: sqlite3.Connection, mails: list[bytes]) -> PendingBlocks:
+def _start_blocks(conn: sqlite3.Connection, mails: list[bytes], threads: list[int] | None = None) -> PendingBlocks:
     """Place ``mails`` in blocks of up to textstore.BLOCK_BYTES numbered after the last stored one, and
     start compressing them in the background; :func:`_finish_blocks` stores them in the same transaction.
+
+    ``threads``: the thread of each mail; the mails of a thread then stand one after the other, in their
+    order (replies quote what they answer: the btrfs epoch's blocks at level 3 took 33,912,290 bytes in
+    the order of the epoch, 33,345,121 so). The places are given in the order of ``mails``.
 
     The numbers are the ones SQLite would give the rows (the largest block_id plus one), and no other
     writer can take them first: once this transaction writes, none has committed since it began.
     """
     next_id = conn.execute("SELECT coalesce(max(block_id), 0) + 1 FROM mail_blocks").fetchone()[0]
-    places: list[tuple[int, int, int]] = []
+    places: list[tuple[int, int, int]] = [(0, 0, 0)] * len(mails)
     frames: list[tuple[int, Future]] = []
     block: list[bytes] = []
     size = 0
-    for mail in mails:
-        places.append((next_id + len(frames), size, len(mail)))
+    for index in sorted(range(len(mails)), key=threads.__getitem__) if threads else range(len(mails)):
+        mail = mails[index]
+        places[index] = (next_id + len(frames), size, len(mail))
         block.append(mail)
         size += len(mail)
         if size >= textstore.BLOCK_BYTES:

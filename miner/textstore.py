@@ -39,11 +39,13 @@ import zstandard
 
 # Measured on the btrfs epoch (block size, level: compressed / mail, CPU s for 20,000 messages):
 # 2 MiB, 3: 0.232, 0.9 s; 4 MiB, 6: 0.206, 2.3 s; 8 MiB, 7 (8 MiB window): 0.195, 2.9 s; 8 MiB, 9: 0.190, 4.2 s;
-# 8 MiB windows: level 3 0.220, 0.7 s; level 4 0.214, 0.9 s; level 5 0.208, 1.9 s. Level 4 since bodies
-# not in the raw mail as they are were compressed against it (compress_against_raw): 2.7 MB more of
-# blocks for 2.9 MB less of body_z, and 2 CPU s less of the ingest's writer.
+# 8 MiB windows: level 3 0.220, 0.7 s; level 4 0.214, 0.9 s; level 5 0.208, 1.9 s. Level 3 since bodies
+# not in the raw mail as they are are compressed against it (compress_against_raw: 2.9 MB less of
+# body_z) and a block holds the mails of a thread together (miner.store._start_blocks: 0.6 MB less):
+# the epoch's database 0.497 of its mail, as at level 7, and 2.2 CPU s less of the ingest's writer
+# (in an ingest, where the parser processes share the cores: 1.3-1.5 s against 4.0 at level 7).
 BLOCK_BYTES = 8 << 20  # as much as an ingest batch; a reader decompresses a whole block (about 6 ms)
-BLOCK_PARAMETERS = zstandard.ZstdCompressionParameters.from_level(4, window_log=23)  # window: the block
+BLOCK_PARAMETERS = zstandard.ZstdCompressionParameters.from_level(3, window_log=23)  # window: the block
 BODY_LEVEL = 3
 BLOCKS_CACHED = 6  # decompressed blocks a process keeps (48 MiB at most; its connections share them)
 ENCODING_ERRORS = "surrogatepass"  # a body is a str; what it holds comes back exactly
