@@ -13,7 +13,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-import ahocorasick
+import ahocorasick_rs
 
 from miner import body
 from miner.body import QUOTE_PREFIX
@@ -110,10 +110,10 @@ def anchor_text(spelling: str) -> str:
 class AnchorFinder:
     """Finds a set of literal anchors in lower-cased text in one pass (an Aho-Corasick automaton).
 
-    pyahocorasick walks the text once in C whatever the number of anchors; only the occurrences it
-    reports (about three per message) are checked for word boundaries here.  The boundaries are
-    those of ``re`` with ``pos``/``endpos``: a character before ``start`` counts, one at ``end`` or
-    after does not.
+    ahocorasick_rs (the Rust aho-corasick crate) walks the text once, as a DFA, whatever the number
+    of anchors; only the occurrences it reports (about three per message) are checked for word
+    boundaries here.  The boundaries are those of ``re`` with ``pos``/``endpos``: a character
+    before ``start`` counts, one at ``end`` or after does not.  Offsets are in characters.
     """
 
     def __init__(self, spellings: list[str], anchor_ids: dict[str, int]) -> None:
@@ -121,23 +121,23 @@ class AnchorFinder:
         for spelling in spellings:
             anchor = parse_anchor(spelling, anchor_ids[spelling])
             by_text[anchor.text].append(anchor)
-        self.automaton: ahocorasick.Automaton | None = None
+        self.anchors = [tuple(anchors) for anchors in by_text.values()]  # by the index of their text
+        self.automaton: ahocorasick_rs.AhoCorasick | None = None
         if by_text:
-            self.automaton = ahocorasick.Automaton()
-            for text, anchors in by_text.items():
-                self.automaton.add_word(text, (len(text), tuple(anchors)))
-            self.automaton.make_automaton()
+            # overlapping matches need the standard match kind (the default): every anchor at every place
+            self.automaton = ahocorasick_rs.AhoCorasick(list(by_text), implementation=ahocorasick_rs.Implementation.DFA)
 
     def find(self, lower: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
         """(start offset, anchor id) for every anchor in lower[start:end]."""
         if self.automaton is None:
             return []
         end = len(lower) if end is None else end
+        haystack = lower if start == 0 and end == len(lower) else lower[start:end]
         found: list[tuple[int, int]] = []
-        for last, (length, anchors) in self.automaton.iter(lower, start, end):
-            first = last - length + 1
-            after = last + 1
-            for anchor in anchors:
+        for index, first, after in self.automaton.find_matches_as_indexes(haystack, overlapping=True):
+            first += start
+            after += start
+            for anchor in self.anchors[index]:
                 if anchor.word_start and first > 0 and lower[first - 1].isalnum():
                     continue
                 if anchor.word_end and after < end and lower[after].isalnum():
