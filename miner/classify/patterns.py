@@ -344,8 +344,12 @@ RACE = (
             r"\b(?:load|store|read|write)[- ]tearing\b|"
             r"\btorn (?:reads?|loads?|values?|accesses)\b|\btorn on (?:32|64)[- ]?bit\b",
             ("tearing", "torn")),
+    # The rubric's negative: READ_ONCE's own implementation ("Override READ_ONCE() with barriered
+    # implementation", "strengthen READ_ONCE() for Alpha", "use READ_ONCE macros") is not a marked access.
     Pattern("read_write_once", "race", "R1", 0.42,
-            r"\b(?:read|write)_once\b", ("_once",), in_diff=0.5),
+            r"\b(?:read|write)_once\b", ("_once",), in_diff=0.5,
+            cancel=r"\b(?:implement\w*|definitions?|overrid\w*|strengthen\w*|barriered|codegen)\b|"
+                   r"\b(?:read|write)_once(?:\(\))?'?\s+macros?\b|#\s*define\b"),
     Pattern("atomicity", "race", "R2", 0.3,
             r"\bnon-?atomic(?:ally)?\b|\bnot atomic(?:ally)?\b|\batomicity\b|"
             r"\b(?:must|should|needs? to) be (?:done )?atomic(?:ally)?\b|\btoctou\b|"
@@ -425,8 +429,8 @@ ORDERING = (
     # smp_[r]mb()", "avoid atomic_set and smp_wmb in the tx path", "optimize barrier usage": an
     # ordering topic, and in a title no missing barrier (no D3 race; see score.co_label)
     Pattern("barrier_rework", "ordering", "O1", 0.5,
-            r"\b(?:replac|convert|switch|upgrad|downgrad|optimi[sz]|relax|weaken|avoid|simplif)\w* "
-            r"(?:[\w\[\]]+ ){0,4}?(?:\w*barrier\w*|smp_\w+|\w+_(?:acquire|release)|[rw]?mb\(\))",
+            r"\b(?:replac|convert|switch|upgrad|downgrad|optimi[sz]|relax|weaken|avoid|simplif|overrid)\w* "
+            r"(?:[\w\[\]()]+ ){0,4}?(?:\w*barrier\w*|smp_\w+|\w+_(?:acquire|release)|[rw]?mb\(\))",
             ("barrier", "smp_", "_acquire", "_release", "mb()"),
             cancel=r"nobarrier|barrier=|barrier_nospec|membarrier|speculat|nospec|spectre|rcu_barrier",
             cancel_message=STORAGE_MESSAGE),
