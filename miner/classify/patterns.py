@@ -348,7 +348,7 @@ RACE = (
     # implementation", "strengthen READ_ONCE() for Alpha", "use READ_ONCE macros") is not a marked access.
     Pattern("read_write_once", "race", "R1", 0.42,
             r"\b(?:read|write)_once\b", ("_once",), in_diff=0.5,
-            cancel=r"\b(?:implement\w*|definitions?|overrid\w*|strengthen\w*|barriered|codegen)\b|"
+            cancel=r"\b(?:implement\w*|defined|definitions?|overrid\w*|strengthen\w*|barriered|codegen)\b|"
                    r"\b(?:read|write)_once(?:\(\))?'?\s+macros?\b|#\s*define\b"),
     Pattern("atomicity", "race", "R2", 0.3,
             r"\bnon-?atomic(?:ally)?\b|\bnot atomic(?:ally)?\b|\batomicity\b|"
@@ -430,8 +430,11 @@ ORDERING = (
     # ordering topic, and in a title no missing barrier (no D3 race; see score.co_label)
     Pattern("barrier_rework", "ordering", "O1", 0.5,
             r"\b(?:replac|convert|switch|upgrad|downgrad|optimi[sz]|relax|weaken|avoid|simplif|overrid)\w* "
-            r"(?:[\w\[\]()]+ ){0,4}?(?:\w*barrier\w*|smp_\w+|\w+_(?:acquire|release)|[rw]?mb\(\))",
-            ("barrier", "smp_", "_acquire", "_release", "mb()"),
+            r"(?:[\w\[\]()]+ ){0,4}?(?:\w*barrier\w*|smp_\w+|\w+_(?:acquire|release)|[rw]?mb\(\))|"
+            # READ_ONCE's own implementation (an architecture's override), not a marked access
+            r"\b(?:overrid|strengthen)\w* (?:[\w\[\]()]+ ){0,4}?(?:__)?(?:read|write)_once|"
+            r"(?:__)?(?:read|write)_once\w*(?:\(\))? (?:[\w\[\]()]+ ){0,4}?(?:be )?overridden",
+            ("barrier", "smp_", "_acquire", "_release", "mb()", "_once"),
             cancel=r"nobarrier|barrier=|barrier_nospec|membarrier|speculat|nospec|spectre|rcu_barrier",
             cancel_message=STORAGE_MESSAGE),
     Pattern("pairs_with", "ordering", "O1", 0.65,
