@@ -133,6 +133,31 @@ def test_d3_missing_barrier_is_ordering_and_race() -> None:
     assert labels("", dev_lines("dev-047", 1, 8)) == ["race", "ordering"]
 
 
+DEV2_D3 = {item["id"]: item for item in map(json.loads, (Path(__file__).parent / "fixtures" / "labels" / "dev2-d3.jsonl")
+                                             .read_text().splitlines())}
+
+
+def test_d3_a_barrier_the_code_needs_is_ordering_and_race() -> None:
+    # dev2-185 (virtualization): "I think I needed a smp_wmb to always make sure worker->vtask ..."
+    item = DEV2_D3["dev2-185"]
+    assert labels(item["subject"], item["text"]) == ["race", "ordering"] == sorted(item["labels"], reverse=True)
+
+
+def test_d3_a_quoted_added_barrier_is_ordering_and_race() -> None:
+    # dev2-004 (virtualization): a review of "Use write memory barrier after updating CQ index",
+    # quoting the patch's "+\twmb();"; the quote alone (no added line) draws no race
+    item = DEV2_D3["dev2-004"]
+    assert labels(item["subject"], item["text"]) == ["race", "ordering"]
+    without_added = item["text"].replace("> > > +\twmb();", "> > >  \twmb();")
+    assert labels(item["subject"], without_added) == ["ordering"]
+
+
+def test_d3_a_barriers_kind_is_ordering_only() -> None:
+    # dev2-008 (virtualization): bit ops "end up being full memory barriers" describes a barrier, claims none missing
+    item = DEV2_D3["dev2-008"]
+    assert labels(item["subject"], item["text"]) == ["ordering"] == item["labels"]
+
+
 def test_d3_redundant_barrier_is_ordering_only() -> None:
     # dev-021 lines 5-10 (quoted), dev-087 subject.
     assert labels("", dev_lines("dev-021", 5, 10)) == ["ordering"]

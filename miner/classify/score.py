@@ -113,6 +113,7 @@ D3_CONCRETE = frozenset(("missing_barrier", "required_barrier"))
 D3_NEED = re.compile(r"\b(?:requir|need|necessar|proper|appropriate|correct|right)", re.IGNORECASE)
 D3_IN_CODE = frozenset(("barrier_primitive", "acquire_release_primitive"))
 D3_NOT = frozenset(("redundant_barrier",))
+QUOTED_ADDED = re.compile(r"^(?:> ?)+\+(?!\+)")
 D3_NOT_IN_SUBJECT = frozenset(("barrier_rework",))  # "Replace smp_read_barrier_depends() with smp_rmb()"
 # D4: the hang words that state a race's consequence ("... hang forever", "lost wakeup").
 D4_HANG = frozenset(("hang_word", "blocked_forever", "lost_wakeup", "livelock", "d_state"))
@@ -127,7 +128,7 @@ def co_label(evidence: list[Evidence], scores: dict[str, float]) -> list[Evidenc
     if scores["ordering"] >= THRESHOLD and scores["race"] < THRESHOLD:
         barrier = [e for e in evidence if e.label == "ordering" and e.zone != "aside" and (
             (e.pattern in D3_CONCRETE and (e.pattern == "missing_barrier" or D3_NEED.search(e.text)))
-            or (e.pattern in D3_IN_CODE and e.in_diff and e.zone == "code"
+            or (e.pattern in D3_IN_CODE and e.in_diff and (e.zone == "code" or QUOTED_ADDED.match(e.text))
                                           and not e.text.rstrip().endswith("\\")))]
         if barrier and not any(e.pattern in D3_NOT or (e.pattern in D3_NOT_IN_SUBJECT and e.line == SUBJECT_LINE)
                                for e in evidence):
