@@ -293,6 +293,17 @@ RACE = (
     Pattern("concurrent_access", "race", "R2", 0.35,
             r"\bconcurrent(?:ly)?\b|\bconcurrency\b", ("concurren",),
             cancel=r"concurrent (?:direct|dio|writers? support|i/o|io\b)|kernel concurrency sanitizer"),
+    # A fix of a bug put down to things running at once: "fix memory leak due to concurrent append
+    # writes", "Fix UAF during concurrent mount and device scan", "protect concurrent access to iommu
+    # iotlb".  Unlike "concurrent fsyncs" (a workload) or "the rate is changing due to concurrent
+    # load", the text says the concurrency causes the bug it fixes (R2/R3/R4).
+    Pattern("concurrent_cause", "race", "R2", 0.6,
+            r"\b(?:fix|fixes|fixed|fixing|avoid|avoids|prevent|prevents)\b.{0,80}?\b(?:due to|caused by|because of|"
+            r"during|from|on|with) (?:a |an |the |two )?concurren(?:t|cy|tly)\b|"
+            r"\bprotect\w* (?:against )?concurrent (?:access|modification|update|use|users?|writers?|readers?)",
+            ("concurren",),
+            cancel=r"concurrent (?:direct|dio|writers? support|i/o|io\b)|kernel concurrency sanitizer|"
+                   r"performance|throughput|scalab|contention"),
     Pattern("simultaneous", "race", "R2", 0.25,
             r"\bsimultaneous(?:ly)?\b|\bat the same time\b|\bin parallel\b",
             ("simultan", "same time", "in parallel")),
