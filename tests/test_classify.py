@@ -133,6 +133,13 @@ def test_d3_missing_barrier_is_ordering_and_race() -> None:
     assert labels("", dev_lines("dev-047", 1, 8)) == ["race", "ordering"]
 
 
+def test_d3_removing_a_redundant_barrier_is_ordering_even_with_lockless_words() -> None:
+    # dev-114 "remove pointless barrier from btrfs_sync_file()": "read using READ_ONCE() ... written
+    # using WRITE_ONCE()" is the barrier's reasoning; dev-087 "remove useless smp_mb in start_transaction"
+    for item_id in ("dev-114", "dev-087"):
+        assert labels(DEV[item_id]["subject"], DEV[item_id]["text"]) == ["ordering"] == DEV[item_id]["labels"]
+
+
 DEV2_D3 = {item["id"]: item for item in map(json.loads, (Path(__file__).parent / "fixtures" / "labels" / "dev2-d3.jsonl")
                                              .read_text().splitlines())}
 

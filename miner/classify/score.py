@@ -115,6 +115,13 @@ D3_IN_CODE = frozenset(("barrier_primitive", "acquire_release_primitive"))
 D3_NOT = frozenset(("redundant_barrier",))
 QUOTED_ADDED = re.compile(r"^(?:> ?)+\+(?!\+)")
 D3_NOT_IN_SUBJECT = frozenset(("barrier_rework",))  # "Replace smp_read_barrier_depends() with smp_rmb()"
+# ... and the race words of a message that removes a redundant barrier are its barrier reasoning
+# ("as well as the unlocked check for root->log_root", "read using READ_ONCE()"), not a race of
+# their own: ordering only (D3), unless a race is named or shown (a race word, a splat, an interleaving)
+# or the title is about the racy accesses ("Annotate unlocked accesses to transaction state").
+BARRIER_REASONING = frozenset(("unprotected_access", "read_write_once", "concurrent_access", "simultaneous",
+                               "other_context"))
+D3_NOT_FACTOR = 0.5
 # D4: the hang words that state a race's consequence ("... hang forever", "lost wakeup").
 D4_HANG = frozenset(("hang_word", "blocked_forever", "lost_wakeup", "livelock", "d_state"))
 
@@ -134,6 +141,10 @@ def co_label(evidence: list[Evidence], scores: dict[str, float]) -> list[Evidenc
                                for e in evidence):
             scores["race"] = scores["ordering"]
             evidence = evidence + [replace(e, label="race", subtype=subtype_name("R1")) for e in barrier]
+    if scores["race"] >= THRESHOLD and any(e.pattern in D3_NOT and e.zone in ("prose", "subject") for e in evidence) \
+            and all(e.pattern in BARRIER_REASONING and e.zone != "subject"
+                    for e in evidence if e.label == "race" and e.zone != "aside"):
+        scores["race"] = round(scores["race"] * D3_NOT_FACTOR, 4)
     if scores["race"] >= THRESHOLD and scores["deadlock"] < THRESHOLD:
         hang = [e for e in evidence if e.label == "deadlock" and e.zone in ("prose", "subject")
                 and e.pattern in D4_HANG]
