@@ -334,10 +334,14 @@ RACE = (
             r"(?:lock|mutex|rcu|spinlock|rwsem)|lockless(?:ly)? (?:read|access|check|update|"
             r"modif)|(?:read|access|modif|updat|check)\w* (?:\w+ )?locklessly|"
             r"missing (?:lock|locking|rcu_read_lock|rcu protection)\b|"
-            r"unlocked (?:read|access|write|check|update)|unsynchronized",
+            r"unlocked (?:read|access|write|check|update)|unsynchronized|"
+            # the wrong lock (R4): "using a different lock than the one used to write them"
+            r"(?:under|using|with|holding|taking|takes) (?:a |the )?(?:wrong|different) (?:spin ?)?(?:lock|mutex)\b|"
+            r"\b(?:wrong|different) (?:spin ?)?(?:lock|mutex) than\b",
             ("without holding", "without taking", "without grabbing", "without acquiring",
              "without any", "protected by", "lockless", "missing lock", "missing rcu", "unlocked",
-             "unsynchron"),
+             "unsynchron", "wrong lock", "different lock", "wrong spin", "different spin", "wrong mutex",
+             "different mutex"),
             cancel=r"nesting notation"),
     Pattern("suspicious_rcu_report", "race", "R4", 0.92,
             r"suspicious rcu(?:_dereference\w*\(\))? usage|rcu-list traversed in non-reader",
