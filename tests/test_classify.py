@@ -140,6 +140,14 @@ def test_d3_removing_a_redundant_barrier_is_ordering_even_with_lockless_words() 
         assert labels(DEV[item_id]["subject"], DEV[item_id]["text"]) == ["ordering"] == DEV[item_id]["labels"]
 
 
+def test_a_cpu_barrier_is_memory_ordering_even_in_a_mail_about_disks() -> None:
+    # dev2-178 (linux-raid) line 5, after the patch's "to member disks" comment: in a mail about disks
+    # "barrier" alone is a write barrier, an smp_mb is not
+    disks = "  * to member disks to avoid memory alloc and performance decrease\n\n"
+    assert "ordering" in labels("", disks + "And for the patch itself, do you think we should add a smp_mb\n")
+    assert labels("", disks + "And for the patch itself, do you think we should add a barrier\n") == []
+
+
 DEV2_D3 = {item["id"]: item for item in map(json.loads, (Path(__file__).parent / "fixtures" / "labels" / "dev2-d3.jsonl")
                                              .read_text().splitlines())}
 

@@ -19,10 +19,12 @@ from miner import body
 from miner.body import QUOTE_PREFIX
 from miner.classify.kinds import KIND_POLICY, PATCH, KindPolicy
 from miner.classify.patterns import (
+    CPU_BARRIER_NAME,
     DEEP_QUOTE_FACTOR,
     MAX_WEIGHT,
     PATTERNS,
     QUOTE_FACTOR,
+    STORAGE_MESSAGE,
     SUBJECT_FACTOR,
     TRAILER_FACTOR,
     Pattern,
@@ -65,6 +67,7 @@ LISTING_COMMENT = re.compile(r"^(?:\t+ ?\*(?![*/])|\s*/\*|\s*//|\s*\d+\s{2,}(?:\
 # A commit named by its title: 'commit 04216820fe83 ("Btrfs: fix race between ...")'.  The
 # title is another commit's topic (D2), also when it wraps over two lines; a quoted phrase
 # ('the report "use-after-free due to dead reloc tree cleanup race"') is someone else's words.
+CPU_BARRIER_LINE = re.compile(CPU_BARRIER_NAME)
 COMMIT_TITLE = re.compile(r'\("[^"]*(?:"\)|$)|^[^"(]*"\)|"[^"]{12,}"')  # also any quoted phrase
 
 
@@ -305,7 +308,8 @@ class Scanner:
                     window_start = lower.rfind("\n", 0, max(0, window_start - 1)) + 1
                 if self.cancels_before[index].search(lower, window_start, start):
                     continue
-            if self._cancelled_by_message(index, lower, message_cancel_cache, "text"):
+            if self._cancelled_by_message(index, lower, message_cancel_cache, "text") and not (
+                    pattern.cancel_message == STORAGE_MESSAGE and CPU_BARRIER_LINE.search(content_lower)):
                 continue
             where = zone
             weight = pattern.weight * factor * (pattern.in_diff if in_diff else 1.0)
