@@ -133,6 +133,46 @@ def test_d3_missing_barrier_is_ordering_and_race() -> None:
     assert labels("", dev_lines("dev-047", 1, 8)) == ["race", "ordering"]
 
 
+def test_d3_removing_a_redundant_barrier_is_ordering_even_with_lockless_words() -> None:
+    # dev-114 "remove pointless barrier from btrfs_sync_file()": "read using READ_ONCE() ... written
+    # using WRITE_ONCE()" is the barrier's reasoning; dev-087 "remove useless smp_mb in start_transaction"
+    for item_id in ("dev-114", "dev-087"):
+        assert labels(DEV[item_id]["subject"], DEV[item_id]["text"]) == ["ordering"] == DEV[item_id]["labels"]
+
+
+def test_a_cpu_barrier_is_memory_ordering_even_in_a_mail_about_disks() -> None:
+    # dev2-178 (linux-raid) line 5, after the patch's "to member disks" comment: in a mail about disks
+    # "barrier" alone is a write barrier, an smp_mb is not
+    disks = "  * to member disks to avoid memory alloc and performance decrease\n\n"
+    assert "ordering" in labels("", disks + "And for the patch itself, do you think we should add a smp_mb\n")
+    assert labels("", disks + "And for the patch itself, do you think we should add a barrier\n") == []
+
+
+DEV2_D3 = {item["id"]: item for item in map(json.loads, (Path(__file__).parent / "fixtures" / "labels" / "dev2-d3.jsonl")
+                                             .read_text().splitlines())}
+
+
+def test_d3_a_barrier_the_code_needs_is_ordering_and_race() -> None:
+    # dev2-185 (virtualization): "I think I needed a smp_wmb to always make sure worker->vtask ..."
+    item = DEV2_D3["dev2-185"]
+    assert labels(item["subject"], item["text"]) == ["race", "ordering"] == sorted(item["labels"], reverse=True)
+
+
+def test_d3_a_quoted_added_barrier_is_ordering_and_race() -> None:
+    # dev2-004 (virtualization): a review of "Use write memory barrier after updating CQ index",
+    # quoting the patch's "+\twmb();"; the quote alone (no added line) draws no race
+    item = DEV2_D3["dev2-004"]
+    assert labels(item["subject"], item["text"]) == ["race", "ordering"]
+    without_added = item["text"].replace("> > > +\twmb();", "> > >  \twmb();")
+    assert labels(item["subject"], without_added) == ["ordering"]
+
+
+def test_d3_a_barriers_kind_is_ordering_only() -> None:
+    # dev2-008 (virtualization): bit ops "end up being full memory barriers" describes a barrier, claims none missing
+    item = DEV2_D3["dev2-008"]
+    assert labels(item["subject"], item["text"]) == ["ordering"] == item["labels"]
+
+
 def test_d3_redundant_barrier_is_ordering_only() -> None:
     # dev-021 lines 5-10 (quoted), dev-087 subject.
     assert labels("", dev_lines("dev-021", 5, 10)) == ["ordering"]

@@ -68,6 +68,18 @@ def test_words_of_a_workload_are_no_race() -> None:
     assert "race" not in classify_thread(messages).labels
 
 
+@pytest.mark.parametrize("subject, race", [
+    # patch titles of the linux-btrfs and virtualization epochs (../shared/corpus/bulk)
+    ("[PATCH] Btrfs: fix memory leak due to concurrent append writes with fiemap", True),
+    ("[PATCH] vdpasim: protect concurrent access to iommu iotlb", True),
+    ("[PATCH v2 0/9] x86: Concurrent TLB flushes", False),
+])
+def test_a_fix_for_a_bug_due_to_concurrency_is_race(subject: str, race: bool) -> None:
+    # the title says the concurrency causes the bug it fixes; "Concurrent TLB flushes" is a feature
+    messages = [("<root@example.org>", subject, "Signed-off-by: A U Thor <author@example.org>\n")]
+    assert ("race" in classify_thread(messages).labels) is race
+
+
 def test_added_documentation_lines_are_prose_not_code() -> None:
     # [PATCH 09/13] Documentation/barriers: its added lines name smp_mb() and READ_ONCE() as
     # text of memory-barriers.txt; no barrier is added to code, so D3 draws no race.

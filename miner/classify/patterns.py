@@ -155,6 +155,10 @@ class Pattern:
 
 # The barrier instructions of arm64 and powerpc, as named in mail ("a dmb", "needs a dsb(st)", "lwsync").
 ARCH_BARRIER = r"\b(?:dmb|dsb|lwsync|hwsync|eieio)\b"
+# A line that names a CPU barrier primitive ("should we add a smp_mb", "the wmb() here") speaks of
+# memory ordering even in a mail about disks, where "barrier" alone means a write barrier: the
+# storage-sense cancel of a whole message (STORAGE_MESSAGE) does not void it.
+CPU_BARRIER_NAME = r"\bsmp_\w+|\b(?:dma_)?[rw]?mb\(\)|" + ARCH_BARRIER
 ARCH_BARRIER_ANCHORS = ("dmb", "dsb", "lwsync", "hwsync", "eieio")
 
 DEADLOCK = (
@@ -293,6 +297,17 @@ RACE = (
     Pattern("concurrent_access", "race", "R2", 0.35,
             r"\bconcurrent(?:ly)?\b|\bconcurrency\b", ("concurren",),
             cancel=r"concurrent (?:direct|dio|writers? support|i/o|io\b)|kernel concurrency sanitizer"),
+    # A fix of a bug put down to things running at once: "fix memory leak due to concurrent append
+    # writes", "Fix UAF during concurrent mount and device scan", "protect concurrent access to iommu
+    # iotlb".  Unlike "concurrent fsyncs" (a workload) or "the rate is changing due to concurrent
+    # load", the text says the concurrency causes the bug it fixes (R2/R3/R4).
+    Pattern("concurrent_cause", "race", "R2", 0.6,
+            r"\b(?:fix|fixes|fixed|fixing|avoid|avoids|prevent|prevents)\b.{0,80}?\b(?:due to|caused by|because of|"
+            r"during|from|on|with) (?:a |an |the |two )?concurren(?:t|cy|tly)\b|"
+            r"\bprotect\w* (?:against )?concurrent (?:access|modification|update|use|users?|writers?|readers?)",
+            ("concurren",),
+            cancel=r"concurrent (?:direct|dio|writers? support|i/o|io\b)|kernel concurrency sanitizer|"
+                   r"performance|throughput|scalab|contention"),
     Pattern("simultaneous", "race", "R2", 0.25,
             r"\bsimultaneous(?:ly)?\b|\bat the same time\b|\bin parallel\b",
             ("simultan", "same time", "in parallel")),
@@ -323,10 +338,14 @@ RACE = (
             r"(?:lock|mutex|rcu|spinlock|rwsem)|lockless(?:ly)? (?:read|access|check|update|"
             r"modif)|(?:read|access|modif|updat|check)\w* (?:\w+ )?locklessly|"
             r"missing (?:lock|locking|rcu_read_lock|rcu protection)\b|"
-            r"unlocked (?:read|access|write|check|update)|unsynchronized",
+            r"unlocked (?:read|access|write|check|update)|unsynchronized|"
+            # the wrong lock (R4): "using a different lock than the one used to write them"
+            r"(?:under|using|with|holding|taking|takes) (?:a |the )?(?:wrong|different) (?:spin ?)?(?:lock|mutex)\b|"
+            r"\b(?:wrong|different) (?:spin ?)?(?:lock|mutex) than\b",
             ("without holding", "without taking", "without grabbing", "without acquiring",
              "without any", "protected by", "lockless", "missing lock", "missing rcu", "unlocked",
-             "unsynchron"),
+             "unsynchron", "wrong lock", "different lock", "wrong spin", "different spin", "wrong mutex",
+             "different mutex"),
             cancel=r"nesting notation"),
     Pattern("suspicious_rcu_report", "race", "R4", 0.92,
             r"suspicious rcu(?:_dereference\w*\(\))? usage|rcu-list traversed in non-reader",
@@ -344,8 +363,12 @@ RACE = (
             r"\b(?:load|store|read|write)[- ]tearing\b|"
             r"\btorn (?:reads?|loads?|values?|accesses)\b|\btorn on (?:32|64)[- ]?bit\b",
             ("tearing", "torn")),
+    # The rubric's negative: READ_ONCE's own implementation ("Override READ_ONCE() with barriered
+    # implementation", "strengthen READ_ONCE() for Alpha", "use READ_ONCE macros") is not a marked access.
     Pattern("read_write_once", "race", "R1", 0.42,
-            r"\b(?:read|write)_once\b", ("_once",), in_diff=0.5),
+            r"\b(?:read|write)_once\b", ("_once",), in_diff=0.5,
+            cancel=r"\b(?:implement\w*|defined|definitions?|overrid\w*|strengthen\w*|barriered|codegen)\b|"
+                   r"\b(?:read|write)_once(?:\(\))?'?\s+macros?\b|#\s*define\b"),
     Pattern("atomicity", "race", "R2", 0.3,
             r"\bnon-?atomic(?:ally)?\b|\bnot atomic(?:ally)?\b|\batomicity\b|"
             r"\b(?:must|should|needs? to) be (?:done )?atomic(?:ally)?\b|\btoctou\b|"
@@ -425,9 +448,12 @@ ORDERING = (
     # smp_[r]mb()", "avoid atomic_set and smp_wmb in the tx path", "optimize barrier usage": an
     # ordering topic, and in a title no missing barrier (no D3 race; see score.co_label)
     Pattern("barrier_rework", "ordering", "O1", 0.5,
-            r"\b(?:replac|convert|switch|upgrad|downgrad|optimi[sz]|relax|weaken|avoid|simplif)\w* "
-            r"(?:[\w\[\]]+ ){0,4}?(?:\w*barrier\w*|smp_\w+|\w+_(?:acquire|release)|[rw]?mb\(\))",
-            ("barrier", "smp_", "_acquire", "_release", "mb()"),
+            r"\b(?:replac|convert|switch|upgrad|downgrad|optimi[sz]|relax|weaken|avoid|simplif|overrid)\w* "
+            r"(?:[\w\[\]()]+ ){0,4}?(?:\w*barrier\w*|smp_\w+|\w+_(?:acquire|release)|[rw]?mb\(\))|"
+            # READ_ONCE's own implementation (an architecture's override), not a marked access
+            r"\b(?:overrid|strengthen)\w* (?:[\w\[\]()]+ ){0,4}?(?:__)?(?:read|write)_once|"
+            r"(?:__)?(?:read|write)_once\w*(?:\(\))? (?:[\w\[\]()]+ ){0,4}?(?:be )?overridden",
+            ("barrier", "smp_", "_acquire", "_release", "mb()", "_once"),
             cancel=r"nobarrier|barrier=|barrier_nospec|membarrier|speculat|nospec|spectre|rcu_barrier",
             cancel_message=STORAGE_MESSAGE),
     Pattern("pairs_with", "ordering", "O1", 0.65,

@@ -13,16 +13,18 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-import ahocorasick
+import ahocorasick_rs
 
 from miner import body
 from miner.body import QUOTE_PREFIX
 from miner.classify.kinds import KIND_POLICY, PATCH, KindPolicy
 from miner.classify.patterns import (
+    CPU_BARRIER_NAME,
     DEEP_QUOTE_FACTOR,
     MAX_WEIGHT,
     PATTERNS,
     QUOTE_FACTOR,
+    STORAGE_MESSAGE,
     SUBJECT_FACTOR,
     TRAILER_FACTOR,
     Pattern,
@@ -65,6 +67,7 @@ LISTING_COMMENT = re.compile(r"^(?:\t+ ?\*(?![*/])|\s*/\*|\s*//|\s*\d+\s{2,}(?:\
 # A commit named by its title: 'commit 04216820fe83 ("Btrfs: fix race between ...")'.  The
 # title is another commit's topic (D2), also when it wraps over two lines; a quoted phrase
 # ('the report "use-after-free due to dead reloc tree cleanup race"') is someone else's words.
+CPU_BARRIER_LINE = re.compile(CPU_BARRIER_NAME)
 COMMIT_TITLE = re.compile(r'\("[^"]*(?:"\)|$)|^[^"(]*"\)|"[^"]{12,}"')  # also any quoted phrase
 
 
@@ -110,10 +113,10 @@ def anchor_text(spelling: str) -> str:
 class AnchorFinder:
     """Finds a set of literal anchors in lower-cased text in one pass (an Aho-Corasick automaton).
 
-    pyahocorasick walks the text once in C whatever the number of anchors; only the occurrences it
-    reports (about three per message) are checked for word boundaries here.  The boundaries are
-    those of ``re`` with ``pos``/``endpos``: a character before ``start`` counts, one at ``end`` or
-    after does not.
+    ahocorasick_rs (the Rust aho-corasick crate) walks the text once, as a DFA, whatever the number
+    of anchors; only the occurrences it reports (about three per message) are checked for word
+    boundaries here.  The boundaries are those of ``re`` with ``pos``/``endpos``: a character
+    before ``start`` counts, one at ``end`` or after does not.  Offsets are in characters.
     """
 
     def __init__(self, spellings: list[str], anchor_ids: dict[str, int]) -> None:
@@ -121,23 +124,23 @@ class AnchorFinder:
         for spelling in spellings:
             anchor = parse_anchor(spelling, anchor_ids[spelling])
             by_text[anchor.text].append(anchor)
-        self.automaton: ahocorasick.Automaton | None = None
+        self.anchors = [tuple(anchors) for anchors in by_text.values()]  # by the index of their text
+        self.automaton: ahocorasick_rs.AhoCorasick | None = None
         if by_text:
-            self.automaton = ahocorasick.Automaton()
-            for text, anchors in by_text.items():
-                self.automaton.add_word(text, (len(text), tuple(anchors)))
-            self.automaton.make_automaton()
+            # overlapping matches need the standard match kind (the default): every anchor at every place
+            self.automaton = ahocorasick_rs.AhoCorasick(list(by_text), implementation=ahocorasick_rs.Implementation.DFA)
 
     def find(self, lower: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
         """(start offset, anchor id) for every anchor in lower[start:end]."""
         if self.automaton is None:
             return []
         end = len(lower) if end is None else end
+        haystack = lower if start == 0 and end == len(lower) else lower[start:end]
         found: list[tuple[int, int]] = []
-        for last, (length, anchors) in self.automaton.iter(lower, start, end):
-            first = last - length + 1
-            after = last + 1
-            for anchor in anchors:
+        for index, first, after in self.automaton.find_matches_as_indexes(haystack, overlapping=True):
+            first += start
+            after += start
+            for anchor in self.anchors[index]:
                 if anchor.word_start and first > 0 and lower[first - 1].isalnum():
                     continue
                 if anchor.word_end and after < end and lower[after].isalnum():
@@ -305,7 +308,8 @@ class Scanner:
                     window_start = lower.rfind("\n", 0, max(0, window_start - 1)) + 1
                 if self.cancels_before[index].search(lower, window_start, start):
                     continue
-            if self._cancelled_by_message(index, lower, message_cancel_cache, "text"):
+            if self._cancelled_by_message(index, lower, message_cancel_cache, "text") and not (
+                    pattern.cancel_message == STORAGE_MESSAGE and CPU_BARRIER_LINE.search(content_lower)):
                 continue
             where = zone
             weight = pattern.weight * factor * (pattern.in_diff if in_diff else 1.0)

@@ -103,14 +103,25 @@ def strengthen(evidence: list[Evidence], labels: set[str]) -> list[Evidence]:
 
 # D3: a missing or changed barrier in concrete code is a data race "due to missing memory
 # barriers" (kcsan.rst) as well as an ordering bug.  Concrete: a missing-barrier claim, or a
-# barrier primitive on an added line of the patch.  Removing a redundant barrier is not (D3),
-# nor is a barrier inside a macro definition (a line continued with "\\"): that implements a
-# primitive (READ_ONCE on Alpha, smp_load_acquire), the acquire/release implementation work
-# D3 leaves to ordering alone.
-D3_CONCRETE = frozenset(("missing_barrier",))
+# barrier primitive on an added line of the patch.  A claim that the code needs one ("an smp_wmb
+# is needed so vtsk is set before dev->worker", "we need an smp_mb__after_atomic") is one too;
+# a barrier's kind ("they end up being full memory barriers", "an implied barrier") is not.
+# Removing a redundant barrier is not (D3), nor is a barrier inside a macro definition (a line
+# continued with "\\"): that implements a primitive (READ_ONCE on Alpha, smp_load_acquire), the
+# acquire/release implementation work D3 leaves to ordering alone.
+D3_CONCRETE = frozenset(("missing_barrier", "required_barrier"))
+D3_NEED = re.compile(r"\b(?:requir|need|necessar|proper|appropriate|correct|right)", re.IGNORECASE)
 D3_IN_CODE = frozenset(("barrier_primitive", "acquire_release_primitive"))
 D3_NOT = frozenset(("redundant_barrier",))
+QUOTED_ADDED = re.compile(r"^(?:> ?)+\+(?!\+)")
 D3_NOT_IN_SUBJECT = frozenset(("barrier_rework",))  # "Replace smp_read_barrier_depends() with smp_rmb()"
+# ... and the race words of a message that removes a redundant barrier are its barrier reasoning
+# ("as well as the unlocked check for root->log_root", "read using READ_ONCE()"), not a race of
+# their own: ordering only (D3), unless a race is named or shown (a race word, a splat, an interleaving)
+# or the title is about the racy accesses ("Annotate unlocked accesses to transaction state").
+BARRIER_REASONING = frozenset(("unprotected_access", "read_write_once", "concurrent_access", "simultaneous",
+                               "other_context"))
+D3_NOT_FACTOR = 0.5
 # D4: the hang words that state a race's consequence ("... hang forever", "lost wakeup").
 D4_HANG = frozenset(("hang_word", "blocked_forever", "lost_wakeup", "livelock", "d_state"))
 
@@ -123,12 +134,17 @@ def co_label(evidence: list[Evidence], scores: dict[str, float]) -> list[Evidenc
     """
     if scores["ordering"] >= THRESHOLD and scores["race"] < THRESHOLD:
         barrier = [e for e in evidence if e.label == "ordering" and e.zone != "aside" and (
-            e.pattern in D3_CONCRETE or (e.pattern in D3_IN_CODE and e.in_diff and e.zone == "code"
+            (e.pattern in D3_CONCRETE and (e.pattern == "missing_barrier" or D3_NEED.search(e.text)))
+            or (e.pattern in D3_IN_CODE and e.in_diff and (e.zone == "code" or QUOTED_ADDED.match(e.text))
                                           and not e.text.rstrip().endswith("\\")))]
         if barrier and not any(e.pattern in D3_NOT or (e.pattern in D3_NOT_IN_SUBJECT and e.line == SUBJECT_LINE)
                                for e in evidence):
             scores["race"] = scores["ordering"]
             evidence = evidence + [replace(e, label="race", subtype=subtype_name("R1")) for e in barrier]
+    if scores["race"] >= THRESHOLD and any(e.pattern in D3_NOT and e.zone in ("prose", "subject") for e in evidence) \
+            and all(e.pattern in BARRIER_REASONING and e.zone != "subject"
+                    for e in evidence if e.label == "race" and e.zone != "aside"):
+        scores["race"] = round(scores["race"] * D3_NOT_FACTOR, 4)
     if scores["race"] >= THRESHOLD and scores["deadlock"] < THRESHOLD:
         hang = [e for e in evidence if e.label == "deadlock" and e.zone in ("prose", "subject")
                 and e.pattern in D4_HANG]
