@@ -6,11 +6,14 @@ from dataclasses import dataclass
 
 from miner.textstore import BODY_SQL, PROSE_SQL
 
-SCHEMA_VERSION = 7  # 2: messages.notes; 3: rows of a thread go with it (ON DELETE CASCADE); 4: messages.kind;
+SCHEMA_VERSION = 8  # 2: messages.notes; 3: rows of a thread go with it (ON DELETE CASCADE); 4: messages.kind;
 #                     5: bugs, commits, commit_links;
 #                     6: messages.date_precision, trailers.written_name/kind/applies_to/applies_via/copied;
 #                     7: each text once (miner/textstore.py): body and prose virtual columns over
-#                        messages.body_z/prose_spans/prose_z, raw mail in mail_blocks, zstd_dictionaries
+#                        messages.body_z/prose_spans/prose_z, raw mail in mail_blocks, zstd_dictionaries;
+#                     8: a body_z may be compressed against its own raw mail (textstore.compress_against_raw).
+#                        Schema 7 databases read as they are (nothing to migrate); an older lkml-miner
+#                        refuses a schema 8 database instead of failing on its bodies.
 
 # Rows derived from one thread (Table.of_thread: labels, evidence, what the classifier saw) point at
 # it with ON DELETE CASCADE: when threads merge and one is deleted, SQLite deletes them too, and the
