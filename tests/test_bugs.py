@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+import sqlite_utils
 
 from miner.bugs import reports
 from miner.bugs.record import build_record, subtype_name
@@ -249,7 +250,7 @@ def test_an_old_database_gets_the_new_tables_on_open(tmp_path):
     conn.executescript("DROP TABLE bugs; DROP TABLE commits; DROP TABLE commit_links;")
     conn.close()
     with open_store(path) as store:
-        assert {"bugs", "commits", "commit_links"} <= set(store.db.table_names())
+        assert {"bugs", "commits", "commit_links"} <= set(sqlite_utils.Database(store.conn).table_names())
         assert rebuild_bugs(store).records == 0
 
 

@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
 from miner.ingest import Ingester
 from miner.model import Provenance, RawMail
@@ -181,7 +182,7 @@ def test_an_old_database_gets_the_new_columns(tmp_path):
     with sqlite3.connect(db) as conn:
         conn.execute("ALTER TABLE messages DROP COLUMN notes")
     store = open_store(db)
-    assert "notes" in store.db["messages"].columns_dict
+    assert "notes" in sqlite_utils.Database(store.conn)["messages"].columns_dict
     store.close()
 
 

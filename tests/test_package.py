@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
 from miner.schema import SCHEMA_VERSION
 
@@ -117,10 +118,10 @@ def test_a_database_of_schema_version_1_is_migrated_on_open(tmp_path):
         assert store.schema_version() == SCHEMA_VERSION
         assert "ON DELETE CASCADE" in store._table_sql("labels")
         assert "ON DELETE CASCADE" in store._table_sql("bugs")
-        assert "notes" in store.db["messages"].columns_dict
-        assert {"bugs", "commits", "commit_links"} <= set(store.db.table_names())
-        assert {"notes", "date_precision"} <= set(store.db["messages"].columns_dict)
-        assert {"written_name", "kind", "applies_to", "applies_via", "copied"} <= set(store.db["trailers"].columns_dict)
+        assert "notes" in sqlite_utils.Database(store.conn)["messages"].columns_dict
+        assert {"bugs", "commits", "commit_links"} <= set(sqlite_utils.Database(store.conn).table_names())
+        assert {"notes", "date_precision"} <= set(sqlite_utils.Database(store.conn)["messages"].columns_dict)
+        assert {"written_name", "kind", "applies_to", "applies_via", "copied"} <= set(sqlite_utils.Database(store.conn)["trailers"].columns_dict)
         assert store.conn.execute("SELECT count(*) FROM messages WHERE ghost=0").fetchone()[0] == before
         from miner.ingest import ingest_paths  # new mail in the old database: trailers say which patch they apply to
         ingest_paths(store, [ROOT / "tests" / "fixtures" / "mail" / "trailers" / "slub-sysfs-v2-series.mbox"],

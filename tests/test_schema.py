@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite_utils
+
 from miner.schema import TABLES, schema_markdown
 
 from conftest import ROOT
@@ -22,4 +24,4 @@ def test_database_has_every_described_table_and_column(store):
         foreign_keys=store.conn.execute("PRAGMA foreign_keys").fetchone()[0],
     )
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1}
-    assert "messages_fts" in store.db.table_names()
+    assert "messages_fts" in sqlite_utils.Database(store.conn).table_names()
