@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -27,10 +29,13 @@ SQLITE_VARIABLE_CHUNK = 500
 # Set by Store.prepare_for_batches (an ingest or scrape run). Measured on a 20,000-message scale step
 # into a 200,000-message database (benchmarks/scale.py's mix): a 64 MiB page cache reads 1.4 GiB less
 # from the file than 8 MiB did (the indexes a batch updates by Message-ID stay in it); a checkpoint every
-# 8,000 pages (128 MiB of log) instead of 1,000 copies a page that several batches change into the file
-# once. Neither matters after a crash: the write-ahead log with synchronous=NORMAL is what leaves a
-# kill -9 safe. Other commands keep 8 MiB (the classifier's parent would hold 40 MB more at its peak).
-BATCH_PRAGMAS = ("cache_size=-65536", "wal_autocheckpoint=8000")
+# 8,000 pages (128 MiB of log) instead of 1,000 copied a page that several batches change into the file
+# once. The log is now folded by a thread of its own (_Checkpointer) every CHECKPOINT_BATCHES batches
+# (about 64 MiB of log), not by the writer's commits. Neither matters after a crash: the write-ahead log
+# with synchronous=NORMAL is what leaves a kill -9 safe. Other commands keep 8 MiB of page cache (the
+# classifier's parent would hold 40 MB more at its peak).
+BATCH_PRAGMAS = ("cache_size=-65536", "wal_autocheckpoint=0")  # the log is folded by a thread: _Checkpointer
+CHECKPOINT_BATCHES = 8  # batches (up to 64 MiB of mail) between two folds of the write-ahead log
 # The full-text index is a set of segments that FTS5 merges as they pile up: once a level holds
 # automerge segments it merges them a little at every commit, and once it holds crisismerge it merges
 # them all at once, in one commit. Inserting 200,000 prose texts (scale.py's mix) 1,000 a transaction:
@@ -211,6 +216,8 @@ class Store:
         self.text_reader = textstore.register_text_functions(self.conn, skip_in_writes=True)
         # ghosts this run created: a message filling one is new to the database, not an update of it
         self.run_ghosts: set[str] = set()
+        self.checkpointer: _Checkpointer | None = None
+        self.batches_written = 0
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -398,6 +405,8 @@ class Store:
         if self.closed:
             return
         self.closed = True
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         try:
             if self.conn.in_transaction:
                 self.conn.rollback()
@@ -416,9 +425,13 @@ class Store:
     # -- runs, rejects, resume state -------------------------------------------------------
 
     def prepare_for_batches(self) -> None:
-        """Set the connection up for a run of :meth:`add_batch` calls (BATCH_PRAGMAS)."""
+        """Set the connection up for a run of :meth:`add_batch` calls (BATCH_PRAGMAS), and start the thread
+        that folds the write-ahead log into the database file while the batches go on (_Checkpointer)."""
         for pragma in BATCH_PRAGMAS:
             self.conn.execute(f"PRAGMA {pragma}")
+        if self.path is not None and self.checkpointer is None:
+            self.checkpointer = _Checkpointer(self.path)
+            self.checkpointer.start()
 
     def begin_run(self, command: str) -> int:
         """Record the start of an ingest run; returns its id."""
@@ -492,6 +505,9 @@ class Store:
                     "INSERT OR REPLACE INTO source_state(source, state, updated_at) VALUES (?, ?, ?)",
                     (state[0], state[1], now),
                 )
+        self.batches_written += 1
+        if self.checkpointer is not None and self.batches_written % CHECKPOINT_BATCHES == 0:
+            self.checkpointer.wake.set()
         return counts
 
     def _lookup(self, message_ids: list[str]) -> dict[str, Known]:
@@ -761,6 +777,44 @@ def _create_table_sql(table) -> str:
         parts.append(f'FOREIGN KEY ("{column}") REFERENCES "{other}"("{other_column}"){cascade}')
     return (f'CREATE TABLE "{table.name}" (\n   ' + ",\n   ".join(parts) + "\n)"
             + (" WITHOUT ROWID" if table.without_rowid else ""))
+
+
+class _Checkpointer(threading.Thread):
+    """Folds the write-ahead log into the database file on a connection of its own, while the writer goes on.
+
+    With SQLite's automatic checkpoint the writer's commit copies the log into the file itself: about
+    0.6 s at every 8,000 pages (128 MiB) of an ingest, a pause of the storing process while the parser
+    processes wait for it. A PASSIVE checkpoint from another connection takes no lock the writer needs,
+    and Python's sqlite3 lets go of the GIL while it runs. The log is folded after every
+    CHECKPOINT_BATCHES batches; Store.close folds the rest (and truncates the file).
+    """
+
+    def __init__(self, path: Path):
+        super().__init__(name="wal-checkpoint", daemon=True)
+        self.path = path
+        self.wake = threading.Event()
+        self.stopping = False
+        self.folds = 0  # checkpoints run
+
+    def run(self) -> None:
+        conn = sqlite3.connect(self.path)
+        try:
+            while True:
+                self.wake.wait()
+                self.wake.clear()
+                if self.stopping:
+                    return
+                with contextlib.suppress(sqlite3.Error):  # a busy or failing fold waits for the next one
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.folds += 1
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        """End the thread (after a fold it is in the middle of)."""
+        self.stopping = True
+        self.wake.set()
+        self.join()
 
 
 class PendingBlocks(NamedTuple):

@@ -223,3 +223,30 @@ def test_merged_threads_lose_their_classifier_rows_by_cascade_and_the_survivor_i
     assert store.conn.execute("SELECT revision FROM threads WHERE thread_id=?", (threads[0],)).fetchone()[0] > revision
     assert classify_database(store, progress=False).threads == 1  # only the grown thread is tagged again
     assert root_id == store.conn.execute("SELECT root_message_id FROM threads").fetchone()[0]
+
+
+def test_the_write_ahead_log_is_folded_while_an_ingest_goes_on(tmp_path):
+    # every CHECKPOINT_BATCHES batches the checkpoint thread folds the log on its own connection;
+    # closing folds the rest: no log is left, and the database reads back whole
+    import time
+
+    from miner.store import CHECKPOINT_BATCHES
+
+    db = tmp_path / "fold.db"
+    store = open_store(db)
+    mails = list(read_mbox(IO_URING))
+    with Ingester(store, "test", progress=False, workers=1, batch_size=1) as ingester:
+        ingester.ingest_mails(mails)
+        summary = ingester.finish()
+    assert summary.new == len(mails) >= CHECKPOINT_BATCHES
+    assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # the writer's commits do not fold
+    deadline = time.monotonic() + 10
+    while store.checkpointer.folds == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.checkpointer.folds >= 1
+    store.close()
+    assert not store.checkpointer.is_alive()
+    assert not (tmp_path / "fold.db-wal").exists() or (tmp_path / "fold.db-wal").stat().st_size == 0
+    reopened = open_store(db, create=False)
+    assert reopened.conn.execute("SELECT count(*) FROM messages WHERE ghost=0").fetchone()[0] == len(mails)
+    reopened.close()
