@@ -154,12 +154,12 @@ class Pattern:
 
 
 # The barrier instructions of arm64 and powerpc, as named in mail ("a dmb", "needs a dsb(st)", "lwsync").
-ARCH_BARRIER = r"\b(?:dmb|dsb|lwsync|hwsync|eieio)\b"
+ARCH_BARRIER_ANCHORS = ("dmb", "dsb", "lwsync", "hwsync", "eieio")
+ARCH_BARRIER = r"\b(?:" + "|".join(ARCH_BARRIER_ANCHORS) + r")\b"
 # A line that names a CPU barrier primitive ("should we add a smp_mb", "the wmb() here") speaks of
 # memory ordering even in a mail about disks, where "barrier" alone means a write barrier: the
 # storage-sense cancel of a whole message (STORAGE_MESSAGE) does not void it.
 CPU_BARRIER_NAME = r"\bsmp_\w+|\b(?:dma_)?[rw]?mb\(\)|" + ARCH_BARRIER
-ARCH_BARRIER_ANCHORS = ("dmb", "dsb", "lwsync", "hwsync", "eieio")
 
 DEADLOCK = (
     # --- machine-generated signatures (taxonomy 2.4)

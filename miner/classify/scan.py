@@ -67,8 +67,9 @@ LISTING_COMMENT = re.compile(r"^(?:\t+ ?\*(?![*/])|\s*/\*|\s*//|\s*\d+\s{2,}(?:\
 # A commit named by its title: 'commit 04216820fe83 ("Btrfs: fix race between ...")'.  The
 # title is another commit's topic (D2), also when it wraps over two lines; a quoted phrase
 # ('the report "use-after-free due to dead reloc tree cleanup race"') is someone else's words.
-CPU_BARRIER_LINE = re.compile(CPU_BARRIER_NAME)
 COMMIT_TITLE = re.compile(r'\("[^"]*(?:"\)|$)|^[^"(]*"\)|"[^"]{12,}"')  # also any quoted phrase
+# A line that names a CPU barrier keeps the match a mail about disks would cancel (STORAGE_MESSAGE).
+CPU_BARRIER_LINE = re.compile(CPU_BARRIER_NAME)
 
 
 @dataclass(frozen=True)

@@ -109,18 +109,21 @@ def strengthen(evidence: list[Evidence], labels: set[str]) -> list[Evidence]:
 # Removing a redundant barrier is not (D3), nor is a barrier inside a macro definition (a line
 # continued with "\\"): that implements a primitive (READ_ONCE on Alpha, smp_load_acquire), the
 # acquire/release implementation work D3 leaves to ordering alone.
-D3_CONCRETE = frozenset(("missing_barrier", "required_barrier"))
+D3_CONCRETE = frozenset(("missing_barrier",))
+D3_IF_NEEDED = frozenset(("required_barrier",))  # concrete when the line says the code needs it (D3_NEED)
 D3_NEED = re.compile(r"\b(?:requir|need|necessar|proper|appropriate|correct|right)", re.IGNORECASE)
 D3_IN_CODE = frozenset(("barrier_primitive", "acquire_release_primitive"))
+QUOTED_ADDED = re.compile(r"^(?:> ?)+\+(?!\+)")  # an added line of a patch a reply quotes: D3_IN_CODE counts there too
 D3_NOT = frozenset(("redundant_barrier",))
-QUOTED_ADDED = re.compile(r"^(?:> ?)+\+(?!\+)")
 D3_NOT_IN_SUBJECT = frozenset(("barrier_rework",))  # "Replace smp_read_barrier_depends() with smp_rmb()"
+# Words that say things run at once, not that they race: "concurrent fsyncs", "in parallel",
+# "other tasks accessing".  Alone they describe a workload or a benchmark.
+WORKLOAD_WORDS = frozenset(("concurrent_access", "simultaneous", "other_context"))
 # ... and the race words of a message that removes a redundant barrier are its barrier reasoning
 # ("as well as the unlocked check for root->log_root", "read using READ_ONCE()"), not a race of
 # their own: ordering only (D3), unless a race is named or shown (a race word, a splat, an interleaving)
 # or the title is about the racy accesses ("Annotate unlocked accesses to transaction state").
-BARRIER_REASONING = frozenset(("unprotected_access", "read_write_once", "concurrent_access", "simultaneous",
-                               "other_context"))
+BARRIER_REASONING = WORKLOAD_WORDS | {"unprotected_access", "read_write_once"}
 D3_NOT_FACTOR = 0.5
 # D4: the hang words that state a race's consequence ("... hang forever", "lost wakeup").
 D4_HANG = frozenset(("hang_word", "blocked_forever", "lost_wakeup", "livelock", "d_state"))
@@ -134,7 +137,7 @@ def co_label(evidence: list[Evidence], scores: dict[str, float]) -> list[Evidenc
     """
     if scores["ordering"] >= THRESHOLD and scores["race"] < THRESHOLD:
         barrier = [e for e in evidence if e.label == "ordering" and e.zone != "aside" and (
-            (e.pattern in D3_CONCRETE and (e.pattern == "missing_barrier" or D3_NEED.search(e.text)))
+            e.pattern in D3_CONCRETE or (e.pattern in D3_IF_NEEDED and D3_NEED.search(e.text))
             or (e.pattern in D3_IN_CODE and e.in_diff and (e.zone == "code" or QUOTED_ADDED.match(e.text))
                                           and not e.text.rstrip().endswith("\\")))]
         if barrier and not any(e.pattern in D3_NOT or (e.pattern in D3_NOT_IN_SUBJECT and e.line == SUBJECT_LINE)
@@ -330,7 +333,7 @@ def _own_analysis(evidence: list[Evidence], label: str, is_root: bool = True,
     hang report.  A patch's subject is its own title (``own_subject``); a race that D3 draws
     from a barrier analysis has the analysis of its ordering.
     """
-    if label == "race" and any(e.label == "race" and e.pattern in D3_CONCRETE | D3_IN_CODE for e in evidence) \
+    if label == "race" and any(e.label == "race" and e.pattern in D3_CONCRETE | D3_IF_NEEDED | D3_IN_CODE for e in evidence) \
             and _own_analysis(evidence, "ordering", is_root, own_subject):
         return True
     zones = OWN_ZONES | {"subject"} if own_subject else OWN_ZONES
@@ -355,9 +358,6 @@ def _own_analysis(evidence: list[Evidence], label: str, is_root: bool = True,
 # A line that names the code it speaks of (btrfs_read_dev_one_super, lock_page(), ->flags,
 # BTRFS_IOC_DEVICES_READY) makes a claim about this code, not about bugs in general.
 CODE_NAME = re.compile(r"\b[A-Za-z][A-Za-z0-9]*_\w+|\w\(\)|\w\(\w+\)|->\w")
-# Words that say things run at once, not that they race: "concurrent fsyncs", "in parallel",
-# "other tasks accessing".  Alone they describe a workload or a benchmark.
-WORKLOAD_WORDS = frozenset(("concurrent_access", "simultaneous", "other_context"))
 # Words of a symptom ("mount hangs", "lockup"): a deadlock only where the thread ties them to a wait.
 SYMPTOM_WORDS = frozenset(("hang_word", "lockup_word"))
 # Patterns that say the same thing in other words: "a race" and "racing", "deadlock" and "AA
