@@ -131,8 +131,8 @@ TABLES: tuple[Table, ...] = (
               " zstd_dictionaries", internal=True),
             C("prose_spans", "TEXT", "Byte ranges of the body's UTF-8 that make the prose, each a run of whole lines"
               " (\"0:120,514:700\", end excluded; joined by newlines and stripped), empty for no prose", internal=True),
-            C("prose_z", "BLOB", "The prose compressed as body_z, only when line ranges cannot give it back"
-              " exactly", internal=True),
+            C("prose_z", "BLOB", "The prose as UTF-8 in one zstd frame with the kernel-mail dictionary of"
+              " zstd_dictionaries, only when line ranges cannot give it back exactly", internal=True),
         ),
         pk="message_id",
         foreign_keys=(("thread_id", "threads", "thread_id"),),

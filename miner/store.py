@@ -257,8 +257,7 @@ class Store:
                 self.conn.execute(f'CREATE VIEW "{view.name}" AS {view.sql}')
         if f"{FTS_TABLE}_fts" not in existing:
             # kept in step by add_batch, not triggers: FTS5 inserts from triggers are ~4x slower
-            columns = ", ".join(f'"{column}"' for column in FTS_COLUMNS)
-            self.conn.execute(f'CREATE VIRTUAL TABLE "{FTS_TABLE}_fts" USING FTS5 (\n    {columns},\n'
+            self.conn.execute(f'CREATE VIRTUAL TABLE "{FTS_TABLE}_fts" USING FTS5 (\n    {_names_sql(FTS_COLUMNS)},\n'
                               f"    tokenize='porter',\n    content=\"{FTS_TABLE}\"\n)")
         self._configure_fts()
         self._store_dictionary()
@@ -356,7 +355,7 @@ class Store:
     def _rebuild_table(self, table, suffix: str, insert: str = "INSERT", where: str = "") -> None:
         """Make ``table`` anew from its current definition, copying the rows (``where`` selects them)."""
         old_columns = set(self._columns(table.name))
-        columns = ", ".join(f'"{column.name}"' for column in table.columns if column.name in old_columns)
+        columns = _names_sql(column.name for column in table.columns if column.name in old_columns)
         self.conn.execute(f'ALTER TABLE "{table.name}" RENAME TO "{table.name}_{suffix}"')
         self.conn.execute(_create_table_sql(table))
         self.conn.execute(f'{insert} INTO "{table.name}" ({columns}) SELECT {columns}'
@@ -378,7 +377,7 @@ class Store:
             name = f"idx_{table.name}_{'_'.join(columns)}"  # the name sqlite-utils gave the older databases'
             if name not in present:
                 self.conn.execute(f'CREATE {"UNIQUE " if unique else ""}INDEX IF NOT EXISTS "{name}"'
-                                  f' ON "{table.name}" ({", ".join(chr(34) + column + chr(34) for column in columns)})')
+                                  f' ON "{table.name}" ({_names_sql(columns)})')
 
     def _table_sql(self, name: str) -> str:
         row = self.conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
@@ -687,13 +686,13 @@ class Store:
                 if parent_id in seen:  # a reply cycle (A answers B, B answers A): its earliest message is the root
                     root = earliest
                     break
-                if not conn.execute("SELECT 1 FROM messages WHERE message_id=?", (parent_id,)).fetchone():
+                stored = conn.execute("SELECT thread_id, parent_id FROM messages WHERE message_id=?",
+                                      (parent_id,)).fetchone()
+                if stored is None:
                     break
                 root = parent_id
                 seen.add(root)
-                parent = conn.execute("SELECT parent_id FROM messages WHERE message_id=? AND thread_id=?",
-                                      (root, thread_id)).fetchone()
-                parent_id = parent[0] if parent else None
+                parent_id = stored[1] if stored[0] == thread_id else None  # the chain goes on in this thread only
             roots.append((root, subject, base_subject, int(date[:4]) if date else None, thread_id))
         conn.executemany("UPDATE threads SET root_message_id=?, subject=?, base_subject=?, year=? WHERE thread_id=?",
                          roots)
@@ -760,6 +759,11 @@ def _cascades(table) -> bool:
     return table.of_thread
 
 
+def _names_sql(names) -> str:
+    """Column or table names quoted for SQL and separated by commas ("a", "b")."""
+    return ", ".join(f'"{name}"' for name in names)
+
+
 def _column_sql(column) -> str:
     """A column's definition, as CREATE TABLE and ALTER TABLE ADD COLUMN take it."""
     generated = f" GENERATED ALWAYS AS ({column.generated}) VIRTUAL" if column.generated else ""
@@ -771,7 +775,7 @@ def _create_table_sql(table) -> str:
     parts = [_column_sql(column) for column in table.columns]
     pk = (table.pk,) if isinstance(table.pk, str) else tuple(table.pk or ())
     if pk:
-        parts.append("PRIMARY KEY (" + ", ".join(f'"{name}"' for name in pk) + ")")
+        parts.append(f"PRIMARY KEY ({_names_sql(pk)})")
     for column, other, other_column in table.foreign_keys:
         cascade = " ON DELETE CASCADE" if (other, other_column) == CASCADING_PARENT else ""
         parts.append(f'FOREIGN KEY ("{column}") REFERENCES "{other}"("{other_column}"){cascade}')
