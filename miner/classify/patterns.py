@@ -525,6 +525,24 @@ ORDERING = (
              "reverse order", "t ordered", "y ordered", "before", "after"),
             cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER, cancel_message=STORAGE_MESSAGE,
             stronger_with=("race", 0.6)),
+    # A fix that puts two operations in order ("Reorder rpcrdma_rn_unregister before
+    # rdma_destroy_id", "Fix cwnd update ordering", "Restore the order of register_pernet_subsys()
+    # vs register_cld_notifier()"): an order violation when the message is about a race (D5).
+    Pattern("reorder_fix", "ordering", "O3", 0.35,
+            r"\bre-?order(?:s|ed|ing)? (?:\S+ ){1,4}(?:before|after)\b|"
+            r"\b(?:fix(?:es|ed)?|stricter|correct(?:s|ed)?|enforc\w+|restor\w+) (?:the )?(?:\w+ ){0,3}"
+            r"(?:re-?)?order(?:ing)?\b(?! to\b| for\b)",
+            ("order",), cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER + r"|parameter|argument|post order",
+            cancel_message=STORAGE_MESSAGE,
+            stronger_with=("race", 0.7)),
+    # An order stated between two operations ("ndo_open() is called before virtio_device_ready()",
+    # "PG_Checked is set strictly after bitmap is updated"): an order violation in a race (D5).
+    Pattern("stated_order", "ordering", "O2", 0.25,
+            r"\b(?:is|are|gets?|being|was|were) (?:\w+ )?(?:called|run|invoked|executed|scheduled|queued|"
+            r"completed|done|set|cleared|written|updated|published|initiali[sz]ed) (?:\w+ )?(?:before|after|earlier)\b",
+            ("before", "after", "earlier"), cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER,
+            cancel_message=STORAGE_MESSAGE,
+            stronger_with=("race", 0.55)),
     Pattern("ordering_word", "ordering", "O5", 0.3,
             r"\bordering\b", ("ordering",), cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER,
             cancel_message=STORAGE_MESSAGE,
