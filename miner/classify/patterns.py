@@ -304,7 +304,9 @@ RACE = (
     Pattern("concurrent_cause", "race", "R2", 0.6,
             r"\b(?:fix|fixes|fixed|fixing|avoid|avoids|prevent|prevents)\b.{0,80}?\b(?:due to|caused by|because of|"
             r"during|from|on|with) (?:a |an |the |two )?concurren(?:t|cy|tly)\b|"
-            r"\bprotect\w* (?:against )?concurrent (?:access|modification|update|use|users?|writers?|readers?)",
+            r"\bprotect\w* (?:against )?concurrent (?:access|modification|update|use|users?|writers?|readers?)|"
+            # "uacce: fix concurrency of fops_open and uacce_remove": two paths that ran at once
+            r"\bfix(?:es|ed|ing)? (?:the |a )?concurrency (?:issues? |problems? |bugs? )?(?:of|between|in|with)\b",
             ("concurren",),
             cancel=r"concurrent (?:direct|dio|writers? support|i/o|io\b)|kernel concurrency sanitizer|"
                    r"performance|throughput|scalab|contention"),
