@@ -148,6 +148,16 @@ def test_a_cpu_barrier_is_memory_ordering_even_in_a_mail_about_disks() -> None:
     assert labels("", disks + "And for the patch itself, do you think we should add a barrier\n") == []
 
 
+def test_a_barrier_named_with_what_a_cpu_orders_is_memory_ordering_in_a_mail_about_disks() -> None:
+    # dev2-238's subject and dev2-127 line 46 (linux-raid): "memory barrier", a barrier for atomic
+    # bitops, orders a CPU's accesses; a subject's plain "barrier" stays a write barrier there
+    disks = "  * to member disks to avoid memory alloc and performance decrease\n\n"
+    assert "ordering" in labels("", disks + "see the memory changes without any memory barrier apis?\n")
+    assert "ordering" in labels("Re: [PATCH] md: optimize barrier usage for Rmw atomic bitops",
+                                disks + "Thanks for the patch.\n")
+    assert labels("Re: [PATCH] md: optimize barrier usage for resync", disks + "Thanks for the patch.\n") == []
+
+
 DEV2_D3 = {item["id"]: item for item in map(json.loads, (Path(__file__).parent / "fixtures" / "labels" / "dev2-d3.jsonl")
                                              .read_text().splitlines())}
 

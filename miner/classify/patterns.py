@@ -160,6 +160,9 @@ ARCH_BARRIER = r"\b(?:" + "|".join(ARCH_BARRIER_ANCHORS) + r")\b"
 # memory ordering even in a mail about disks, where "barrier" alone means a write barrier: the
 # storage-sense cancel of a whole message (STORAGE_MESSAGE) does not void it.
 CPU_BARRIER_NAME = r"\bsmp_\w+|\b(?:dma_)?[rw]?mb\(\)|" + ARCH_BARRIER
+# ... and so does a barrier named with what a CPU orders: "memory barrier", "barrier usage for
+# Rmw atomic bitops" (a disk's barrier orders writes to the medium, not atomics or loads).
+CPU_BARRIER_SENSE = CPU_BARRIER_NAME + r"|memory[- ]barrier|\batomics?\b|\bbitops?\b|\b(?:loads?|stores?) and\b"
 
 DEADLOCK = (
     # --- machine-generated signatures (taxonomy 2.4)

@@ -19,7 +19,7 @@ from miner import body
 from miner.body import QUOTE_PREFIX
 from miner.classify.kinds import KIND_POLICY, PATCH, KindPolicy
 from miner.classify.patterns import (
-    CPU_BARRIER_NAME,
+    CPU_BARRIER_SENSE,
     DEEP_QUOTE_FACTOR,
     MAX_WEIGHT,
     PATTERNS,
@@ -69,7 +69,7 @@ LISTING_COMMENT = re.compile(r"^(?:\t+ ?\*(?![*/])|\s*/\*|\s*//|\s*\d+\s{2,}(?:\
 # ('the report "use-after-free due to dead reloc tree cleanup race"') is someone else's words.
 COMMIT_TITLE = re.compile(r'\("[^"]*(?:"\)|$)|^[^"(]*"\)|"[^"]{12,}"')  # also any quoted phrase
 # A line that names a CPU barrier keeps the match a mail about disks would cancel (STORAGE_MESSAGE).
-CPU_BARRIER_LINE = re.compile(CPU_BARRIER_NAME)
+CPU_BARRIER_LINE = re.compile(CPU_BARRIER_SENSE)
 
 
 @dataclass(frozen=True)
@@ -262,8 +262,9 @@ class Scanner:
             self.subject_cache[lower] = matching  # replies repeat their thread's subject
         for index in matching:
             pattern = self.patterns[index]
-            if self._cancelled_by_message(index, lower, message_cancel_cache) or \
-                    self._cancelled_by_message(index, text_lower, message_cancel_cache, "text"):
+            if (self._cancelled_by_message(index, lower, message_cancel_cache) or
+                    self._cancelled_by_message(index, text_lower, message_cancel_cache, "text")) and not (
+                    pattern.cancel_message == STORAGE_MESSAGE and CPU_BARRIER_LINE.search(lower)):
                 continue
             weight = min(MAX_WEIGHT, pattern.weight * SUBJECT_FACTOR)
             found.append(Match(pattern, SUBJECT_LINE, subject, False, False, weight, SUBJECT))
