@@ -535,9 +535,11 @@ ORDERING = (
     # vs register_cld_notifier()"): an order violation when the message is about a race (D5).
     Pattern("reorder_fix", "ordering", "O3", 0.35,
             r"\bre-?order(?:s|ed|ing)? (?:\S+ ){1,4}(?:before|after)\b|"
-            r"\b(?:fix(?:es|ed)?|stricter|correct(?:s|ed)?|enforc\w+|restor\w+) (?:the )?(?:\w+ ){0,3}"
-            r"(?:re-?)?order(?:ing)?\b(?! to\b| for\b)",
-            ("order",), cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER + r"|parameter|argument|post order",
+            r"\b(?:fix(?:es|ed)?|stricter|correct(?:s|ed)?|enforc\w+|restor\w+) (?:(?:\w+ ){0,3}"
+            r"(?:re-?order\w*|ordering)\b|the order\b(?! to\b| for\b)|(?:\w+ ){0,3}order of\b)",
+            # not "order" alone: "in order to" and btrfs's "ordered extent" are on thousands of lines
+            ("reorder", "re-order", "ordering", "order of", "the order"),
+            cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER + r"|parameter|argument|post order",
             cancel_message=STORAGE_MESSAGE,
             stronger_with=("race", 0.7)),
     # An order stated between two operations ("ndo_open() is called before virtio_device_ready()",
