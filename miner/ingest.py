@@ -30,6 +30,7 @@ PARALLEL_THRESHOLD = 2000  # below this many messages a worker pool costs more t
 MAX_IN_FLIGHT = BATCH_SIZE
 CHUNK = 32  # messages sent to a parser worker at a time
 NOTES_COLUMN = MESSAGE_ROW_COLUMNS.index("notes")
+LIST_ID_FIELD = Provenance._fields.index("list_id")
 # What one bad message can make SQLite (or its driver) raise; disk full, a malformed file and I/O
 # errors are OperationalError/DatabaseError and stop the run instead, since no retry can help.
 STORE_FAILURES = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
@@ -92,8 +93,9 @@ def prepare(mail: RawMail) -> ParsedMail | Rejected:
     if mail.date_precision:
         message.date_precision = mail.date_precision
     provenance = mail.provenance
-    if provenance.list_id is None and message.list_id:
-        provenance = provenance._replace(list_id=message.list_id)
+    if provenance.list_id is None and message.list_id:  # Provenance's fields made in C, not by _replace's Python
+        provenance = tuple.__new__(Provenance, (*provenance[:LIST_ID_FIELD], message.list_id,
+                                                *provenance[LIST_ID_FIELD + 1:]))
     return rows_for(message, provenance, mail.raw, lines)
 
 
