@@ -70,7 +70,7 @@ def parse_message_and_lines(raw: bytes, archive_date: str | None = None) -> tupl
         split = (cut, cut)
     if not headers:
         raise ParseError("no mail headers found")
-    if not any(name in headers for name in ("from", "subject", "message-id", "date")):
+    if not ("from" in headers or "subject" in headers or "message-id" in headers or "date" in headers):
         raise ParseError("no From, Subject, Message-ID or Date header")
 
     own_ids = all_msgids([id_header_text(value) for value in raw_headers(headers, "Message-ID")], bare=True)
