@@ -104,7 +104,7 @@ def scan(text: str) -> ScannedBody:
             mark(PROSE)
             i += 1
             continue
-        if (first == ">" or first in " \t") and QUOTE_PREFIX.match(line):
+        if (first == ">" or first in " \t") and line.startswith(QUOTE_STARTS):  # where QUOTE_PREFIX matches
             mark(QUOTE)
             in_patch_headers = False
             i += 1
@@ -148,7 +148,7 @@ def scan(text: str) -> ScannedBody:
                 path_runs.append((i, i + 1, path))
             i += 1
             continue
-        if seen_hunk and MANGLED_HUNK_LINE.match(line):
+        if seen_hunk and (first == "+" or first == "-") and MANGLED_HUNK_LINE.match(line):
             # a hunk whose line counts a mailer broke (rewrapped lines, a lost blank of an
             # empty context line): its code lines still start with +/- and a tab or indent
             mark(DIFF)
