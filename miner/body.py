@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import repeat
 
 from miner.model import BodyLine, PatchFile
 
@@ -70,13 +71,21 @@ QUOTE_STARTS = (">", " >", "\t>")  # what QUOTE_PREFIX matches at the start of a
 DIFF_CAN_OPEN = re.compile(r"\n(?:--- |diff --git |@@ -)")
 
 
+_BOOL_TO_KIND = bytes.maketrans(b"\x00\x01", (PROSE + QUOTE).encode("ascii"))
+
+
+def _quote_or_prose(lines: list[str]) -> str:
+    """The kinds of lines none of which is a diff's: QUOTE where a line starts with QUOTE_STARTS, else PROSE
+    (the tests run in C, a bool a line made into a byte, no Python step a line)."""
+    return bytes(map(str.startswith, lines, repeat(QUOTE_STARTS))).translate(_BOOL_TO_KIND).decode("ascii")
+
+
 def scan(text: str) -> ScannedBody:
     """Give every line of ``text`` a kind: prose, quote (``>``) or diff (headers and hunks)."""
     lines = body_lines(text)
     if not DIFF_CAN_OPEN.search(text) and not text.startswith(("--- ", "diff --git ", "@@ -")):
         # no diff header can open: every line is a quote or prose
-        return ScannedBody(lines, "".join([QUOTE if line.startswith(QUOTE_STARTS) else PROSE for line in lines]),
-                           [], {}, text)
+        return ScannedBody(lines, _quote_or_prose(lines), [], {}, text)
     kinds: list[str] = []
     mark = kinds.append
     path_runs: list[tuple[int, int, str]] = []
@@ -95,7 +104,7 @@ def scan(text: str) -> ScannedBody:
             mark(PROSE)
             i += 1
             continue
-        if (first == ">" or first in " \t") and QUOTE_PREFIX.match(line):
+        if (first == ">" or first in " \t") and line.startswith(QUOTE_STARTS):  # where QUOTE_PREFIX matches
             mark(QUOTE)
             in_patch_headers = False
             i += 1
@@ -139,7 +148,7 @@ def scan(text: str) -> ScannedBody:
                 path_runs.append((i, i + 1, path))
             i += 1
             continue
-        if seen_hunk and MANGLED_HUNK_LINE.match(line):
+        if seen_hunk and (first == "+" or first == "-") and MANGLED_HUNK_LINE.match(line):
             # a hunk whose line counts a mailer broke (rewrapped lines, a lost blank of an
             # empty context line): its code lines still start with +/- and a tab or indent
             mark(DIFF)

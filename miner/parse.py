@@ -70,7 +70,7 @@ def parse_message_and_lines(raw: bytes, archive_date: str | None = None) -> tupl
         split = (cut, cut)
     if not headers:
         raise ParseError("no mail headers found")
-    if not any(name in headers for name in ("from", "subject", "message-id", "date")):
+    if not ("from" in headers or "subject" in headers or "message-id" in headers or "date" in headers):
         raise ParseError("no From, Subject, Message-ID or Date header")
 
     own_ids = all_msgids([id_header_text(value) for value in raw_headers(headers, "Message-ID")], bare=True)
@@ -159,9 +159,38 @@ LOOSE_HEADER_LINE = re.compile(r"^(?:[\041-\071\073-\176]*:|[ \t])")
 # (a btrfs block has 58 lines: 20,000 blocks took 0.62 s by HEADER_LINE alone, 0.48 s so).
 _ONE_HEADER = r"[A-Za-z][A-Za-z0-9-]*[ \t]*:.*(?:\n[ \t].*)*"
 WHOLE_HEADER_BLOCK = re.compile(_ONE_HEADER + r"(?:\n" + _ONE_HEADER + r")*[\r\n]*")
+# What parse_header_block tests instead of WHOLE_HEADER_BLOCK.fullmatch, with the same answer: the block
+# without its trailing line breaks starts with a header line, and no line after a line break in it is
+# neither folded nor a header line (possessive: the name, blanks and colon are told apart by their
+# first character). Only a line's start is looked at, not every character of it: over the btrfs
+# blocks 0.23 -> 0.17 CPU s.
+HEADER_START = re.compile(r"[A-Za-z][A-Za-z0-9-]*+[ \t]*+:")
+NO_HEADER_LINE = re.compile(r"\n(?![ \t]|[A-Za-z][A-Za-z0-9-]*+[ \t]*+:)")
+
+
+def _alternation(names: list[str]) -> str:
+    """A regex alternation of ``names`` with common prefixes taken out (``c(?:c|ontent-(?:...))``): the regex
+    engine tries the names of one first letter only, not each name in turn. No name here is the prefix of
+    another, so at most one can match, as in a plain alternation."""
+    return "|".join(_branches(names))
+
+
+def _branches(names: list[str]) -> list[str]:
+    by_first: dict[str, list[str]] = {}
+    for name in names:
+        by_first.setdefault(name[:1], []).append(name[1:])
+    branches = []
+    for first, rests in sorted(by_first.items()):
+        inner = _branches(rests) if first else []
+        branches.append(re.escape(first) + ("" if not inner else inner[0] if len(inner) == 1
+                                            else "(?:" + "|".join(inner) + ")"))
+    return branches
+
+
 # after a line break (a literal start lets the regex engine skip from one to the next); the ASCII
-# flag: no Unicode case folding (the Kelvin sign is no "k")
-WANTED_HEADER_LINE = re.compile(r"\n(" + "|".join(sorted(WANTED_HEADERS, key=len, reverse=True)) +
+# flag: no Unicode case folding (the Kelvin sign is no "k"). The names as a tree (_alternation): over the
+# btrfs blocks 0.57 -> 0.49 CPU s for a plain alternation of the 13 names
+WANTED_HEADER_LINE = re.compile(r"\n(" + _alternation(sorted(WANTED_HEADERS)) +
                                 r")[ \t]*:[ \t]*(.*(?:\n[ \t].*)*)", re.IGNORECASE | re.ASCII)
 
 
@@ -173,9 +202,15 @@ def parse_header_block(block: bytes) -> tuple[dict[str, list[str]], int | None]:
     the body begins.
     """
     text = block.decode("ascii", "surrogateescape")
-    if WHOLE_HEADER_BLOCK.fullmatch(text):
+    if _whole_block(text):
         return _wanted_headers(text), None
     return _headers_line_by_line(text)
+
+
+def _whole_block(text: str) -> bool:
+    """``WHOLE_HEADER_BLOCK.fullmatch(text)``, answered by HEADER_START and NO_HEADER_LINE."""
+    lines = text.rstrip("\r\n")
+    return HEADER_START.match(lines) is not None and NO_HEADER_LINE.search(lines) is None
 
 
 def _wanted_headers(text: str) -> dict[str, list[str]]:

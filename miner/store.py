@@ -136,16 +136,28 @@ _INSERT_MESSAGE = (
 _FILL_GHOST = f"UPDATE messages SET ghost=0, {', '.join(c + '=?' for c in _ROW_COLUMNS)} WHERE message_id=?"
 
 
+_json_string = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str (the C function)
+
+
+def _json_strings(values: list) -> str:
+    """``json.dumps(values)`` of a list of strings, without the encoder json.dumps sets up at each call
+    (0.2 CPU s of the 40,000 calls over the btrfs epoch; the same text)."""
+    try:
+        return "[" + ", ".join(map(_json_string, values)) + "]"
+    except TypeError:  # not all strings: json.dumps says what they are
+        return json.dumps(values)
+
+
 def rows_for(message: Message, provenance: Provenance, raw: bytes, body_lines: list[str] | None = None) -> ParsedMail:
     """The rows of one parsed message, ready for :meth:`Store.add_batch` (``body_lines``: the lines of its
     body when the parser has them, see :func:`miner.parse.parse_message_and_lines`)."""
     texts = textstore.encode_texts(raw, message.body, message.prose, body_lines)
     raw_size = len(raw)
     row = (
-        message.parent_id, message.subject, message.base_subject, json.dumps(message.patch_tags),
+        message.parent_id, message.subject, message.base_subject, _json_strings(message.patch_tags),
         message.patch_version, message.patch_index, message.patch_total, int(message.is_patch),
         message.from_name, message.from_email, message.date, int(message.date_flagged),
-        message.list_id or provenance.list_id, message.in_reply_to, json.dumps(message.references),
+        message.list_id or provenance.list_id, message.in_reply_to, _json_strings(message.references),
         *texts, hashlib.sha256(raw).digest(), raw_size, int(message.message_id_synthetic),
         json.dumps(message.notes) if message.notes else None, message.date_precision,
     )

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from miner.body import DIFF, PROSE, PROSE_RUN, ScannedBody
+from miner.body import DIFF, PROSE, PROSE_RUN, QUOTE, ScannedBody
 from miner.model import Trailer
 
 TRAILER_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*):[ \t]+(\S.*?)\s*$")
@@ -160,13 +160,26 @@ def author_lines(scanned: ScannedBody, looked_at: list[int] | None = None) -> li
 
 
 def lines_to_look_at(scanned: ScannedBody) -> list[int]:
-    """The indexes of the lines :func:`author_lines` and :func:`find_trailers` look at one by one, in order."""
-    text, lines = scanned.text, scanned.lines
-    positions = [match.start() + 1 for match in LINE_TO_LOOK_AT.finditer(text)]
-    position = text.find("---")
-    while position >= 0:
-        positions.append(position)
-        position = text.find("---", text.find("\n", position) + 1 or len(text))
+    """The indexes of the lines :func:`author_lines` and :func:`find_trailers` look at one by one, in order.
+
+    Only prose lines are searched (and line 0 and the ``-- `` lines are always in): a quote or diff line
+    is no author line, and looked at one by one it changes nothing in author_lines that its run of lines
+    does not (a diff line in a basement says a diff was seen either way; no quote or diff line opens or
+    closes a basement or ends the author's text). A reply's quotes and a patch's diff are most of the
+    text the regex would read.
+    """
+    text, lines, kinds = scanned.text, scanned.lines, scanned.kinds
+    if QUOTE not in kinds and DIFF not in kinds:
+        positions = _positions_to_look_at(text, 0, len(text))
+    else:
+        positions = []
+        line_at = offset = 0  # offset: where line line_at starts in the text
+        for run in PROSE_RUN.finditer(kinds):
+            first, end = run.span()
+            offset += sum(map(len, lines[line_at:first])) + first - line_at
+            stop = offset + sum(map(len, lines[first:end])) + end - first - 1  # the line break after the run
+            positions += _positions_to_look_at(text, offset, stop)
+            line_at, offset = end, stop + 1
     found = {0, *_line_indexes(text, positions)}
     start = 0
     while True:
@@ -176,6 +189,18 @@ def lines_to_look_at(scanned: ScannedBody) -> list[int]:
             break
         found.add(start - 1)
     return sorted(found)
+
+
+def _positions_to_look_at(text: str, start: int, stop: int) -> list[int]:
+    """Offsets in the lines of ``text[start:stop]`` (whole lines) that make their line one to look at: its start
+    (LINE_TO_LOOK_AT), or the first "---" in it."""
+    positions = [match.start() + 1 for match in LINE_TO_LOOK_AT.finditer(text, max(start - 1, 0), stop)]
+    position = text.find("---", start, stop)
+    while position >= 0:
+        positions.append(position)
+        line_end = text.find("\n", position, stop)
+        position = text.find("---", line_end + 1, stop) if line_end >= 0 else -1
+    return positions
 
 
 def _line_indexes(text: str, positions: list[int]) -> list[int]:
@@ -216,7 +241,7 @@ def find_trailers(scanned: ScannedBody) -> list[Trailer]:
     lines = scanned.lines
     if not TRAILER_LINE.match(lines[0]) and not TRAILER_SHAPED.search(scanned.text):
         return []  # no line shaped like a trailer (half of a list's mail): no need to know the author's lines
-    looked_at = lines_to_look_at(scanned)  # a superset of the lines shaped like a trailer
+    looked_at = lines_to_look_at(scanned)  # a superset of the prose lines shaped like a trailer
     shaped = [(index, match) for index in looked_at if (match := TRAILER_LINE.match(lines[index]))]
     candidates: list[tuple[int, Trailer]] = []
     kept = author_lines(scanned, looked_at)

@@ -195,6 +195,30 @@ def test_a_block_of_header_lines_only_gives_what_the_line_by_line_reading_gives(
         assert not WHOLE_HEADER_BLOCK.fullmatch(block.decode("ascii", "surrogateescape"))
 
 
+def test_the_whole_block_test_and_the_tree_of_names_answer_as_the_plain_regexes():
+    """parse_header_block's quicker test of a whole block is WHOLE_HEADER_BLOCK.fullmatch, and the tree of
+    wanted names (WANTED_HEADER_LINE) finds what a plain alternation of them finds."""
+    import re
+
+    from miner.parse import WANTED_HEADERS, WANTED_HEADER_LINE, WHOLE_HEADER_BLOCK, _whole_block, header_split
+    from miner.sources import read_path
+
+    blocks = [mail.raw.split(b"\n", 1)[1] if mail.raw.startswith(b"From ") else mail.raw
+              for folder in (SAMPLE / "mail", FIXTURES / "mail") for path in sorted(folder.rglob("*"))
+              if path.suffix in (".mbox", ".eml") for mail in read_path(path)]
+    texts = [(raw[: header_split(raw)[0]] if header_split(raw) else raw).decode("ascii", "surrogateescape")
+             for raw in blocks]
+    texts += ["", "\r\n", "\n", "A: b", "A: b\r\n\r\n", "A: b\n\r\nC: d", "A: b\n c\n", "a b: c", "A: b\nxx\n",
+              "A: b\n\n", ":a\n", "A:\r", "A: b\nC d: e", "A-1 :x\n\tfoo\r\n\r", "A: b\n\x0bC: d", "Ab\n",
+              "A: b\n\udcffC: d", "A: b\r\r\n\r", " A: b", "A: b\n\r", "A\t: b\n-x: y", "A: b\nC:\n D"]
+    plain = re.compile(r"\n(" + "|".join(sorted(WANTED_HEADERS, key=len, reverse=True)) +
+                       r")[ \t]*:[ \t]*(.*(?:\n[ \t].*)*)", re.IGNORECASE | re.ASCII)
+    texts += ["Subject: a\nCC: b\ncontent-TYPE: c\n d\nContent-Transfer-Encoding:x\nto :y\nTo-x: z\nccc: w"]
+    for text in texts:
+        assert _whole_block(text) == bool(WHOLE_HEADER_BLOCK.fullmatch(text)), text
+        assert WANTED_HEADER_LINE.findall("\n" + text) == plain.findall("\n" + text), text
+
+
 # --- edge cases Python's email handles (it is the reference here) ---------------------------------
 
 CPYTHON = FIXTURES / "mail" / "cpython"
