@@ -262,9 +262,7 @@ class Scanner:
             self.subject_cache[lower] = matching  # replies repeat their thread's subject
         for index in matching:
             pattern = self.patterns[index]
-            if (self._cancelled_by_message(index, lower, message_cancel_cache) or
-                    self._cancelled_by_message(index, text_lower, message_cancel_cache, "text")) and not (
-                    pattern.cancel_message == STORAGE_MESSAGE and CPU_BARRIER_LINE.search(lower)):
+            if self._voided_by_message(index, lower, message_cancel_cache, text_lower, lower):
                 continue
             weight = min(MAX_WEIGHT, pattern.weight * SUBJECT_FACTOR)
             found.append(Match(pattern, SUBJECT_LINE, subject, False, False, weight, SUBJECT))
@@ -310,14 +308,24 @@ class Scanner:
                     window_start = lower.rfind("\n", 0, max(0, window_start - 1)) + 1
                 if self.cancels_before[index].search(lower, window_start, start):
                     continue
-            if self._cancelled_by_message(index, lower, message_cancel_cache, "text") and not (
-                    pattern.cancel_message == STORAGE_MESSAGE and CPU_BARRIER_LINE.search(content_lower)):
+            if self._voided_by_message(index, content_lower, message_cancel_cache, lower):
                 continue
             where = zone
             weight = pattern.weight * factor * (pattern.in_diff if in_diff else 1.0)
             if (in_title or (policy.signatures_only and not pattern.signature)) and zone == PROSE:
                 where, weight = ASIDE, weight * TRAILER_FACTOR
             found.append(Match(pattern, number, line, quoted, in_diff, min(MAX_WEIGHT, weight), where))
+
+    def _voided_by_message(self, index: int, line_lower: str, cache: dict, text_lower: str,
+                           subject_lower: str | None = None) -> bool:
+        """Whether the message (its text, and its subject when given) voids pattern ``index`` on a line.
+
+        A line that names a CPU barrier keeps what a mail about disks voids (STORAGE_MESSAGE).
+        """
+        if not (self._cancelled_by_message(index, text_lower, cache, "text") or (
+                subject_lower is not None and self._cancelled_by_message(index, subject_lower, cache))):
+            return False
+        return not (self.patterns[index].cancel_message == STORAGE_MESSAGE and CPU_BARRIER_LINE.search(line_lower))
 
     def _cancelled_by_message(self, index: int, lower: str, cache: dict, part: str = "subject") -> bool:
         """Whether ``lower`` (the message's subject or its text) holds a context voiding pattern ``index``."""
