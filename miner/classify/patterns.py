@@ -67,6 +67,9 @@ NOT_MEMORY_ORDER = (
     r"module|call(?:back)?|unwind|teardown) order|ordered[_ ]w(?:ork)?q|alloc_ordered|"
     r"\border(?:ed|ing)? (?:list|array|tree|set|by)\b"
 )
+# Every order that is not an order of memory accesses between contexts: what the ordering
+# patterns that read "order" or "before" are cancelled by.
+OTHER_ORDER = LOCK_ORDER + r"|" + NOT_MEMORY_ORDER
 # Lock verbs: "acquire and release the lock" is lock handling, not acquire/release ordering.
 LOCK_VERBS = (
     r"(?:acquir|releas|tak|drop|grab|hold)\w* (?:and (?:acquir|releas)\w* )?(?:the |a |an |its |their |both )?"
@@ -94,6 +97,8 @@ STORAGE_MESSAGE = (
     r"firmware|\bfua\b|power[- ]?(?:loss|fail|cut)|write[- ]?cach|\bhdds?\b|\bssds?\b|nobarrier|"
     r"barrier=|(?<!on-)\bdisks?\b|\bdrives?\b|flush/fua|cache flush|\braid\d*\b|write hole"
 )
+# "concurrent" naming a feature or a tool, not things that race: concurrent direct I/O, KCSAN
+CONCURRENCY_FEATURE = r"concurrent (?:direct|dio|writers? support|i/o|io\b)|kernel concurrency sanitizer"
 # "race" as a contest: "in a race to the bottom", "bugs will race to see which", "race to idle"
 CONTEST_RACE = (
     r"rac(?:e|es|ing) to (?:the )?(?:bottom|top|finish|finish line|first|win|market|see (?:which|who)|idle|"
@@ -299,7 +304,7 @@ RACE = (
             cancel=CONTEST_RACE + r"|" + GUESSED_RACE + r"|" + NEGATED + r"rac"),
     Pattern("concurrent_access", "race", "R2", 0.35,
             r"\bconcurrent(?:ly)?\b|\bconcurrency\b", ("concurren",),
-            cancel=r"concurrent (?:direct|dio|writers? support|i/o|io\b)|kernel concurrency sanitizer"),
+            cancel=CONCURRENCY_FEATURE),
     # A fix of a bug put down to things running at once: "fix memory leak due to concurrent append
     # writes", "Fix UAF during concurrent mount and device scan", "protect concurrent access to iommu
     # iotlb".  Unlike "concurrent fsyncs" (a workload) or "the rate is changing due to concurrent
@@ -311,8 +316,7 @@ RACE = (
             # "uacce: fix concurrency of fops_open and uacce_remove": two paths that ran at once
             r"\bfix(?:es|ed|ing)? (?:the |a )?concurrency (?:issues? |problems? |bugs? )?(?:of|between|in|with)\b",
             ("concurren",),
-            cancel=r"concurrent (?:direct|dio|writers? support|i/o|io\b)|kernel concurrency sanitizer|"
-                   r"performance|throughput|scalab|contention"),
+            cancel=CONCURRENCY_FEATURE + r"|performance|throughput|scalab|contention"),
     Pattern("simultaneous", "race", "R2", 0.25,
             r"\bsimultaneous(?:ly)?\b|\bat the same time\b|\bin parallel\b",
             ("simultan", "same time", "in parallel")),
@@ -484,7 +488,7 @@ ORDERING = (
             r"ordering (?:guarantee|semantics|constraint|requirement|rules?|propert)\w*|"
             r"(?:guarantee|provide|impl(?:y|ies)|give)s? (?:\w+ )?(?:the )?(?:needed |necessary |any |no |full )?"
             r"ordering\b|(?:fully|strongly|weakly|totally|strictly) ordered\b",
-            ("ordering", "ly ordered"), cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER,
+            ("ordering", "ly ordered"), cancel=OTHER_ORDER,
             cancel_message=STORAGE_MESSAGE),
     Pattern("cpu_reordering", "ordering", "O1", 0.65,
             r"(?:cpu|compiler|hardware|processor|memory|loads?|stores?|accesses|read|write)s? "
@@ -528,7 +532,7 @@ ORDERING = (
             r" (?:\w+ ){0,3}before\b",
             ("order violation", "ordering violation", "wrong order", "incorrect order",
              "reverse order", "t ordered", "y ordered", "before", "after"),
-            cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER, cancel_message=STORAGE_MESSAGE,
+            cancel=OTHER_ORDER, cancel_message=STORAGE_MESSAGE,
             stronger_with=("race", 0.6)),
     # A fix that puts two operations in order ("Reorder rpcrdma_rn_unregister before
     # rdma_destroy_id", "Fix cwnd update ordering", "Restore the order of register_pernet_subsys()
@@ -539,7 +543,7 @@ ORDERING = (
             r"(?:re-?order\w*|ordering)\b|the order\b(?! to\b| for\b)|(?:\w+ ){0,3}order of\b)",
             # not "order" alone: "in order to" and btrfs's "ordered extent" are on thousands of lines
             ("reorder", "re-order", "ordering", "order of", "the order"),
-            cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER + r"|parameter|argument|post order",
+            cancel=OTHER_ORDER + r"|parameter|argument|post order",
             cancel_message=STORAGE_MESSAGE,
             stronger_with=("race", 0.7)),
     # An order stated between two operations ("ndo_open() is called before virtio_device_ready()",
@@ -547,11 +551,11 @@ ORDERING = (
     Pattern("stated_order", "ordering", "O2", 0.25,
             r"\b(?:is|are|gets?|being|was|were) (?:\w+ )?(?:called|run|invoked|executed|scheduled|queued|"
             r"completed|done|set|cleared|written|updated|published|initiali[sz]ed) (?:\w+ )?(?:before|after|earlier)\b",
-            ("before", "after", "earlier"), cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER,
+            ("before", "after", "earlier"), cancel=OTHER_ORDER,
             cancel_message=STORAGE_MESSAGE,
             stronger_with=("race", 0.55)),
     Pattern("ordering_word", "ordering", "O5", 0.3,
-            r"\bordering\b", ("ordering",), cancel=LOCK_ORDER + r"|" + NOT_MEMORY_ORDER,
+            r"\bordering\b", ("ordering",), cancel=OTHER_ORDER,
             cancel_message=STORAGE_MESSAGE,
             stronger_with=("race", 0.45)),
 )
