@@ -173,15 +173,28 @@ def test_stored_dates_are_written_as_strftime_writes_them():
         assert utc_text_of_utc(moment) == moment.strftime(UTC_FORMAT), moment
 
 
-def test_a_block_of_header_lines_only_gives_what_the_line_by_line_reading_gives():
-    """The fast reading of a whole header block (every real one) against the rule for any block."""
-    from miner.parse import WHOLE_HEADER_BLOCK, _headers_line_by_line, _wanted_headers, header_split
+# A header block of header lines only, one after the other (line breaks at its end aside), as one
+# regex: what parse_header_block's quicker test (_whole_block) must answer as.
+_ONE_HEADER = r"[A-Za-z][A-Za-z0-9-]*[ \t]*:.*(?:\n[ \t].*)*"
+WHOLE_HEADER_BLOCK = re.compile(_ONE_HEADER + r"(?:\n" + _ONE_HEADER + r")*[\r\n]*")
+
+
+def _header_blocks() -> list[bytes]:
+    """The header block of every mail of the sample and the fixtures."""
+    from miner.parse import header_split
     from miner.sources import read_path
 
-    blocks = [mail.raw.split(b"\n", 1)[1] if mail.raw.startswith(b"From ") else mail.raw
-              for folder in (SAMPLE / "mail", FIXTURES / "mail") for path in sorted(folder.rglob("*"))
-              if path.suffix in (".mbox", ".eml") for mail in read_path(path)]
-    blocks = [raw[: header_split(raw)[0]] if header_split(raw) else raw for raw in blocks]
+    mails = [mail.raw.split(b"\n", 1)[1] if mail.raw.startswith(b"From ") else mail.raw
+             for folder in (SAMPLE / "mail", FIXTURES / "mail") for path in sorted(folder.rglob("*"))
+             if path.suffix in (".mbox", ".eml") for mail in read_path(path)]
+    return [raw[: header_split(raw)[0]] if header_split(raw) else raw for raw in mails]
+
+
+def test_a_block_of_header_lines_only_gives_what_the_line_by_line_reading_gives():
+    """The fast reading of a whole header block (every real one) against the rule for any block."""
+    from miner.parse import _headers_line_by_line, _wanted_headers
+
+    blocks = _header_blocks()
     blocks += [b"Subject: a\r\nFrom: b <b@c.d>\r\n\r", b"TO : x\n\tfolded\nto:y", b"Message-Id:<1@x>\n\n",
                b"X-\xe9: y\nSubject: \xe9"]
     whole = 0
@@ -198,16 +211,9 @@ def test_a_block_of_header_lines_only_gives_what_the_line_by_line_reading_gives(
 def test_the_whole_block_test_and_the_tree_of_names_answer_as_the_plain_regexes():
     """parse_header_block's quicker test of a whole block is WHOLE_HEADER_BLOCK.fullmatch, and the tree of
     wanted names (WANTED_HEADER_LINE) finds what a plain alternation of them finds."""
-    import re
+    from miner.parse import WANTED_HEADERS, WANTED_HEADER_LINE, _whole_block
 
-    from miner.parse import WANTED_HEADERS, WANTED_HEADER_LINE, WHOLE_HEADER_BLOCK, _whole_block, header_split
-    from miner.sources import read_path
-
-    blocks = [mail.raw.split(b"\n", 1)[1] if mail.raw.startswith(b"From ") else mail.raw
-              for folder in (SAMPLE / "mail", FIXTURES / "mail") for path in sorted(folder.rglob("*"))
-              if path.suffix in (".mbox", ".eml") for mail in read_path(path)]
-    texts = [(raw[: header_split(raw)[0]] if header_split(raw) else raw).decode("ascii", "surrogateescape")
-             for raw in blocks]
+    texts = [block.decode("ascii", "surrogateescape") for block in _header_blocks()]
     texts += ["", "\r\n", "\n", "A: b", "A: b\r\n\r\n", "A: b\n\r\nC: d", "A: b\n c\n", "a b: c", "A: b\nxx\n",
               "A: b\n\n", ":a\n", "A:\r", "A: b\nC d: e", "A-1 :x\n\tfoo\r\n\r", "A: b\n\x0bC: d", "Ab\n",
               "A: b\n\udcffC: d", "A: b\r\r\n\r", " A: b", "A: b\n\r", "A\t: b\n-x: y", "A: b\nC:\n D"]
