@@ -252,7 +252,6 @@ def _run_lore_scrape(store: Store, session: PoliteSession, scrape: LoreScrape, s
     target = lore.LoreTarget(scrape.base_url, scrape.list_name)
     label = f"lore {scrape.list_name} {search!r}"
     run_started = int(time.time())
-    run_began = utc_now()
     summary = ScrapeSummary(label, searched=True)
     limits = [n for n in (scrape.max_threads, max_matches) if n]
     limit = min(limits) if limits else None
@@ -268,7 +267,7 @@ def _run_lore_scrape(store: Store, session: PoliteSession, scrape: LoreScrape, s
                                                   on_total=bar.set_total if progress else None):
             summary.matches += 1
             if not session.config.offline and _already_covered(store, scrape.scrape_id, message_id):
-                if _stored_since(store, message_id, run_began):
+                if _stored_by_run(store, message_id, ingester.run_id):
                     summary.matches_in_fetched += 1  # its thread came with an earlier match of this run
                 else:
                     summary.threads_skipped += 1
@@ -354,11 +353,16 @@ def _pending_threads(store: Store, scrape_id: int) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _stored_since(store: Store, message_id: str, moment: str) -> bool:
-    """True if the message was first stored at or after ``moment`` (by this run)."""
-    row = store.conn.execute("SELECT added_at FROM messages WHERE message_id=? AND ghost = 0",
-                             (message_id,)).fetchone()
-    return bool(row and row[0] and row[0] >= moment)
+def _stored_by_run(store: Store, message_id: str, run_id: int) -> bool:
+    """True if the message was first stored by run ``run_id``: each of its copies came with that run.
+
+    Asked of the runs, not of the clock: a run that starts in the second another stored the
+    thread must not count that thread's messages as its own.
+    """
+    copies, others = store.conn.execute(
+        "SELECT count(*), count(CASE WHEN run_id IS NOT ? THEN 1 END) FROM provenance WHERE message_id=?",
+        (run_id, message_id)).fetchone()
+    return copies > 0 and others == 0
 
 
 def _already_covered(store: Store, scrape_id: int, message_id: str) -> bool:
