@@ -10,6 +10,8 @@ from pi_server import fixture_messages, make_server, require_public_inbox
 
 from test_cli import run_miner
 
+from miner.store import open_store
+
 
 @pytest.fixture(scope="module")
 def cgroups(tmp_path_factory):
@@ -32,6 +34,10 @@ def test_a_scrape_classifies_what_it_fetched(cgroups, tmp_path):
     # on an empty database nothing was "already stored": other matches sat in the threads just fetched
     summary = result.stdout.splitlines()[0]
     assert re.search(r"(\d+) matches, 2 threads fetched \(\+(\d+) matches inside them\), 0 already stored", summary), summary
+    # what an earlier run stored stays "already stored" whatever the clock says: a second run may start in
+    # the second the first stored its threads, or after the clock was set back (here: stored "in the future")
+    with open_store(db, create=False) as store, store.conn:
+        store.conn.execute("UPDATE messages SET added_at = '2999-01-01T00:00:00Z'")
     again = scrape(cgroups, db)
     assert re.search(r"0 threads fetched, (\d+) already stored", again.stdout), again.stdout
     listed = run_miner("threads", "--db", db, "--label", "deadlock", "--format", "json")
