@@ -167,3 +167,38 @@ def test_git_log_records_are_split_whatever_the_chunk_size(kernel_repo):
     assert whole[1].message.endswith(f"Link: https://lore.kernel.org/r/{AA_DEADLOCK}")
     assert subject_key("[PATCH v2 1/3] Foo: Bar.") == "foo: bar"
     assert release_of("v5.12-rc3~12^2~3") == "v5.12-rc3" and release_of("undefined") is None
+
+
+def test_records_built_by_workers_are_the_records_built_here(demo_copy, kernel_repo, monkeypatch):
+    """The parallel paths (classify's workers reading the outside evidence while others classify, and
+    workers building the records) give the bugs table the one-process path gives, link-commits' links in it."""
+    from miner.bugs import store as bugs_store
+    from miner.classify import store as classify_store
+
+    _commit(kernel_repo, AA_DEADLOCK, f"https://lore.kernel.org/r/{AA_DEADLOCK}")
+    _commit(kernel_repo, PADATA, None)
+    assert CliRunner().invoke(cli, ["link-commits", "--repo", str(kernel_repo), "--db", str(demo_copy)]).exit_code == 0
+
+    def table() -> list[tuple]:
+        columns = ", ".join(f'"{name}"' for name in bugs_store.BUG_COLUMNS if name != "built_at")
+        with open_store(demo_copy, create=False) as store:
+            return store.conn.execute(f"SELECT {columns} FROM bugs ORDER BY thread_id").fetchall()
+
+    with open_store(demo_copy, create=False) as store:
+        classify_store.classify_database(store, progress=False, force=True, workers=1)
+    serial = table()
+    applied = [row for row in serial if row[bugs_store.BUG_COLUMNS.index("fix_status")] == "applied"]
+    assert len(serial) >= 10 and len(applied) >= 2  # the demo's labelled threads, two of them applied by git
+
+    # the demo database is small: the thresholds that keep small jobs in one process are lowered
+    monkeypatch.setattr(classify_store, "PARALLEL_THRESHOLD", 1)
+    monkeypatch.setattr(classify_store, "CHUNK_THREADS", 5)
+    monkeypatch.setattr(bugs_store, "PARALLEL_RECORDS", 1)
+    monkeypatch.setattr(bugs_store, "RECORD_CHUNK", 3)
+    with open_store(demo_copy, create=False) as store:
+        summary = classify_store.classify_database(store, progress=False, force=True, workers=2)
+    assert summary.threads > 2 * 5  # more than two chunks: the outside evidence and the chunks went to workers
+    assert table() == serial
+    with open_store(demo_copy, create=False) as store:
+        bugs_store.rebuild_bugs(store, workers=2)
+    assert table() == serial

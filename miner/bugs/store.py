@@ -8,15 +8,18 @@ patch files, labels, evidence and the ``commits``/``commit_links`` tables that
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from miner.bugs.record import BugRecord, build_record
 from miner.bugs.timeline import Applied, ThreadMessage, commit_notice
 from miner.schema import TABLES_BY_NAME
 from miner.store import Store, Where, in_chunks
-from miner.textstore import BODY_ARGUMENTS, TextReader
+from miner.textstore import BODY_ARGUMENTS, TextReader, register_text_functions
 from miner.utc import utc_now
+from miner.workers import bounded_imap
 
 BUG_COLUMNS = tuple(column.name for column in TABLES_BY_NAME["bugs"].columns)
 JSON_COLUMNS = ("labels", "subtypes", "locks", "functions", "tools", "files", "subsystems", "reviewers", "fixes",
@@ -25,6 +28,8 @@ JSON_COLUMNS = ("labels", "subtypes", "locks", "functions", "tools", "files", "s
 RECORD_KEYS = ("thread_id", "root_message_id", "subject", "labels", "subtypes", "locks", "functions", "tools",
                "syzbot_id", "subsystems", "first_report", "first_patch", "last_patch_version", "reviewers", "fixes",
                "applied")
+RECORD_CHUNK = 25  # labelled threads a worker builds the records of at a time
+PARALLEL_RECORDS = 100  # labelled threads; the records of fewer are built in this process
 TABLE_KEYS = ("thread_id", "subject", "labels", "tools", "locks", "functions", "fix_status", "first_report")
 
 
@@ -42,7 +47,10 @@ class RebuildSummary:
 
 def thread_messages(store: Store, thread_id: int) -> list[ThreadMessage]:
     """The real messages of a thread with their trailers and patch files, oldest first."""
-    conn = store.conn
+    return _thread_messages(store.conn, thread_id)
+
+
+def _thread_messages(conn: sqlite3.Connection, thread_id: int) -> list[ThreadMessage]:
     rows = conn.execute(
         "SELECT message_id, parent_id, coalesce(subject, ''), from_name, from_email, date, coalesce(body, ''),"
         " patch_version, patch_index, patch_total FROM messages WHERE thread_id=? AND ghost=0"
@@ -94,7 +102,21 @@ def bodies_containing(conn, needle: str) -> list[int]:
 
 def outside_evidence(store: Store) -> dict[int, list[Applied]]:
     """Applied evidence by thread from outside it: commit notices whose Link: points in, matched commits."""
-    conn = store.conn
+    return _outside_evidence(store.conn)
+
+
+def outside_evidence_of(db_path: str) -> dict[int, list[Applied]]:
+    """:func:`outside_evidence` of the database at ``db_path``, read on a read-only connection of its own
+    (in a worker: what the database holds must be committed)."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    register_text_functions(conn)
+    try:
+        return _outside_evidence(conn)
+    finally:
+        conn.close()
+
+
+def _outside_evidence(conn: sqlite3.Connection) -> dict[int, list[Applied]]:
     found: dict[int, list[Applied]] = defaultdict(list)
     rowids = bodies_containing(conn, NOTICE_MARK)
     notices = []
@@ -130,32 +152,69 @@ def labelled_threads(store: Store) -> list[tuple[int, str | None, str | None]]:
 def build_thread_record(store: Store, thread_id: int, root: str | None, subject: str | None,
                         outside: dict[int, list[Applied]]) -> BugRecord:
     """The bug record of one stored thread."""
-    conn = store.conn
+    return _build_thread_record(store.conn, thread_id, root, subject, outside)
+
+
+def _build_thread_record(conn: sqlite3.Connection, thread_id: int, root: str | None, subject: str | None,
+                         outside: dict[int, list[Applied]]) -> BugRecord:
     labels = [row[0] for row in conn.execute(
         "SELECT label FROM labels WHERE thread_id=? ORDER BY score DESC, label", (thread_id,))]
     subtypes = [row[0] for row in conn.execute(
         "SELECT subtype FROM evidence WHERE thread_id=? AND subtype IS NOT NULL"
         " GROUP BY subtype ORDER BY max(weight) DESC, subtype", (thread_id,))]
-    return build_record(thread_id, root, subject, labels, subtypes, thread_messages(store, thread_id),
+    return build_record(thread_id, root, subject, labels, subtypes, _thread_messages(conn, thread_id),
                         outside.get(thread_id, []))
 
 
-def rebuild_bugs(store: Store) -> RebuildSummary:
-    """Rebuild the whole ``bugs`` table from what is stored (one transaction)."""
+def rebuild_bugs(store: Store, workers: int = 1, outside: dict[int, list[Applied]] | None = None) -> RebuildSummary:
+    """Rebuild the whole ``bugs`` table from what is stored (one transaction).
+
+    With ``workers`` > 1 and enough labelled threads, the records are built by that many processes
+    reading the database themselves (what it holds must be committed: they see nothing else).
+    ``outside``: :func:`outside_evidence`, when the caller has it already.
+    """
     summary = RebuildSummary()
-    outside = outside_evidence(store)
+    outside = outside_evidence(store) if outside is None else outside
     now = utc_now()
     rows = []
-    for thread_id, root, subject in labelled_threads(store):
-        record = build_thread_record(store, thread_id, root, subject, outside)
-        rows.append(_row(record, now))
+    for row, applied in _record_rows(store, labelled_threads(store), outside, now, workers):
+        rows.append(row)
         summary.records += 1
-        summary.applied += bool(record.applied)
+        summary.applied += applied
     columns = ", ".join(f'"{name}"' for name in BUG_COLUMNS)
     with store.conn:
         store.conn.execute("DELETE FROM bugs")
         store.conn.executemany(f"INSERT INTO bugs({columns}) VALUES ({', '.join('?' * len(BUG_COLUMNS))})", rows)
     return summary
+
+
+def _record_rows(store: Store, threads: list[tuple[int, str | None, str | None]], outside: dict[int, list[Applied]],
+                 now: str, workers: int) -> Iterator[tuple[tuple, bool]]:
+    """(bugs row, has applied evidence) of each thread, in order: here, or by ``workers`` processes."""
+    if workers <= 1 or len(threads) < PARALLEL_RECORDS or store.conn.in_transaction:
+        for thread_id, root, subject in threads:
+            record = _build_thread_record(store.conn, thread_id, root, subject, outside)
+            yield _row(record, now), bool(record.applied)
+        return
+    tasks = [(str(store.path), chunk, {thread[0]: outside[thread[0]] for thread in chunk if thread[0] in outside}, now)
+             for chunk in (threads[i:i + RECORD_CHUNK] for i in range(0, len(threads), RECORD_CHUNK))]
+    for rows in bounded_imap(_record_rows_of_chunk, tasks, workers, in_flight=2 * workers):
+        yield from rows
+
+
+def _record_rows_of_chunk(task: tuple) -> list[tuple[tuple, bool]]:
+    """:func:`_record_rows` of one chunk of threads, in a worker reading ``db_path`` read-only."""
+    db_path, threads, outside, now = task
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    register_text_functions(conn)
+    try:
+        results = []
+        for thread_id, root, subject in threads:
+            record = _build_thread_record(conn, thread_id, root, subject, outside)
+            results.append((_row(record, now), bool(record.applied)))
+        return results
+    finally:
+        conn.close()
 
 
 def _row(record: BugRecord, now: str) -> tuple:

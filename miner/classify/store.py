@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from miner.workers import bounded_imap, default_workers
 
-from miner.bugs.store import rebuild_bugs
+from miner.bugs.store import outside_evidence_of, rebuild_bugs
 from miner.classify import CLASSIFIER_VERSION, LABELS, classify_thread
 from miner.classify.score import Result
 from miner.store import Store
@@ -83,8 +83,9 @@ def classify_database(store: Store, progress: bool = True, force: bool = False,
     workers = workers if workers is not None else default_workers()
     chunks = [todo[i:i + CHUNK_THREADS] for i in range(0, len(todo), CHUNK_THREADS)]
     bar = tqdm(total=total_messages, unit=" msg", desc="classify", disable=not progress, dynamic_ncols=True)
+    outside: list[dict] = []  # the bug records' evidence from outside their threads, if a worker read it
     try:
-        for results in _classified_chunks(str(store.path), chunks, workers, total_messages):
+        for results in _classified_chunks(str(store.path), chunks, workers, total_messages, outside):
             _write_results(store, results)
             for _, _, message_count, result in results:
                 summary.threads += 1
@@ -94,22 +95,35 @@ def classify_database(store: Store, progress: bool = True, force: bool = False,
                 bar.update(message_count)
     finally:
         bar.close()
-    rebuild_bugs(store)  # bug records are derived from labels and evidence: kept in step with them
+    # bug records are derived from labels and evidence: kept in step with them
+    rebuild_bugs(store, workers, outside[0] if outside else None)
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def _classified_chunks(db_path: str, chunks: list, workers: int, total_messages: int) -> Iterator[list]:
+def _classified_chunks(db_path: str, chunks: list, workers: int, total_messages: int,
+                       outside: list[dict]) -> Iterator[list]:
+    """The results of each chunk, in order.
+
+    With workers, the first task is the bug records' evidence from outside their threads
+    (miner.bugs.store.outside_evidence, a read of every body): it needs no label, so one worker
+    reads it while the others classify, and it is put in ``outside``. Over the 20,000 btrfs
+    messages the records were rebuilt in 1.5-1.6 s after 3.7 s of classifying, 1.0-1.2 s so
+    (with the records built by the workers too: miner.bugs.store.rebuild_bugs).
+    """
     if workers <= 1 or total_messages < PARALLEL_THRESHOLD or len(chunks) < 2:
         for chunk in chunks:
             yield classify_chunk(db_path, chunk)
         return
-    yield from bounded_imap(_classify_chunk_star, [(db_path, chunk) for chunk in chunks], workers,
-                            in_flight=4 * workers)
+    tasks = [(db_path, None), *((db_path, chunk) for chunk in chunks)]  # None: the outside evidence
+    results = bounded_imap(_classify_task, tasks, workers, in_flight=4 * workers)
+    outside.append(next(results))
+    yield from results
 
 
-def _classify_chunk_star(args: tuple[str, list]) -> list:
-    return classify_chunk(*args)
+def _classify_task(task: tuple[str, list | None]):
+    db_path, chunk = task
+    return outside_evidence_of(db_path) if chunk is None else classify_chunk(db_path, chunk)
 
 
 def classify_chunk(db_path: str, chunk: list[tuple[int, int, int]]) -> list[tuple[int, int, int, Result]]:
