@@ -202,3 +202,10 @@ def test_records_built_by_workers_are_the_records_built_here(demo_copy, kernel_r
     with open_store(demo_copy, create=False) as store:
         bugs_store.rebuild_bugs(store, workers=2)
     assert table() == serial
+
+    # a run that tags one changed thread: its record from the worker that tagged it, the others' built again
+    with open_store(demo_copy, create=False) as store, store.conn:
+        store.conn.execute("UPDATE threads SET revision = revision + 1 WHERE root_message_id = ?", (AA_DEADLOCK,))
+    with open_store(demo_copy, create=False) as store:
+        assert classify_store.classify_database(store, progress=False, workers=2).threads == 1
+    assert table() == serial

@@ -7,7 +7,8 @@ points into it, commits matched by ``miner link-commits``); it returns a :class:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 from miner.bugs import reports
 from miner.classify.patterns import SUBTYPE_NAMES
@@ -132,8 +133,6 @@ def build_record(thread_id: int, root_message_id: str | None, subject: str | Non
                                    notice.branch, message.date))
         elif found := applied_in_reply(message):
             applied.append(found)
-    seen = {(a.commit, a.message_id) for a in applied}
-    applied += [a for a in outside_applied if (a.commit, a.message_id) not in seen]
     found_reviews = reviews(messages)
     if applied:
         status = "applied"
@@ -145,7 +144,7 @@ def build_record(thread_id: int, root_message_id: str | None, subject: str | Non
         status = "no patch"
     dates = [a.date for a in applied if a.date]
     first = messages[0] if messages else None
-    return BugRecord(
+    return with_outside(BugRecord(
         thread_id, root_message_id, subject, labels,
         [subtype_name(code) for code in dict.fromkeys(subtype_codes) if code],
         locks, functions, tools, syzbot, files, subsystems,
@@ -156,4 +155,16 @@ def build_record(thread_id: int, root_message_id: str | None, subject: str | Non
         [target.as_dict() for target in fixes_targets(messages)],
         [item.as_dict() for item in applied],
         status, min(dates) if dates else None,
-    )
+    ), outside_applied)
+
+
+def with_outside(record: BugRecord, outside_applied: Iterable[Applied]) -> BugRecord:
+    """``record`` with the applied evidence found outside its thread added (what it has seen in the
+    thread stays): applied then, merged at the earliest date of them all."""
+    seen = {(item["commit"], item.get("message_id")) for item in record.applied}
+    added = [a.as_dict() for a in outside_applied if (a.commit, a.message_id) not in seen]
+    if not added:
+        return record
+    applied = record.applied + added
+    dates = [item["date"] for item in applied if item.get("date")]
+    return replace(record, applied=applied, fix_status="applied", merged_at=min(dates) if dates else None)

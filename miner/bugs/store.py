@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-from miner.bugs.record import BugRecord, build_record
+from miner.bugs.record import BugRecord, build_record, with_outside
 from miner.bugs.timeline import Applied, ThreadMessage, commit_notice
 from miner.schema import TABLES_BY_NAME
 from miner.store import Store, Where, in_chunks
@@ -166,18 +166,39 @@ def _build_thread_record(conn: sqlite3.Connection, thread_id: int, root: str | N
                         outside.get(thread_id, []))
 
 
-def rebuild_bugs(store: Store, workers: int = 1, outside: dict[int, list[Applied]] | None = None) -> RebuildSummary:
+def record_before_writing(conn: sqlite3.Connection, thread_id: int, labels: list[str],
+                          subtypes: list[str]) -> BugRecord:
+    """The record :func:`rebuild_bugs` will build of a thread once ``labels`` (in the order the labels
+    table gives them back) and evidence of ``subtypes`` (in the order the evidence table does) are
+    stored, save the evidence from outside the thread: :func:`rebuild_bugs` adds that (``built``).
+    For a classifier worker, which has just read the thread's messages (their blocks are in its cache)."""
+    root, subject = conn.execute("SELECT root_message_id, subject FROM threads WHERE thread_id=?",
+                                 (thread_id,)).fetchone()
+    return build_record(thread_id, root, subject, labels, subtypes, _thread_messages(conn, thread_id))
+
+
+def rebuild_bugs(store: Store, workers: int = 1, outside: dict[int, list[Applied]] | None = None,
+                 built: dict[int, BugRecord] | None = None) -> RebuildSummary:
     """Rebuild the whole ``bugs`` table from what is stored (one transaction).
 
     With ``workers`` > 1 and enough labelled threads, the records are built by that many processes
     reading the database themselves (what it holds must be committed: they see nothing else).
-    ``outside``: :func:`outside_evidence`, when the caller has it already.
+    ``outside``: :func:`outside_evidence`, when the caller has it already. ``built``: records of
+    labelled threads made by :func:`record_before_writing` from what is stored now.
     """
     summary = RebuildSummary()
     outside = outside_evidence(store) if outside is None else outside
+    built = built or {}
     now = utc_now()
+    threads = labelled_threads(store)
+    others = dict(_record_rows(store, [thread for thread in threads if thread[0] not in built], outside, now, workers))
     rows = []
-    for row, applied in _record_rows(store, labelled_threads(store), outside, now, workers):
+    for thread_id, _, _ in threads:
+        if thread_id in built:
+            record = with_outside(built[thread_id], outside.get(thread_id, []))
+            row, applied = _row(record, now), bool(record.applied)
+        else:
+            row, applied = others[thread_id]
         rows.append(row)
         summary.records += 1
         summary.applied += applied
@@ -189,12 +210,12 @@ def rebuild_bugs(store: Store, workers: int = 1, outside: dict[int, list[Applied
 
 
 def _record_rows(store: Store, threads: list[tuple[int, str | None, str | None]], outside: dict[int, list[Applied]],
-                 now: str, workers: int) -> Iterator[tuple[tuple, bool]]:
-    """(bugs row, has applied evidence) of each thread, in order: here, or by ``workers`` processes."""
+                 now: str, workers: int) -> Iterator[tuple[int, tuple[tuple, bool]]]:
+    """(thread_id, (bugs row, has applied evidence)) of each thread: here, or by ``workers`` processes."""
     if workers <= 1 or len(threads) < PARALLEL_RECORDS or store.conn.in_transaction:
         for thread_id, root, subject in threads:
             record = _build_thread_record(store.conn, thread_id, root, subject, outside)
-            yield _row(record, now), bool(record.applied)
+            yield thread_id, (_row(record, now), bool(record.applied))
         return
     tasks = [(str(store.path), chunk, {thread[0]: outside[thread[0]] for thread in chunk if thread[0] in outside}, now)
              for chunk in (threads[i:i + RECORD_CHUNK] for i in range(0, len(threads), RECORD_CHUNK))]
@@ -202,7 +223,7 @@ def _record_rows(store: Store, threads: list[tuple[int, str | None, str | None]]
         yield from rows
 
 
-def _record_rows_of_chunk(task: tuple) -> list[tuple[tuple, bool]]:
+def _record_rows_of_chunk(task: tuple) -> list[tuple[int, tuple[tuple, bool]]]:
     """:func:`_record_rows` of one chunk of threads, in a worker reading ``db_path`` read-only."""
     db_path, threads, outside, now = task
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
@@ -211,7 +232,7 @@ def _record_rows_of_chunk(task: tuple) -> list[tuple[tuple, bool]]:
         results = []
         for thread_id, root, subject in threads:
             record = _build_thread_record(conn, thread_id, root, subject, outside)
-            results.append((_row(record, now), bool(record.applied)))
+            results.append((thread_id, (_row(record, now), bool(record.applied))))
         return results
     finally:
         conn.close()
