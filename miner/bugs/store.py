@@ -149,14 +149,9 @@ def labelled_threads(store: Store) -> list[tuple[int, str | None, str | None]]:
     ).fetchall()
 
 
-def build_thread_record(store: Store, thread_id: int, root: str | None, subject: str | None,
-                        outside: dict[int, list[Applied]]) -> BugRecord:
-    """The bug record of one stored thread."""
-    return _build_thread_record(store.conn, thread_id, root, subject, outside)
-
-
 def _build_thread_record(conn: sqlite3.Connection, thread_id: int, root: str | None, subject: str | None,
                          outside: dict[int, list[Applied]]) -> BugRecord:
+    """The bug record of one stored thread."""
     labels = [row[0] for row in conn.execute(
         "SELECT label FROM labels WHERE thread_id=? ORDER BY score DESC, label", (thread_id,))]
     subtypes = [row[0] for row in conn.execute(
