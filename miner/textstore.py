@@ -266,8 +266,12 @@ def _decompressed_block(block_id: int, compressed: bytes) -> bytes:
 class TextReader:
     """Reads the texts of one connection's database: its dictionaries, and recent blocks cached."""
 
-    def __init__(self, conn: sqlite3.Connection, skip_in_writes: bool = False):
+    def __init__(self, conn: sqlite3.Connection, skip_in_writes: bool = False, blocks_cached: int = BLOCKS_CACHED,
+                 shared: bool = True):
         self.conn = conn
+        # a reader of every block in order needs one at a time, and would only push the blocks other
+        # readers of this process share out of the process's cache: blocks_cached=1, shared=False
+        self.blocks_cached, self.shared = blocks_cached, shared
         # SQLite computes every virtual column of each row an UPDATE or INSERT writes, though nothing
         # reads it: on the store's connection, whose writes never read a body back before they commit,
         # a call inside a write transaction answers NULL instead of decompressing (miner.store)
@@ -298,9 +302,9 @@ class TextReader:
         row = self.conn.execute("SELECT data FROM mail_blocks WHERE block_id=?", (block_id,)).fetchone()
         if row is None:
             raise ValueError(f"raw mail block {block_id} is missing from mail_blocks")
-        data = _decompressed_block(block_id, row[0])
+        data = _decompressed_block(block_id, row[0]) if self.shared else _plain.decompress(row[0])
         self.blocks[block_id] = data
-        if len(self.blocks) > BLOCKS_CACHED:
+        if len(self.blocks) > self.blocks_cached:
             self.blocks.popitem(last=False)
         return data
 

@@ -84,7 +84,7 @@ def bodies_containing(conn, needle: str) -> list[int]:
     bytes exactly when it is in the text); the others are decoded.
     """
     pattern = needle.encode("ascii")
-    reader = TextReader(conn)
+    reader = TextReader(conn, blocks_cached=1, shared=False)  # the blocks come in order, each read once
     found = []
     for rowid, *stored in conn.execute(f"SELECT rowid, {BODY_ARGUMENTS} FROM messages WHERE ghost=0"
                                        " ORDER BY raw_block, raw_offset"):
