@@ -47,7 +47,7 @@ import zstandard
 BLOCK_BYTES = 8 << 20  # as much as an ingest batch; a reader decompresses a whole block (about 6 ms)
 BLOCK_PARAMETERS = zstandard.ZstdCompressionParameters.from_level(3, window_log=23)  # window: the block
 BODY_LEVEL = 3
-BLOCKS_CACHED = 6  # decompressed blocks a process keeps (48 MiB at most; its connections share them)
+BLOCKS_CACHED = 5  # decompressed blocks a process keeps (40 MiB at most; its connections share them)
 ENCODING_ERRORS = "surrogatepass"  # a body is a str; what it holds comes back exactly
 
 BODY_ARGUMENTS = "raw_block, raw_offset, body_at, body_length, body_encoding, body_z"
