@@ -545,7 +545,7 @@ class Store:
             else:
                 is_new_copy = self._insert_provenance(provenance)
             if is_new_copy:
-                if message_id in pending.stored_ids or self._stored_by_run(message_id, run_id):
+                if message_id in pending.stored_ids or self.stored_by_run(message_id, run_id):
                     counts.repeated += 1
                 else:
                     counts.updated += 1
@@ -563,11 +563,16 @@ class Store:
         self._collect_people_and_trailers(item, counts, replace=placement.outcome == FILLED)
         counts.touched_threads.add(placement.thread_id)
 
-    def _stored_by_run(self, message_id: str, run_id: int | None) -> bool:
-        """True if every stored copy of the message came with run ``run_id`` (it was new in this run)."""
-        return run_id is not None and self.conn.execute(
-            "SELECT 1 FROM provenance WHERE message_id=? AND run_id IS NOT ? LIMIT 1", (message_id, run_id)
-        ).fetchone() is None
+    def stored_by_run(self, message_id: str, run_id: int | None) -> bool:
+        """True if the message has a stored copy and every one came with run ``run_id`` (it was new in
+        this run). Asked of the runs, not of the clock: a run that starts in the second another stored
+        a message must not count it as its own."""
+        if run_id is None:
+            return False
+        copies, others = self.conn.execute(
+            "SELECT count(*), count(CASE WHEN run_id IS NOT ? THEN 1 END) FROM provenance WHERE message_id=?",
+            (run_id, message_id)).fetchone()
+        return copies > 0 and others == 0
 
     def _persist_threading(self, threading: BatchThreading, now: str) -> None:
         """New threads, and threads merged into others: their messages move, their row goes (rows of

@@ -370,6 +370,18 @@ def register_text_functions(conn: sqlite3.Connection, skip_in_writes: bool = Fal
     return reader
 
 
+@contextlib.contextmanager
+def read_only_texts(db_path: str) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the database at ``db_path`` whose body and prose columns read (a
+    worker's: it sees what is committed), closed at the end."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    register_text_functions(conn)  # messages.body and .prose are decompressed when read
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
 def register_check_stubs(conn: sqlite3.Connection) -> None:
     """``mail_body`` and ``mail_prose`` that read nothing. SQLite computes every virtual column of a row
     it inserts or updates, and of every row ``PRAGMA quick_check`` reads, only to check constraints

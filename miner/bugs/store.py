@@ -17,7 +17,7 @@ from miner.bugs.record import BugRecord, build_record, with_outside
 from miner.bugs.timeline import Applied, ThreadMessage, commit_notice
 from miner.schema import TABLES_BY_NAME
 from miner.store import Store, Where, in_chunks
-from miner.textstore import BODY_ARGUMENTS, TextReader, register_text_functions
+from miner.textstore import BODY_ARGUMENTS, TextReader, read_only_texts
 from miner.utc import utc_now
 from miner.workers import bounded_imap
 
@@ -108,12 +108,8 @@ def outside_evidence(store: Store) -> dict[int, list[Applied]]:
 def outside_evidence_of(db_path: str) -> dict[int, list[Applied]]:
     """:func:`outside_evidence` of the database at ``db_path``, read on a read-only connection of its own
     (in a worker: what the database holds must be committed)."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    register_text_functions(conn)
-    try:
+    with read_only_texts(db_path) as conn:
         return _outside_evidence(conn)
-    finally:
-        conn.close()
 
 
 def _outside_evidence(conn: sqlite3.Connection) -> dict[int, list[Applied]]:
@@ -221,16 +217,12 @@ def _record_rows(store: Store, threads: list[tuple[int, str | None, str | None]]
 def _record_rows_of_chunk(task: tuple) -> list[tuple[int, tuple[tuple, bool]]]:
     """:func:`_record_rows` of one chunk of threads, in a worker reading ``db_path`` read-only."""
     db_path, threads, outside, now = task
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    register_text_functions(conn)
-    try:
+    with read_only_texts(db_path) as conn:
         results = []
         for thread_id, root, subject in threads:
             record = _build_thread_record(conn, thread_id, root, subject, outside)
             results.append((thread_id, (_row(record, now), bool(record.applied))))
         return results
-    finally:
-        conn.close()
 
 
 def _row(record: BugRecord, now: str) -> tuple:

@@ -24,7 +24,7 @@ from miner.classify import CLASSIFIER_VERSION, LABELS, classify_thread
 from miner.classify.score import Result
 from miner.store import Store
 from miner.utc import utc_now
-from miner.textstore import register_text_functions
+from miner.textstore import read_only_texts
 
 CHUNK_THREADS = 200
 PARALLEL_THRESHOLD = 2000  # messages; below this a worker pool costs more than it saves
@@ -136,9 +136,7 @@ def _classify_task(task: tuple[str, list | None]):
 def classify_chunk(db_path: str, chunk: list[tuple[int, int, int]]) -> list[tuple]:
     """Classify the threads of ``chunk`` reading their messages from ``db_path`` (read-only): for each,
     (thread_id, revision, message_count, result, the pickled bug record of a labelled thread or None)."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    register_text_functions(conn)  # messages.body and .prose are decompressed when read
-    try:
+    with read_only_texts(db_path) as conn:
         results = []
         for thread_id, revision, message_count in chunk:
             rows = conn.execute(
@@ -153,8 +151,6 @@ def classify_chunk(db_path: str, chunk: list[tuple[int, int, int]]) -> list[tupl
             results.append((thread_id, revision, message_count, result,
                             None if record is None else pickle.dumps(record, pickle.HIGHEST_PROTOCOL)))
         return results
-    finally:
-        conn.close()
 
 
 def _record(conn: sqlite3.Connection, thread_id: int, result: Result) -> BugRecord | None:

@@ -267,7 +267,7 @@ def _run_lore_scrape(store: Store, session: PoliteSession, scrape: LoreScrape, s
                                                   on_total=bar.set_total if progress else None):
             summary.matches += 1
             if not session.config.offline and _already_covered(store, scrape.scrape_id, message_id):
-                if _stored_by_run(store, message_id, ingester.run_id):
+                if store.stored_by_run(message_id, ingester.run_id):
                     summary.matches_in_fetched += 1  # its thread came with an earlier match of this run
                 else:
                     summary.threads_skipped += 1
@@ -351,18 +351,6 @@ def _pending_threads(store: Store, scrape_id: int) -> list[str]:
         "SELECT message_id FROM scrape_threads WHERE scrape_id=? AND status='fetching' ORDER BY rowid", (scrape_id,)
     ).fetchall()
     return [row[0] for row in rows]
-
-
-def _stored_by_run(store: Store, message_id: str, run_id: int) -> bool:
-    """True if the message was first stored by run ``run_id``: each of its copies came with that run.
-
-    Asked of the runs, not of the clock: a run that starts in the second another stored the
-    thread must not count that thread's messages as its own.
-    """
-    copies, others = store.conn.execute(
-        "SELECT count(*), count(CASE WHEN run_id IS NOT ? THEN 1 END) FROM provenance WHERE message_id=?",
-        (run_id, message_id)).fetchone()
-    return copies > 0 and others == 0
 
 
 def _already_covered(store: Store, scrape_id: int, message_id: str) -> bool:
