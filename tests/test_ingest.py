@@ -114,6 +114,27 @@ def test_public_inbox_epoch_is_read_incrementally_and_skips_commits_without_m(tm
     assert ingest(epoch).read == 0
 
 
+def test_an_epoch_is_read_by_blob_and_by_commit_alike(tmp_path):
+    """git log --raw names the blob each commit adds at m, and cat-file reads it by that id; a commit that
+    leaves m as its parent had it (the btrfs epoch's 750a4f4, a message delivered twice) or holds d
+    instead names none and is read as commit:m, as every commit once was."""
+    from miner.sources.publicinbox import new_commits, read_epoch
+
+    raws = [mail.raw for mail in read_mbox(IO_URING)][:6]
+    epoch = tmp_path / "0.git"
+    commits = make_epoch(epoch, raws[:3] + raws[2:], deletion_after=4)  # raws[2] twice in a row
+    listed = new_commits(epoch, None)
+    assert [commit for commit, _, _ in listed] == commits
+    for commit, _, blob in listed:
+        shown = subprocess.run(["git", f"--git-dir={epoch}", "rev-parse", "-q", "--verify", f"{commit}:m"],
+                               capture_output=True, text=True).stdout.strip()
+        assert blob == (shown or None) or (blob is None and commit in (commits[3], commits[5]))
+    assert [blob is None for _, _, blob in listed] == [False, False, False, True, False, True, False, False]
+    read = list(read_epoch(epoch))
+    assert [getattr(item, "raw", None) for item in read] == [*raws[:3], raws[2], raws[3], None, *raws[4:]]
+    assert read[5].commit == commits[5]  # the deletion record: Skipped
+
+
 def test_genuinely_broken_input_is_rejected_with_a_reason_and_the_run_goes_on(tmp_path, store, ingest):
     mails = [mail.raw for mail in read_mbox(IO_URING)][:3]
     # the bot-challenge page lore serves instead of mail, saved as if it were an mbox member

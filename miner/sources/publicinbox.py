@@ -54,11 +54,20 @@ def _git(epoch: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def new_commits(epoch: Path, after: str | None) -> list[tuple[str, str]]:
-    """(commit, commit time as UTC ISO) of every commit after ``after``, oldest first."""
+def new_commits(epoch: Path, after: str | None) -> list[tuple[str, str, str | None]]:
+    """(commit, commit time as UTC ISO, blob of its ``m`` or None) of every commit after ``after``, oldest first.
+
+    The blob is the one the commit adds or changes at ``m`` (``git log --raw``, which costs git little:
+    a public-inbox tree holds one file): git then reads the message by its blob id, not by the
+    commit, its tree and the blob (``commit:m``). Over the 20,000 btrfs commits ``git cat-file`` took
+    0.62 CPU s by blob id against 0.78 s by ``commit:m``, in two processes of half the commits each
+    0.77 against 0.93 s. A commit without such a line (a deletion, a merge) keeps None and is read
+    as ``commit:m``.
+    """
     revision = f"{after}..HEAD" if after else "HEAD"
     result = subprocess.run(
-        ["git", f"--git-dir={epoch}", "log", "--reverse", "--format=%H %ct", revision],
+        ["git", f"--git-dir={epoch}", "log", "--reverse", "--raw", "--no-abbrev", "--no-renames", "--no-color",
+         "--format=%H %ct", revision],
         capture_output=True,
     )
     if result.returncode != 0:
@@ -69,10 +78,16 @@ def new_commits(epoch: Path, after: str | None) -> list[tuple[str, str]]:
         if b"does not have any commits" in result.stderr or b"unknown revision" in result.stderr:
             return []
         raise MinerError(f"{epoch}: not a readable git repository ({message[-1] if message else 'git failed'})")
-    commits = []
+    commits: list[tuple[str, str, str | None]] = []
     for line in result.stdout.decode().splitlines():
-        commit, _, stamp = line.partition(" ")
-        commits.append((commit, utc_from_timestamp(int(stamp))))
+        if line.startswith(":"):  # ":100644 100644 <old blob> <new blob> M<tab>m", under its commit's line
+            fields, _, path = line.partition("\t")
+            _, new_mode, _, new_blob, status = fields.split()
+            if path == "m" and status in ("A", "M") and new_mode.startswith("100") and commits:
+                commits[-1] = (*commits[-1][:2], new_blob)
+        elif line:
+            commit, _, stamp = line.partition(" ")
+            commits.append((commit, utc_from_timestamp(int(stamp)), None))
     return commits
 
 
@@ -93,13 +108,14 @@ class CommitRef:
     commit: str
     archive_date: str
     list_id: str | None = None
+    blob: str | None = None  # the commit's m blob, when git log named it (new_commits)
 
 
 def commit_refs(epoch: Path, after: str | None = None, list_id: str | None = None) -> Iterator[CommitRef]:
     """A CommitRef for every commit after ``after``, oldest first (no message is read yet)."""
     location = str(epoch.resolve())
-    for commit, when in new_commits(epoch, after):
-        yield CommitRef(location, commit, when, list_id)
+    for commit, when, blob in new_commits(epoch, after):
+        yield CommitRef(location, commit, when, list_id, blob)
 
 
 @functools.cache
@@ -108,6 +124,11 @@ def _git_has_batch_command() -> bool:
     version = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout
     numbers = [int(part) for part in version.split()[-1].split(".")[:2] if part.isdigit()]
     return numbers >= [2, 36]
+
+
+def _object_name(ref: CommitRef) -> str:
+    """What git cat-file is asked for the message of ``ref``: its blob, or the commit's ``m``."""
+    return ref.blob or f"{ref.commit}:m"
 
 
 class BlobReader:
@@ -123,9 +144,9 @@ class BlobReader:
     def read(self, refs: list[CommitRef]) -> list[RawMail | Skipped]:
         """The messages of ``refs``: every request is written before the answers are read."""
         if self.batch_command:
-            request = "".join(f"contents {ref.commit}:m\n" for ref in refs) + "flush\n"
+            request = "".join(f"contents {_object_name(ref)}\n" for ref in refs) + "flush\n"
         else:
-            request = "".join(f"{ref.commit}:m\n" for ref in refs)
+            request = "".join(f"{_object_name(ref)}\n" for ref in refs)
         self.process.stdin.write(request.encode())
         self.process.stdin.flush()
         return [_read_object(self.process.stdout, self.epoch, ref) for ref in refs]
