@@ -507,3 +507,61 @@ def test_a_partition_met_twice_gets_a_second_file_instead_of_overwriting_the_fir
     assert parts == [("labels/list=a/year=2020/part-0.parquet", 1), ("labels/list=b/year=2020/part-0.parquet", 1),
                      ("labels/list=a/year=2020/part-1.parquet", 1)]
     assert sorted(read_partitioned(tmp_path / "labels").column("thread_id").to_pylist()) == [1, 2, 3]
+
+
+def test_parquet_messages_come_in_partition_then_thread_order_whole_in_small_reads_and_batches(
+        demo_db, tmp_path, monkeypatch):
+    """The messages are sorted by rowid and read a few at a time, and converted in batches bounded by their
+    text: each file holds, row group by row group, what one ORDER BY of the whole rows gives, bodies included."""
+    from urllib.parse import unquote
+
+    import pyarrow.parquet as pq
+
+    import miner.export as export
+    import miner.export.writers as writers
+    from miner.textstore import register_text_functions
+
+    monkeypatch.setattr(export, "ROWS_READ_AT_ONCE", 7)
+    monkeypatch.setattr(writers, "PARQUET_BATCH_CHARACTERS", 20_000)  # a few messages a row group
+    out = tmp_path / "parquet"
+    result = CliRunner().invoke(cli, ["export", "--db", str(demo_db), "--format", "parquet", "--out", str(out)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    conn = sqlite3.connect(demo_db)
+    register_text_functions(conn)
+    expected = [(list_id, int(year), message_id, body) for list_id, year, message_id, body in conn.execute(
+        "SELECT coalesce(list_id, ''), substr(date, 1, 4), message_id, body FROM messages WHERE ghost = 0"
+        " ORDER BY list_id, CAST(substr(date, 1, 4) AS INTEGER), thread_id, date, rowid")]
+    files = sorted((out / "messages").glob("*/*/*.parquet"),
+                   key=lambda path: (path.parts[-3] != f"list={writers.HIVE_NULL}", path.parts[-3:]))
+    read, row_groups = [], 0
+    for path in files:
+        list_id = path.parts[-3].removeprefix("list=").replace(writers.HIVE_NULL, "")
+        year = int(path.parts[-2].removeprefix("year="))
+        table = pq.read_table(path, columns=["message_id", "body"])
+        row_groups += pq.ParquetFile(path).num_row_groups
+        read += [(unquote(list_id), year, row["message_id"], row["body"]) for row in table.to_pylist()]
+    assert read == expected
+    assert row_groups > len(files) * 2  # the text bound cut the batches
+
+
+def test_an_mbox_export_meeting_a_message_without_raw_mail_fails_and_leaves_the_earlier_export(demo_db, tmp_path):
+    """The mbox is written mail by mail, never held whole: a message found without its raw mail halfway
+    stops the export with a one-line error, and the folder keeps the export it held."""
+    from miner.textstore import register_check_stubs
+
+    db = tmp_path / "copy.db"
+    shutil.copy(demo_db, db)
+    out = tmp_path / "export"
+    assert CliRunner().invoke(cli, ["export", "--db", str(db), "--format", "mbox", "--out", str(out)]).exit_code == 0
+    before = folder_snapshot(out)
+    with sqlite3.connect(db) as conn:  # the last message the mbox would write loses its raw mail
+        register_check_stubs(conn)  # an UPDATE computes the virtual body and prose columns
+        (message_id,) = conn.execute("SELECT message_id FROM messages WHERE ghost = 0"
+                                     " ORDER BY thread_id DESC, date DESC, rowid DESC LIMIT 1").fetchone()
+        conn.execute("UPDATE messages SET raw_block = NULL WHERE message_id = ?", (message_id,))
+    result = subprocess.run([sys.executable, "-m", "miner", "export", "--db", str(db), "--format", "mbox",
+                             "--out", str(out), "--force"], capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stderr) == (
+        1, f"miner: error: {message_id}: no raw mail stored, cannot write a byte-exact mbox\n")
+    assert folder_snapshot(out) == before
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".export")] == []

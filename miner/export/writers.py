@@ -112,6 +112,11 @@ def _record_batch(schema, rows: list[tuple]):
 PARTITION_FIELDS = (("list", "string"), ("year", "int64"))
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # Hive's name for a NULL key; DuckDB, Spark and pyarrow read it as NULL
 PARQUET_BATCH_ROWS = 2_000  # rows converted and written at a time (one row group): memory stays flat
+# ... or fewer, when their texts reach PARQUET_BATCH_CHARACTERS: 2,000 messages hold 16-25 MB of body and
+# prose, which the conversion holds twice (Python's and Arrow's), and Arrow's allocator (mimalloc) keeps what
+# it freed unless asked to give it back. The export of the btrfs epoch (19,979 messages) peaked at 260 MB
+# PSS in batches of 2,000 rows, at 204-216 MB so; that of scale.py's 200,000 messages at 308 MB, 233-261 MB.
+PARQUET_BATCH_CHARACTERS = 4 << 20
 PARQUET_FILE_ROWS = 500_000  # a partition with more rows gets part-1, part-2, ... (files readers can split)
 
 
@@ -140,6 +145,7 @@ def write_parquet_dataset(folder: Path, columns: list[str], rows: Iterable[tuple
     (``threads.year``) is that key, read back from the path. Returns (path relative to
     ``folder.parent``, rows) of every file written.
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     keys = len(PARTITION_FIELDS)
@@ -149,8 +155,9 @@ def write_parquet_dataset(folder: Path, columns: list[str], rows: Iterable[tuple
     writer, current, in_file = None, None, 0
     next_part: dict[tuple, int] = {}  # a partition met again (rows not sorted) gets a new file, never overwrites
     iterator = iter(rows)
+    pool = pa.default_memory_pool()
     try:
-        while chunk := list(itertools.islice(iterator, PARQUET_BATCH_ROWS)):
+        while chunk := _batch(iterator):
             for partition, group in itertools.groupby(chunk, key=lambda row: row[:keys]):
                 group = [tuple(row[keys + index] for index in kept) for row in group]
                 if partition != current or in_file >= PARQUET_FILE_ROWS:
@@ -164,12 +171,26 @@ def write_parquet_dataset(folder: Path, columns: list[str], rows: Iterable[tuple
                     writer = pq.ParquetWriter(path, schema)
                     written.append([str(path.relative_to(folder.parent)), 0])
                 writer.write_batch(_record_batch(schema, group))
+                pool.release_unused()  # Arrow's allocator (mimalloc) would keep what a batch took
                 in_file += len(group)
                 written[-1][1] += len(group)
     finally:
         if writer:
             writer.close()
     return [(name, count) for name, count in written]
+
+
+def _batch(rows: Iterator[tuple]) -> list[tuple]:
+    """The next rows to convert at once: PARQUET_BATCH_ROWS, or fewer that hold PARQUET_BATCH_CHARACTERS of text
+    and bytes."""
+    batch: list[tuple] = []
+    size = 0
+    for row in rows:
+        batch.append(row)
+        size += sum(len(value) for value in row if isinstance(value, (str, bytes)))
+        if len(batch) >= PARQUET_BATCH_ROWS or size >= PARQUET_BATCH_CHARACTERS:
+            break
+    return batch
 
 
 def write_table(fmt: str, path: Path, columns: list[str], rows: Iterable[tuple]) -> int:
