@@ -219,11 +219,17 @@ def signature_at(scanned: ScannedBody) -> int:
 PROSE_RUN = re.compile(PROSE + "+")  # in ScannedBody.kinds: a run of prose lines
 
 
-def prose_text(scanned: ScannedBody) -> str:
-    """The author's new text: prose lines only, up to the signature separator."""
+def prose_runs(scanned: ScannedBody) -> list[tuple[int, int]]:
+    """The runs of prose lines above the signature separator, as [first, end) line indexes: what prose_text
+    joins (and what the store's prose spans name, miner.textstore.prose_spans)."""
+    return [run.span() for run in PROSE_RUN.finditer(scanned.kinds, 0, signature_at(scanned))]
+
+
+def prose_text(scanned: ScannedBody, runs: list[tuple[int, int]] | None = None) -> str:
+    """The author's new text: prose lines only, up to the signature separator (``runs``: its prose_runs)."""
     lines, prose_lines = scanned.lines, []
-    for run in PROSE_RUN.finditer(scanned.kinds, 0, signature_at(scanned)):  # a slice a run, not a test a line
-        prose_lines += lines[run.start():run.end()]
+    for start, end in prose_runs(scanned) if runs is None else runs:  # a slice a run, not a test a line
+        prose_lines += lines[start:end]
     return "\n".join(prose_lines).strip()
 
 

@@ -85,7 +85,8 @@ def prepare(mail: RawMail) -> ParsedMail | Rejected:
     if mail.problem:
         return Rejected(mail, mail.problem)
     try:
-        message, lines = (mail.parsed, None) if mail.parsed else parse_message_and_lines(mail.raw, mail.archive_date)
+        message, lines, runs = ((mail.parsed, None, None) if mail.parsed
+                                else parse_message_and_lines(mail.raw, mail.archive_date))
     except Exception as error:  # any parse failure rejects this message only
         return Rejected(mail, f"{type(error).__name__}: {error}")
     if mail.notes:
@@ -96,7 +97,7 @@ def prepare(mail: RawMail) -> ParsedMail | Rejected:
     if provenance.list_id is None and message.list_id:  # Provenance's fields made in C, not by _replace's Python
         provenance = tuple.__new__(Provenance, (*provenance[:LIST_ID_FIELD], message.list_id,
                                                 *provenance[LIST_ID_FIELD + 1:]))
-    return rows_for(message, provenance, mail.raw, lines)
+    return rows_for(message, provenance, mail.raw, lines, runs)
 
 
 class Ingester:

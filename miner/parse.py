@@ -53,9 +53,12 @@ def parse_message(raw: bytes, archive_date: str | None = None) -> Message:
     return parse_message_and_lines(raw, archive_date)[0]
 
 
-def parse_message_and_lines(raw: bytes, archive_date: str | None = None) -> tuple[Message, list[str]]:
-    """:func:`parse_message`, and the lines of its body (``body.split("\\n")``, made for the scan anyway:
-    splitting the btrfs bodies again for the store's prose_spans took 0.45 of its 0.8 CPU s)."""
+def parse_message_and_lines(raw: bytes, archive_date: str | None = None) -> tuple[Message, list[str],
+                                                                                list[tuple[int, int]]]:
+    """:func:`parse_message`, the lines of its body (``body.split("\\n")``, made for the scan anyway:
+    splitting the btrfs bodies again for the store's prose_spans took 0.45 of its 0.8 CPU s) and the runs
+    of those lines its prose joins (:func:`miner.body.prose_runs`: where the store's prose spans are,
+    not looked for again)."""
     if not raw or raw.isspace():  # isspace: no copy of the mail, as strip() made
         raise ParseError("empty message")
     first_line_end = raw.find(b"\n")
@@ -106,6 +109,7 @@ def parse_message_and_lines(raw: bytes, archive_date: str | None = None) -> tupl
 
     text = decode_body(raw, headers, split[1] if split else len(raw))
     scanned = body_split.scan(text)
+    runs = body_split.prose_runs(scanned)
     message = Message(
         message_id=message_id,
         subject=subject,
@@ -125,12 +129,12 @@ def parse_message_and_lines(raw: bytes, archive_date: str | None = None) -> tupl
         is_patch=bool(scanned.files) or "PATCH" in markers["tags"],
         trailers=find_trailers(scanned),
         patch_files=body_split.patch_files(scanned),
-        prose=body_split.prose_text(scanned),
+        prose=body_split.prose_text(scanned, runs),
         message_id_synthetic=synthetic,
         notes=notes,
         alias_ids=alias_ids,
     )
-    return message, scanned.lines
+    return message, scanned.lines, runs
 
 
 def _bounded(value: str | None, name: str, notes: list[str]) -> str | None:

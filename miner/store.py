@@ -148,10 +148,12 @@ def _json_strings(values: list) -> str:
         return json.dumps(values)
 
 
-def rows_for(message: Message, provenance: Provenance, raw: bytes, body_lines: list[str] | None = None) -> ParsedMail:
-    """The rows of one parsed message, ready for :meth:`Store.add_batch` (``body_lines``: the lines of its
-    body when the parser has them, see :func:`miner.parse.parse_message_and_lines`)."""
-    texts = textstore.encode_texts(raw, message.body, message.prose, body_lines)
+def rows_for(message: Message, provenance: Provenance, raw: bytes, body_lines: list[str] | None = None,
+             prose_runs: list[tuple[int, int]] | None = None) -> ParsedMail:
+    """The rows of one parsed message, ready for :meth:`Store.add_batch` (``body_lines`` and ``prose_runs``:
+    the lines of its body and the runs of them its prose joins, when the parser has them, see
+    :func:`miner.parse.parse_message_and_lines`)."""
+    texts = textstore.encode_texts(raw, message.body, message.prose, body_lines, prose_runs)
     raw_size = len(raw)
     row = (
         message.parent_id, message.subject, message.base_subject, _json_strings(message.patch_tags),

@@ -90,9 +90,10 @@ class EncodedText(NamedTuple):
     prose_z: bytes | None
 
 
-def encode_texts(raw: bytes, body: str | None, prose: str | None, body_lines: list[str] | None = None) -> EncodedText:
+def encode_texts(raw: bytes, body: str | None, prose: str | None, body_lines: list[str] | None = None,
+                 prose_runs: list[tuple[int, int]] | None = None) -> EncodedText:
     """The stored form of a message's body and prose (runs where the message was parsed; ``body_lines``:
-    ``body.split("\\n")`` when the caller has it)."""
+    ``body.split("\\n")`` when the caller has it, ``prose_runs``: the runs of those lines the prose joins)."""
     at = length = encoding = body_z = None
     if body is not None:
         body_bytes = body.encode("utf-8", ENCODING_ERRORS)
@@ -109,7 +110,8 @@ def encode_texts(raw: bytes, body: str | None, prose: str | None, body_lines: li
             at, length, encoding = _encoded_body(raw, body)
             if at is None:
                 body_z = compress_against_raw(raw, body_bytes) if raw else _body_compressor.compress(body_bytes)
-    spans = prose_spans(body, prose, body_bytes, body_lines) if body is not None and prose is not None else None
+    spans = (prose_spans(body, prose, body_bytes, body_lines, prose_runs) if body is not None and prose is not None
+             else None)
     prose_z = None
     if prose is not None and spans is None:
         prose_z = _body_compressor.compress(prose.encode("utf-8", ENCODING_ERRORS))
@@ -142,18 +144,39 @@ def _decoded(decode, data) -> str:
     return decode(bytes(data)).decode("utf-8").replace("\r\n", "\n")
 
 
-def prose_spans(body: str, prose: str, body_bytes: bytes | None = None, lines: list[str] | None = None) -> str | None:
+def prose_spans(body: str, prose: str, body_bytes: bytes | None = None, lines: list[str] | None = None,
+                runs: list[tuple[int, int]] | None = None) -> str | None:
     """Line ranges of ``body`` that give back ``prose`` exactly (joined by newlines, stripped), or None.
 
-    Prose is the body's prose lines in order, so a greedy walk finds them; the first and last may
-    have lost the white space ``strip`` removes. The result is checked, never trusted.
+    ``runs``: the [first, end) line runs the prose was joined from, when the parser has them
+    (miner.body.prose_runs); else they are found. Prose is the body's prose lines in order, so a greedy
+    walk finds them; the first and last may have lost the white space ``strip`` removes. The result is
+    checked, never trusted (runs that do not give the prose back are looked for as if none were given).
     ``body_bytes`` and ``lines``: the body's UTF-8 and ``body.split("\\n")`` when the caller has them
-    (encode_texts), not made again.
+    (encode_texts), not made again. encode_texts took 0.44 CPU s over the btrfs epoch's 20,000 bodies with
+    the parser's runs, 0.54-0.62 s finding them (3 runs each); the spans then name a run's blank lines too
+    (40,604 characters more of them, 0.05% of the database).
     """
     if not prose:
         return ""
     if lines is None:
         lines = body.split("\n")
+    if body_bytes is None:
+        body_bytes = body.encode("utf-8", ENCODING_ERRORS)
+    if runs:
+        spans = _spans_of_runs(body, lines, runs)
+        if _prose_from_bytes(body_bytes, spans) == prose:
+            return spans
+    runs = _runs_of_prose(lines, prose)
+    if runs is None:
+        return None
+    spans = _spans_of_runs(body, lines, runs)
+    return spans if _prose_from_bytes(body_bytes, spans) == prose else None
+
+
+def _runs_of_prose(lines: list[str], prose: str) -> list[tuple[int, int]] | None:
+    """[first, end) runs of ``lines`` whose lines, in order, are the lines of ``prose`` (the first and last
+    maybe with the white space strip() took), found by a greedy walk; None if there are none."""
     wanted = prose.split("\n")
     last = len(wanted) - 1
     runs: list[list[int]] = []  # [first line, end] of the body lines picked, in order
@@ -182,6 +205,11 @@ def prose_spans(body: str, prose: str, body_bytes: bytes | None = None, lines: l
             runs.append([index, index + length])
         index += length
         number += length
+    return [(first, end) for first, end in runs]
+
+
+def _spans_of_runs(body: str, lines: list[str], runs: list[tuple[int, int]]) -> str:
+    """The byte ranges ``"0:120,514:700"`` of the body's UTF-8 that line runs [first, end) of ``lines`` are."""
     # a run of lines i..j-1 is bytes starts[i]..starts[j]-1 of the body's UTF-8, line k starting at byte starts[k]
     ascii_body = body.isascii()
     starts = []
@@ -194,10 +222,7 @@ def prose_spans(body: str, prose: str, body_bytes: bytes | None = None, lines: l
             byte_at += len("\n".join(lines_before).encode("utf-8", ENCODING_ERRORS)) + 1
         starts.append(byte_at)
         line_at = boundary
-    spans = ",".join(f"{starts[i]}:{starts[i + 1] - 1}" for i in range(0, len(starts), 2))
-    if body_bytes is None:
-        body_bytes = body.encode("utf-8", ENCODING_ERRORS)
-    return spans if _prose_from_bytes(body_bytes, spans) == prose else None
+    return ",".join(f"{starts[i]}:{starts[i + 1] - 1}" for i in range(0, len(starts), 2))
 
 
 def _equal_run(lines: list[str], index: int, wanted: list[str], number: int, end: int) -> int:

@@ -115,6 +115,24 @@ def test_body_and_prose_come_back_exactly_and_each_text_is_kept_once(store, inge
     assert plain > len(mails) * 3 / 4  # most bodies are a slice of the raw mail
 
 
+def test_prose_spans_come_from_the_parsers_runs_and_are_looked_for_when_those_do_not_give_the_prose():
+    from miner.parse import parse_message_and_lines
+    from miner.textstore import _prose_from_bytes, prose_spans
+
+    quoted = spans_from_runs = 0
+    for mail in read_mbox(IO_URING):
+        message, lines, runs = parse_message_and_lines(mail.raw)
+        body_bytes = message.body.encode("utf-8", "surrogatepass")
+        found = prose_spans(message.body, message.prose)
+        given = prose_spans(message.body, message.prose, runs=runs)
+        assert _prose_from_bytes(body_bytes, found) == _prose_from_bytes(body_bytes, given) == message.prose
+        wrong = [(0, 1)] if len(lines) > 3 and lines[0] != message.prose else [(len(lines) - 1, len(lines))]
+        assert prose_spans(message.body, message.prose, runs=wrong) == found  # checked, then looked for
+        quoted += any(line.startswith(">") for line in lines)
+        spans_from_runs += given != found  # the runs' spans also name the blank lines strip() drops
+    assert quoted >= 5 and spans_from_runs >= 1
+
+
 def test_a_quoted_printable_body_is_read_from_the_raw_mail():
     from miner.textstore import encode_texts
 
