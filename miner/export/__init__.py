@@ -20,7 +20,7 @@ from miner.export.pseudonym import Pseudonymizer, new_salt
 from miner.export.writers import TABLE_FORMATS, write_mbox, write_parquet_dataset, write_table
 from miner.reading import list_threads
 from miner.schema import TABLES_BY_NAME
-from miner.store import Store
+from miner.store import Store, in_chunks
 
 EXPORT_FORMATS = (*TABLE_FORMATS, "mbox")
 EXPORT_TABLES = ("threads", "messages", "labels", "evidence", "bugs")
@@ -123,15 +123,14 @@ def partitioned_rows(store: Store, table: str, thread_ids: list[int]) -> tuple[l
     quoted = ", ".join(f'x."{name}"' for name in columns)
     order = ", ".join(f"x.{name.strip()}" for name in ROW_ORDER[table].split(","))
     if table == "messages":  # sorted by rowid alone, then read: SQLite would sort every body and prose
+        year = "CAST(substr(x.date, 1, 4) AS INTEGER)"
         in_order = store.conn.execute(
             "SELECT x.rowid FROM messages x WHERE x.thread_id IN (SELECT value FROM json_each(?)) AND x.ghost = 0"
-            f" ORDER BY x.list_id, CAST(substr(x.date, 1, 4) AS INTEGER), {order}", (json.dumps(thread_ids),))
-        return columns, _rows_by_rowid(
-            store, f"SELECT x.rowid, x.list_id, CAST(substr(x.date, 1, 4) AS INTEGER) AS year, {quoted}"
-                   " FROM messages x", in_order)
-    else:
-        sql = (f"WITH home AS ({THREAD_HOME}) SELECT home.list, home.year, {quoted} FROM {table} x"
-               f" JOIN home ON home.thread_id = x.thread_id ORDER BY home.list, home.year, {order}")
+            f" ORDER BY x.list_id, {year}, {order}", (json.dumps(thread_ids),))
+        return columns, _rows_by_rowid(store, f"SELECT x.rowid, x.list_id, {year} AS year, {quoted} FROM messages x",
+                                       in_order)
+    sql = (f"WITH home AS ({THREAD_HOME}) SELECT home.list, home.year, {quoted} FROM {table} x"
+           f" JOIN home ON home.thread_id = x.thread_id ORDER BY home.list, home.year, {order}")
     return columns, store.conn.execute(sql, (json.dumps(thread_ids),))
 
 
@@ -146,8 +145,9 @@ def _rows_by_rowid(store: Store, select: str, rowids: sqlite3.Cursor) -> Iterato
     of all of lore for lore). That export took 17.3-18.0 s so, 19.0-20.0 s sorting the rows (peak 256-261 MB
     PSS against 233-239 MB, goal 300)."""
     while chunk := [rowid for rowid, in rowids.fetchmany(ROWS_READ_AT_ONCE)]:
-        found = {row[0]: row[1:] for row in store.conn.execute(
-            f"{select} WHERE x.rowid IN ({','.join('?' * len(chunk))})", chunk)}
+        found = {}
+        for part, marks in in_chunks(chunk):  # under SQLite's variable limit whatever ROWS_READ_AT_ONCE is
+            found.update((row[0], row[1:]) for row in store.conn.execute(f"{select} WHERE x.rowid IN ({marks})", part))
         yield from (found[rowid] for rowid in chunk if rowid in found)
 
 
